@@ -1,0 +1,291 @@
+"""The `mwin` command line: parse flags, call one workflow function, render, exit.
+
+This is the only module that maps exceptions to exit codes:
+0 success (no changes with --detailed-exitcode), 2 success with changes
+(--detailed-exitcode only), 1 any error a user can cause or fix, 130 on ^C,
+3 an internal bug (traceback written to a file, never to the terminal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from reconciler import __version__, workflow
+from reconciler.diagnostics import Diagnostics
+from reconciler.errors import ApplyFailed, MwinError, PlanError, SpecInvalid
+from reconciler.executor import ApplyOptions, ApplyResult
+from reconciler.mold import MoldClient, PollPolicy
+from reconciler.plan import Plan
+from reconciler.planner import PlanOptions
+from reconciler.render.colour import Style, use_colour
+from reconciler.render.json import plan_to_json
+from reconciler.render.text import ProgressView, render_plan, summary_line
+from reconciler.settings import load_settings
+from reconciler.spec import json_schema
+from reconciler.state import LocalState
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="mwin",
+    help="Keep Windows VM images on ABLESTACK Mold in the state a Git repository declares.\n\n"
+         "Credentials come from MOLD_URL, MOLD_API_KEY, MOLD_SECRET_KEY (or CLOUDSTACK_ENDPOINT/"
+         "KEY/SECRET, or a ~/.cloudstack.ini profile), never from the spec.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_STATE = Path("state/mwin.state.json")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+
+SpecArg = Annotated[Path, typer.Argument(help="Spec file or directory of *.yaml files.")]
+StateOpt = Annotated[Path, typer.Option("--state", help="State file.")]
+UrlOpt = Annotated[Optional[str], typer.Option("--url", help="Mold API endpoint (overrides MOLD_URL).")]
+KeyOpt = Annotated[Optional[str], typer.Option("--api-key", help="API key (overrides MOLD_API_KEY).")]
+SecretOpt = Annotated[Optional[str], typer.Option(
+    "--secret-key", help="Secret key (overrides MOLD_SECRET_KEY; prefer the variable: flags are "
+                         "visible in the process list).")]
+SigOpt = Annotated[Optional[str], typer.Option(
+    "--signature", help="sha256 (current Mold, default) or sha1 (upstream CloudStack, old Mold).")]
+InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")]
+ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
+                                                  help="Force colour on or off (default: TTY only).")]
+PollOpt = Annotated[str, typer.Option("--poll-interval", help="First wait between job polls "
+                                                              "(grows ×1.5 up to 10s), e.g. 500ms.")]
+LockOpt = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock.")]
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '500ms', '5m', '1h' → seconds."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise MwinError(f"{text!r} is not a duration (examples: 0, 500ms, 30s, 5m, 1h)")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def _client(url: str | None, api_key: str | None, secret_key: str | None, signature: str | None,
+            insecure: bool, poll_interval: str) -> MoldClient:
+    settings = load_settings(url=url, api_key=api_key, secret_key=secret_key, signature=signature,
+                             verify_tls=False if insecure else None)
+    initial = parse_duration(poll_interval)
+    return MoldClient(settings, poll=PollPolicy(initial=initial, max_interval=max(initial, 10.0)))
+
+
+def _print_diagnostics(diags: Diagnostics, style: Style) -> None:
+    for diag in diags.warnings:
+        typer.echo(style("Warning: ", "yellow", "bold") + diag.render(), err=True)
+
+
+def _emit_plan(planned: workflow.Planned, as_json: bool, out: Path | None, style: Style) -> None:
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(planned.plan.to_file_json(), encoding="utf-8")
+        os.chmod(tmp, 0o600)
+        tmp.replace(out)
+    if as_json:
+        typer.echo(plan_to_json(planned.plan))
+        return
+    _print_diagnostics(planned.diagnostics, style)
+    typer.echo(render_plan(planned.plan.model_copy(update={"warnings": []}), style))
+    if out is not None:
+        typer.echo(f"\nSaved the plan to {out}. Apply exactly this plan with: mwin apply {out}")
+
+
+@app.command()
+def validate(spec: SpecArg = Path("."),
+             as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+             color: ColorOpt = None) -> None:
+    """Check the spec without contacting Mold: every problem at once, with file:line."""
+    style = Style(use_colour(sys.stderr, color))
+    try:
+        doc, diags = workflow.validate(spec)
+    except SpecInvalid as exc:
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "diagnostics": [
+                d.to_json() for d in exc.diagnostics]}, ensure_ascii=False, indent=2))
+            raise typer.Exit(1) from None
+        raise
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "resources": len(doc.resources),
+                               "diagnostics": [d.to_json() for d in diags]}, indent=2))
+        return
+    _print_diagnostics(diags, style)
+    typer.echo(f"The spec is valid: {len(doc.resources)} resource(s) in {len(doc.files)} file(s).")
+
+
+@app.command()
+def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
+         as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+         out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the plan to FILE.")] = None,
+         detailed_exitcode: Annotated[bool, typer.Option(
+             "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")] = False,
+         target: Annotated[Optional[list[str]], typer.Option(
+             "--target", help="Limit to ADDRESS and what it depends on (repeatable).")] = None,
+         replace: Annotated[Optional[list[str]], typer.Option(
+             "--replace", help="Force replacement of ADDRESS (repeatable).")] = None,
+         url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
+         signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
+         color: ColorOpt = None) -> None:
+    """Show what apply would change: refresh from Mold, diff against the spec, print the plan."""
+    style = Style(use_colour(sys.stdout, color))
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+        options = PlanOptions(tuple(target or ()), tuple(replace or ()))
+        planned = workflow.plan(spec, LocalState(state), client, options)
+    _emit_plan(planned, as_json, out, style)
+    if detailed_exitcode and not planned.plan.empty:
+        raise typer.Exit(2)
+
+
+@app.command()
+def apply(spec_or_plan: Annotated[Path, typer.Argument(
+              help="Spec file/directory, or a plan saved with `mwin plan --out`.")] = Path("."),
+          state: StateOpt = DEFAULT_STATE,
+          auto_approve: Annotated[bool, typer.Option("--auto-approve",
+                                                     help="Apply without asking.")] = False,
+          parallelism: Annotated[int, typer.Option(help="Actions run at once.", min=1)] = 10,
+          job_timeout: Annotated[str, typer.Option(help="Deadline of each async job.")] = "30m",
+          ready_timeout: Annotated[str, typer.Option(
+              help="Deadline for an ISO or template to finish downloading.")] = "1h",
+          lock_timeout: LockOpt = "0s",
+          url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
+          signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
+          color: ColorOpt = None) -> None:
+    """Make Mold match the spec (or carry out a saved plan exactly)."""
+    style = Style(use_colour(sys.stdout, color))
+    backend = LocalState(state)
+    poll = parse_duration(poll_interval)
+    options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
+                           ready_timeout=parse_duration(ready_timeout),
+                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+        backend.lock("apply", parse_duration(lock_timeout))
+        try:
+            result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style)
+        finally:
+            backend.unlock()
+    if result is not None:
+        _finish_apply(result, style)
+
+
+def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options: ApplyOptions,
+                  auto_approve: bool, style: Style) -> ApplyResult | None:
+    if workflow.is_plan_file(source):
+        the_plan = workflow.read_plan_file(source)
+        current = backend.read()
+        workflow.verify_saved_plan(the_plan, current, client)
+    else:
+        planned = workflow.plan(source, backend, client)
+        the_plan, current = planned.plan, planned.state
+        _print_diagnostics(planned.diagnostics, style)
+        typer.echo(render_plan(the_plan.model_copy(update={"warnings": []}), style))
+        if the_plan.empty:
+            return None
+        _confirm(auto_approve)
+    if the_plan.empty:
+        typer.echo("The saved plan has no changes.")
+        return None
+    view = ProgressView(sys.stderr, Style(use_colour(sys.stderr)))
+    return workflow.apply(the_plan, backend, current, client, view, options)
+
+
+def _confirm(auto_approve: bool) -> None:
+    if auto_approve:
+        return
+    if not sys.stdin.isatty():
+        raise MwinError("refusing to apply without confirmation: stdin is not a terminal. "
+                        "Review the plan and pass --auto-approve, or apply a saved plan file.")
+    answer = typer.prompt("\nDo you want to perform these actions? Only 'yes' is accepted")
+    if answer.strip() != "yes":
+        raise MwinError("apply cancelled.")
+
+
+def _finish_apply(result: ApplyResult, style: Style) -> None:
+    done, failed, skipped = len(result.finished), len(result.failed), len(result.skipped)
+    if result.ok:
+        typer.echo(style(f"\nApply complete! {done} action(s) done.", "green", "bold"))
+        return
+    lines = [f"Apply failed: {done} action(s) done, {failed} failed, {skipped} skipped."]
+    lines += [f"  #{i + 1} failed: {err}" for i, err in sorted(result.failed.items())]
+    lines.append("State was saved after every finished action; fix the cause and run "
+                 "`mwin plan` again.")
+    raise ApplyFailed("\n".join(lines))
+
+
+@app.command()
+def show(plan_file: Annotated[Path, typer.Argument(help="A plan saved with `mwin plan --out`.")],
+         as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+         color: ColorOpt = None) -> None:
+    """Render a saved plan and say whether it is a no-op."""
+    the_plan: Plan = workflow.read_plan_file(plan_file)
+    if as_json:
+        typer.echo(plan_to_json(the_plan))
+        return
+    typer.echo(render_plan(the_plan, Style(use_colour(sys.stdout, color))))
+    if the_plan.empty:
+        typer.echo("This plan is a no-op.")
+    else:
+        typer.echo(f"This plan makes changes ({summary_line(the_plan)})")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the spec (for editors: yaml-language-server)."""
+    typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+
+
+@app.command()
+def version() -> None:
+    """Print mwin's version."""
+    typer.echo(f"mwin {__version__}")
+
+
+def _report_bug(exc: BaseException) -> int:
+    fd, path = tempfile.mkstemp(prefix="mwin-crash-", suffix=".txt")
+    with os.fdopen(fd, "w") as handle:
+        traceback.print_exception(exc, file=handle)
+    typer.echo(f"mwin hit an internal error ({type(exc).__name__}). This is a bug in mwin, not in "
+               f"your spec. Details were written to {path}; please attach them to a bug report.",
+               err=True)
+    return 3
+
+
+def _run(entry: Callable[..., Any]) -> int:
+    try:
+        entry(standalone_mode=False)
+        return 0
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except (SpecInvalid, PlanError) as exc:
+        typer.echo(str(exc.diagnostics), err=True)
+        count = len(exc.diagnostics.errors)  # type: ignore[attr-defined]
+        typer.echo(f"\n{count} error(s); nothing was changed.", err=True)
+        return 1
+    except MwinError as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        return 1
+    except (KeyboardInterrupt, typer.Abort):
+        typer.echo("Interrupted.", err=True)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place bugs are caught
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 1
+        return _report_bug(exc)
+
+
+def main() -> None:
+    sys.exit(_run(typer.main.get_command(app)))

@@ -1,0 +1,147 @@
+"""The one exception tree of mwin.
+
+    MwinError                      anything a user can cause; cli.py prints it, exit 1
+    ├── SpecInvalid                the spec has problems (carries Diagnostics)
+    ├── SettingsError              endpoint / keys missing or unreadable
+    ├── StateError                 state file unreadable, unknown format, ...
+    │   ├── StateLocked            another process holds the lock
+    │   └── PlanStale              a saved plan no longer matches state/spec/live
+    ├── PlanError                  a plan cannot be built (rules needing Mold's data)
+    ├── ApplyFailed                one or more actions failed (summary)
+    └── MoldError                  talking to Mold failed
+        ├── TransportError         connection refused/reset, timeout, bad JSON, proxy pages
+        ├── ApiError               Mold answered with an error envelope
+        │   └── AuthError          401: keys or signature algorithm wrong
+        ├── JobFailed              an async job ended with jobstatus 2
+        └── JobTimeout             an async job did not finish before its deadline
+
+Only ``cli.py`` maps these to exit codes. No message built here may contain a
+secret: the client passes commands and Mold's texts, never keys or signatures.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "MwinError",
+    "SpecInvalid",
+    "SettingsError",
+    "StateError",
+    "StateLocked",
+    "PlanStale",
+    "PlanError",
+    "ApplyFailed",
+    "MoldError",
+    "TransportError",
+    "ApiError",
+    "AuthError",
+    "JobFailed",
+    "JobTimeout",
+]
+
+
+class MwinError(Exception):
+    """Base of every error a user can cause or fix."""
+
+
+class SpecInvalid(MwinError):
+    def __init__(self, diagnostics: object) -> None:
+        self.diagnostics = diagnostics
+        super().__init__(str(diagnostics))
+
+
+class SettingsError(MwinError):
+    pass
+
+
+class StateError(MwinError):
+    pass
+
+
+class StateLocked(StateError):
+    pass
+
+
+class PlanStale(StateError):
+    pass
+
+
+class PlanError(MwinError):
+    def __init__(self, diagnostics: object) -> None:
+        self.diagnostics = diagnostics
+        super().__init__(str(diagnostics))
+
+
+class ApplyFailed(MwinError):
+    pass
+
+
+class MoldError(MwinError):
+    pass
+
+
+class TransportError(MoldError):
+    """No usable answer from Mold: network failure, timeout, non-JSON body."""
+
+    def __init__(self, command: str, detail: str) -> None:
+        self.command = command
+        self.detail = detail
+        super().__init__(f"{command}: {detail}")
+
+
+class ApiError(MoldError):
+    """Mold answered with an error envelope (HTTP status = errorcode)."""
+
+    def __init__(
+        self, command: str, errorcode: int, errortext: str, cserrorcode: int | None = None
+    ) -> None:
+        self.command = command
+        self.errorcode = errorcode
+        self.cserrorcode = cserrorcode
+        self.errortext = errortext
+        super().__init__(f"{command} failed ({errorcode}): {errortext}")
+
+
+class AuthError(ApiError):
+    def __str__(self) -> str:
+        return (
+            f"{self.command} was refused (401): {self.errortext}. The API key or secret key "
+            "may be wrong, or the server expects the other signature algorithm: current Mold "
+            "verifies HMAC-SHA256 (the default), upstream CloudStack and older Mold HMAC-SHA1 "
+            "(set MOLD_SIGNATURE=sha1 or pass --signature sha1)."
+        )
+
+
+class JobFailed(MoldError):
+    """``resource_id``: the entity an async-create command made before its job failed, if any."""
+
+    def __init__(
+        self,
+        command: str,
+        jobid: str,
+        errorcode: int,
+        errortext: str,
+        *,
+        resource_id: str | None = None,
+    ) -> None:
+        self.command = command
+        self.jobid = jobid
+        self.errorcode = errorcode
+        self.errortext = errortext
+        self.resource_id = resource_id
+        super().__init__(f"{command} job {jobid} failed ({errorcode}): {errortext}")
+
+
+class JobTimeout(MoldError):
+    """``resource_id``: the entity an async-create command made, if any (it may still appear)."""
+
+    def __init__(
+        self, command: str, jobid: str, seconds: float, *, resource_id: str | None = None
+    ) -> None:
+        self.command = command
+        self.jobid = jobid
+        self.seconds = seconds
+        self.resource_id = resource_id
+        super().__init__(
+            f"{command} job {jobid} did not finish within {seconds:g}s; it may still be "
+            "running in Mold (check with queryAsyncJobResult, then re-run plan)"
+        )

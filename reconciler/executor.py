@@ -1,0 +1,174 @@
+"""Plan → API calls → state. Takes a Plan, never a spec.
+
+Actions run as soon as the actions they depend on have finished, at most
+``parallelism`` at a time. State is written after every finished action, so a
+crash loses at most the actions in flight (and the next plan adopts what they
+created, by tag). A failed action skips its dependants; independent actions
+still finish.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.errors import PlanStale
+from reconciler.hooks import Hook, NullHook
+from reconciler.plan import Action, Operation, Plan
+from reconciler.resources import KINDS
+from reconciler.resources.base import ExecContext, Outcome
+from reconciler.state import ResourceState, State, StateBackend
+
+__all__ = ["ApplyOptions", "ApplyResult", "StateRecorder", "apply_plan", "check_fresh"]
+
+
+@dataclass(frozen=True)
+class ApplyOptions:
+    parallelism: int = 10
+    job_timeout: float = 1800.0  # seconds per async job
+    ready_timeout: float = 3600.0  # seconds for an ISO/template to become ready
+    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (force_stop, ...)
+
+
+@dataclass
+class ApplyResult:
+    state: State
+    finished: list[int] = field(default_factory=list)
+    failed: dict[int, Exception] = field(default_factory=dict)
+    skipped: list[int] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.skipped
+
+
+class StateRecorder:
+    """The state as apply changes it; every record is written through the backend."""
+
+    def __init__(self, backend: StateBackend, state: State) -> None:
+        self.backend = backend
+        self.state = state
+        self._lock = threading.Lock()
+
+    def record(self, address: str, outcome: Outcome) -> None:
+        with self._lock:
+            if outcome.removed:
+                new = self.state.with_resource(address, None)
+            else:
+                old = self.state.resources.get(address)
+                mold_id = outcome.mold_id or (old.id if old else None)
+                if mold_id is None:
+                    return
+                attrs = outcome.attributes if outcome.attributes is not None else (
+                    old.attributes if old else {})
+                new = self.state.with_resource(address, ResourceState(id=mold_id, attributes=attrs))
+            self.state = self.backend.write(new)
+
+    def id_of(self, address: str) -> str | None:
+        with self._lock:
+            return self.state.id_of(address)
+
+
+def check_fresh(plan: Plan, state: State) -> None:
+    if plan.state_lineage is not None and plan.state_lineage != state.lineage:
+        raise PlanStale("saved plan does not match the state: it was made for state lineage "
+                        f"{plan.state_lineage}, the state has {state.lineage}. Run `mwin plan` again.")
+    if plan.state_serial != state.serial:
+        raise PlanStale(f"saved plan is stale: the state changed since the plan was made (serial "
+                        f"{plan.state_serial} → {state.serial}). Run `mwin plan` again.")
+
+
+def apply_plan(plan: Plan, backend: StateBackend, state: State, client: Any,
+               hook: Hook | None = None, options: ApplyOptions = ApplyOptions()) -> ApplyResult:
+    check_fresh(plan, state)
+    recorder = StateRecorder(backend, state)
+    walker = _Walker(plan, recorder, client, hook or NullHook(), options)
+    return walker.run()
+
+
+class _Walker:
+    def __init__(self, plan: Plan, recorder: StateRecorder, client: Any, hook: Hook,
+                 options: ApplyOptions) -> None:
+        self.plan = plan
+        self.recorder = recorder
+        self.client = client
+        self.hook = hook
+        self.options = options
+        self.result = ApplyResult(recorder.state)
+
+    def run(self) -> ApplyResult:
+        actions = self.plan.actions
+        pending = set(range(len(actions)))
+        running: dict[Future[None], int] = {}
+        done: set[int] = set()
+        broken: set[int] = set()  # failed or skipped
+        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+            while pending or running:
+                for index in sorted(pending):
+                    deps = actions[index].depends_on
+                    bad = [d for d in deps if d in broken]
+                    if bad:
+                        pending.discard(index)
+                        broken.add(index)
+                        self.result.skipped.append(index)
+                        self.hook.action_skipped(index, actions[index], bad)
+                    elif all(d in done for d in deps) and len(running) < self.options.parallelism:
+                        pending.discard(index)
+                        running[pool.submit(self._run_one, index)] = index
+                if not running:
+                    if pending:  # only possible with a hand-edited plan
+                        raise PlanStale(f"actions {sorted(pending)} depend on actions that never run")
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    index = running.pop(future)
+                    error = future.exception()
+                    if error is None:
+                        done.add(index)
+                        self.result.finished.append(index)
+                    else:
+                        broken.add(index)
+                        self.result.failed[index] = error
+                        self.hook.action_failed(index, actions[index], error)
+        self.result.state = self.recorder.state
+        return self.result
+
+    def _run_one(self, index: int) -> None:
+        action = self.plan.actions[index]
+        self.hook.action_started(index, action)
+        started = time.monotonic()
+        outcome = self._execute(index, action)
+        self.recorder.record(action.address, outcome)
+        self.hook.action_finished(index, action, time.monotonic() - started)
+
+    def _execute(self, index: int, action: Action) -> Outcome:
+        if action.operation is Operation.ADOPT:
+            return Outcome(action.inputs["id"], action.after)
+        if action.operation is Operation.FORGET:
+            return Outcome(removed=True)
+        ctx = ExecContext(
+            client=self.client,
+            resolve=self._resolve,
+            progress=lambda message: self.hook.action_progress(index, action, message),
+            job_timeout=self.options.job_timeout,
+            ready_timeout=self.options.ready_timeout,
+            options=dict(self.options.extra),
+        )
+        kind = KINDS[action.kind]
+        return kind.execute(action.model_copy(update={"inputs": self._resolve(action.inputs)}), ctx)
+
+    def _resolve(self, value: Any) -> Any:
+        """Replace {"$ref": address} by the id that state holds now."""
+        if isinstance(value, dict):
+            if set(value) == {"$ref"}:
+                ident = self.recorder.id_of(value["$ref"])
+                if ident is None:
+                    raise RuntimeError(f"{value['$ref']} has no id in state yet")
+                return ident
+            return {k: self._resolve(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(v) for v in value]
+        return value

@@ -1,0 +1,123 @@
+"""Refresh: read what Mold holds now, in few calls.
+
+One paged list call per catalog table (zones, OS types, offerings, APIs) and one
+per resource kind, all concurrently. The result, a LiveSnapshot, is the only
+view of Mold the planner sees. The Catalog resolves names or ids of zones,
+offerings and OS types once per run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.diagnostics import Diagnostics, SourcePos
+from reconciler.resources.base import LiveObject
+
+__all__ = ["CatalogEntry", "Catalog", "LiveSnapshot", "refresh", "CATALOG_TABLES"]
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+# table name -> (list command, item key, extra params, label used in messages)
+CATALOG_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "zone": ("listZones", "zone", {}, "zone"),
+    "os_type": ("listOsTypes", "ostype", {}, "OS type"),
+    "service_offering": ("listServiceOfferings", "serviceoffering", {}, "compute offering"),
+    "disk_offering": ("listDiskOfferings", "diskoffering", {}, "disk offering"),
+    "network_offering": ("listNetworkOfferings", "networkoffering", {"state": "Enabled"},
+                         "network offering"),
+    "api": ("listApis", "api", {}, "API"),
+}
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    id: str
+    name: str
+    raw: Mapping[str, Any]
+
+
+@dataclass
+class Catalog:
+    tables: dict[str, list[CatalogEntry]] = field(default_factory=dict)
+
+    def entries(self, table: str) -> list[CatalogEntry]:
+        return self.tables.get(table, [])
+
+    def by_id(self, table: str, ident: str | None) -> CatalogEntry | None:
+        if not ident:
+            return None
+        return next((e for e in self.entries(table) if e.id == ident), None)
+
+    def name_of(self, table: str, ident: str | None) -> str | None:
+        entry = self.by_id(table, ident)
+        return entry.name if entry else ident
+
+    def find(self, table: str, value: str) -> CatalogEntry | None:
+        """Exact id, then exact name, then a unique case-insensitive name."""
+        rows = self.entries(table)
+        if _UUID.match(value):
+            hit = next((e for e in rows if e.id == value), None)
+            if hit:
+                return hit
+        exact = [e for e in rows if e.name == value]
+        if exact:
+            return exact[0]
+        folded = [e for e in rows if e.name.casefold() == value.casefold()]
+        return folded[0] if len(folded) == 1 else None
+
+    def resolve(self, table: str, value: str, pos: SourcePos | None, diags: Diagnostics,
+                address: str | None = None) -> CatalogEntry | None:
+        entry = self.find(table, value)
+        if entry is None:
+            label = CATALOG_TABLES[table][3]
+            names = sorted({e.name for e in self.entries(table)})
+            shown = ", ".join(repr(n) for n in names[:25]) + (" …" if len(names) > 25 else "")
+            diags.error(f"{label} {value!r} does not exist in Mold", pos, address=address,
+                        detail=f"{label}s Mold has: {shown or '(none)'}")
+        return entry
+
+    def api_params(self, command: str) -> set[str] | None:
+        """Parameter names Mold's listApis reports for a command (None: command unknown)."""
+        api = next((e for e in self.entries("api") if e.name.lower() == command.lower()), None)
+        if api is None:
+            return None
+        return {str(p.get("name", "")).lower() for p in api.raw.get("params") or []}
+
+
+@dataclass
+class LiveSnapshot:
+    catalog: Catalog
+    objects: dict[str, dict[str, LiveObject]]  # kind -> id -> object
+    request_count: int = 0  # HTTP requests the refresh made
+
+    def get(self, kind: str, ident: str | None) -> LiveObject | None:
+        if ident is None:
+            return None
+        return self.objects.get(kind, {}).get(ident)
+
+    def of_kind(self, kind: str) -> list[LiveObject]:
+        return list(self.objects.get(kind, {}).values())
+
+
+def _load_table(client: Any, table: str) -> list[CatalogEntry]:
+    command, item_key, params, _label = CATALOG_TABLES[table]
+    rows = client.list_all(command, item_key, params)
+    return [CatalogEntry(str(r.get("id") or r.get("name")), str(r.get("name", "")), r) for r in rows]
+
+
+def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None = None,
+            workers: int = 8) -> LiveSnapshot:
+    """Read the catalog and every kind in ``wanted`` (default: all) concurrently."""
+    before = getattr(client, "request_count", 0)
+    kind_names = list(wanted) if wanted is not None else list(kinds)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        tables = {t: pool.submit(_load_table, client, t) for t in CATALOG_TABLES}
+        catalog = Catalog({t: f.result() for t, f in tables.items()})
+        futures = {k: pool.submit(kinds[k].refresh, client, catalog) for k in kind_names}
+        objects = {k: {o.id: o for o in f.result()} for k, f in futures.items()}
+    used = getattr(client, "request_count", 0) - before
+    return LiveSnapshot(catalog, objects, used)

@@ -1,0 +1,130 @@
+"""The Plan: an immutable, serialisable list of actions and what it was computed against.
+
+The executor takes a Plan and nothing else from the user: every value an
+action needs at apply time is in ``Action.inputs`` (resolved Mold ids, or
+``{"$ref": "<address>"}`` for an object another action of the same plan
+creates). ``before``/``after``/``reason`` are for people and renderers; the
+executor never branches on them.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["FORMAT_VERSION", "Operation", "Action", "Plan", "Summary", "DESTRUCTIVE_OPERATIONS"]
+
+FORMAT_VERSION = 1
+
+
+class Operation(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    REPLACE = "replace"
+    ADOPT = "adopt"  # record an existing Mold object (found by tag or name) in state
+    FORGET = "forget"  # drop from state an object already gone from Mold
+    ATTACH_ISO = "attach_iso"
+    DETACH_ISO = "detach_iso"
+    START = "start"
+    STOP = "stop"
+    CHANGE_OFFERING = "change_offering"
+    CREATE_TEMPLATE = "create_template"
+    CREATE_SNAPSHOT = "create_snapshot"
+    DELETE_SNAPSHOT = "delete_snapshot"
+
+
+DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT})
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    address: str  # "<kind>.<key>"
+    operation: Operation
+    reason: str  # one line for humans, e.g. "url changed: forces replacement"
+    destructive: bool = False  # deletes or replaces something in Mold
+    before: dict[str, Any] | None = None  # attributes as Mold holds them now (None: nothing yet)
+    after: dict[str, Any] | None = None  # attributes after this action (None: gone)
+    changed: list[str] = Field(default_factory=list)  # attribute names that differ
+    requires_replace: list[str] = Field(default_factory=list)  # the ones forcing replacement
+    depends_on: list[int] = Field(default_factory=list)  # indices into Plan.actions, all smaller
+    mold_id: str | None = None  # the Mold object acted on, when it exists already
+    inputs: dict[str, Any] = Field(default_factory=dict)  # executor-only parameters
+    drift: bool = False  # the change undoes something done in Mold behind mwin's back
+
+    @property
+    def kind(self) -> str:
+        return self.address.split(".", 1)[0]
+
+
+class Summary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    replace: int = 0
+    adopt: int = 0
+    forget: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.model_dump().values())
+
+
+class Plan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    format_version: int = FORMAT_VERSION
+    mwin_version: str = ""
+    created_at: str = ""  # ISO-8601, informative only
+    state_lineage: str | None = None  # state the plan was computed against (None: no state yet)
+    state_serial: int = 0
+    spec_digest: str = ""  # sha256 of the loaded spec's canonical JSON
+    live_digest: str = ""  # sha256 of the live objects the actions touch
+    actions: list[Action] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)  # rendered diagnostics
+    destroy_mode: bool = False  # computed by `mwin destroy`
+
+    @property
+    def summary(self) -> Summary:
+        """Counts as Terraform does: a replacement is one add, one destroy and one replace;
+        "change" counts resources (not steps) changed in place."""
+        counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "adopt": 0, "forget": 0}
+        whole: set[str] = set()
+        in_place: set[str] = set()
+        for action in self.actions:
+            op = action.operation
+            if op is Operation.CREATE:
+                counts["add"] += 1
+            elif op is Operation.DELETE:
+                counts["destroy"] += 1
+            elif op is Operation.REPLACE:
+                counts["add"] += 1
+                counts["destroy"] += 1
+                counts["replace"] += 1
+            elif op is Operation.ADOPT:
+                counts["adopt"] += 1
+            elif op is Operation.FORGET:
+                counts["forget"] += 1
+            else:
+                in_place.add(action.address)
+                continue
+            whole.add(action.address)
+        counts["change"] = len(in_place - whole)
+        return Summary(**counts)
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def to_file_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_file_json(cls, text: str) -> Plan:
+        return cls.model_validate_json(text)

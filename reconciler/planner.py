@@ -1,0 +1,240 @@
+"""(spec, state, live) → Plan. Pure: no I/O, no clock except the plan's timestamp.
+
+For every declared resource the planner finds its live object (by the id in
+state, else by the address tag, else by a unique exact name, which it adopts),
+asks the kind module for the drafts that close the gap, and numbers them into
+actions in an order that is valid to execute. Objects in state but no longer
+declared are deleted after everything that could still use them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from reconciler import __version__
+from reconciler.address import KIND_ORDER, Address
+from reconciler.diagnostics import Diagnostics
+from reconciler.errors import PlanError
+from reconciler.live import Catalog, LiveSnapshot
+from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
+from reconciler.resources import KINDS
+from reconciler.resources.base import Desired, Draft, LiveObject
+from reconciler.spec import Defaults, Declared, SpecDoc
+from reconciler.state import State
+
+__all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()  # limit to these addresses and what they depend on
+    force_replace: tuple[str, ...] = ()
+
+
+@dataclass
+class PlanContext:
+    """What kind modules may consult while planning."""
+
+    catalog: Catalog
+    live: LiveSnapshot
+    state: State
+    defaults: Defaults
+    declared: dict[Address, Declared]
+    diags: Diagnostics
+    desired: dict[str, Desired] = field(default_factory=dict)  # address -> resolved desired
+    matched: dict[str, LiveObject | None] = field(default_factory=dict)  # address -> live object
+
+    def state_attrs(self, address: str) -> dict[str, Any]:
+        record = self.state.resources.get(address)
+        return dict(record.attributes) if record else {}
+
+    def warn(self, desired: Desired, field_name: str, text: str) -> None:
+        decl = self.declared.get(desired.address)
+        pos = decl.at(field_name) if decl else None
+        self.diags.warning(text, pos, address=str(desired.address))
+
+    def error_at(self, address: Address, field_name: str, text: str, detail: str | None = None) -> None:
+        decl = self.declared.get(address)
+        self.diags.error(text, decl.at(field_name) if decl else None, address=str(address),
+                         detail=detail)
+
+
+def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
+              options: PlanOptions = PlanOptions()) -> tuple[Plan, Diagnostics]:
+    ctx = PlanContext(live.catalog, live, state, spec.defaults, spec.resources, Diagnostics())
+    drafts: list[tuple[str, Draft]] = []
+    for kind in KIND_ORDER:
+        for decl in spec.of_kind(kind):
+            drafts.extend(_plan_declared(decl, ctx, options))
+    drafts.extend(_plan_removed(spec, state, live))
+    if ctx.diags.has_errors:
+        raise PlanError(ctx.diags)
+    drafts = _only_targets(drafts, options.targets, ctx)
+    return _build(drafts, state, spec.digest, live, ctx.diags), ctx.diags
+
+
+def make_destroy_plan(state: State, live: LiveSnapshot) -> Plan:
+    empty = SpecDoc(Defaults(), {}, [])
+    drafts = list(_plan_removed(empty, state, live, reason="destroy: everything in state"))
+    plan = _build(drafts, state, "", live, Diagnostics())
+    return plan.model_copy(update={"destroy_mode": True})
+
+
+# --- per resource ----------------------------------------------------------------------
+
+def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
+                   ) -> Iterable[tuple[str, Draft]]:
+    kind = KINDS[decl.address.kind]
+    address = str(decl.address)
+    desired = kind.desired(decl, ctx, ctx.diags)
+    if desired is None:
+        return []
+    ctx.desired[address] = desired
+    live, adopt = _match(decl.address, desired, ctx)
+    ctx.matched[address] = live
+    drafts: list[Draft] = []
+    if adopt is not None:
+        drafts.append(adopt)
+    if live is None and ctx.state.id_of(address):
+        desired_reason = "was deleted in Mold outside mwin: create it again"
+        drafts.extend(d if d.operation is not Operation.CREATE else
+                      _with(d, reason=desired_reason, drift=True)
+                      for d in kind.plan_changes(desired, live, ctx))
+    else:
+        drafts.extend(kind.plan_changes(desired, live, ctx))
+    if address in options.force_replace and live is not None:
+        drafts = [d for d in drafts if d.operation is Operation.ADOPT] + [_forced_replace(desired, live)]
+    if live is not None:
+        for draft in drafts:
+            draft.inputs.setdefault("id", live.id)
+    return [(address, d) for d in drafts]
+
+
+def _with(draft: Draft, **changes: Any) -> Draft:
+    copy = Draft(**{**draft.__dict__})
+    for key, value in changes.items():
+        setattr(copy, key, value)
+    return copy
+
+
+def _forced_replace(desired: Desired, live: LiveObject) -> Draft:
+    return Draft(Operation.REPLACE, "replacement requested with --replace", before=dict(live.attrs),
+                 after=desired.attrs, inputs=dict(desired.inputs))
+
+
+def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveObject | None, Draft | None]:
+    """The live object for a declared address, and an adopt draft when state lacks it."""
+    known = ctx.state.id_of(str(address))
+    if known is not None:
+        return ctx.live.get(address.kind, known), None
+    candidates = ctx.live.of_kind(address.kind)
+    tagged = [o for o in candidates if o.address_tag == str(address)]
+    if len(tagged) == 1:
+        return tagged[0], _adopt(tagged[0], f"found in Mold by its tag {str(address)!r}: adopt")
+    if len(tagged) > 1:
+        _ambiguous(address, tagged, ctx, "carry the tag of this address")
+        return None, None
+    named = [o for o in candidates if o.name == desired.attrs.get("name") and o.address_tag is None]
+    if len(named) == 1:
+        return named[0], _adopt(named[0], "an untagged object with this exact name exists: adopt "
+                                          "it instead of creating a duplicate")
+    if len(named) > 1:
+        _ambiguous(address, named, ctx, "have this exact name and no mwin tag")
+    return None, None
+
+
+def _ambiguous(address: Address, objects: list[LiveObject], ctx: PlanContext, why: str) -> None:
+    ids = ", ".join(o.id for o in objects)
+    ctx.error_at(address, "name", f"{len(objects)} objects in Mold {why}: {ids}",
+                 detail="delete the duplicates or import one with `mwin import ADDRESS ID`")
+
+
+def _adopt(live: LiveObject, reason: str) -> Draft:
+    return Draft(Operation.ADOPT, reason, after=dict(live.attrs), inputs={"id": live.id})
+
+
+def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot,
+                  reason: str = "no longer in the spec") -> Iterable[tuple[str, Draft]]:
+    declared = {str(a) for a in spec.resources}
+    order = {k: i for i, k in enumerate(KIND_ORDER)}
+    gone = [(a, r) for a, r in state.resources.items() if a not in declared]
+    gone.sort(key=lambda item: -order.get(item[0].split(".", 1)[0], 0))  # dependants first
+    for address, record in gone:
+        kind = address.split(".", 1)[0]
+        obj = live.get(kind, record.id)
+        if obj is None:
+            yield address, Draft(Operation.FORGET, "already gone from Mold: remove from state",
+                                 before=dict(record.attributes), inputs={"id": record.id})
+        else:
+            yield address, Draft(Operation.DELETE, reason, before=dict(obj.attrs),
+                                 inputs={"id": record.id})
+
+
+def _only_targets(drafts: list[tuple[str, Draft]], targets: tuple[str, ...], ctx: PlanContext
+                  ) -> list[tuple[str, Draft]]:
+    if not targets:
+        return drafts
+    wanted = set(targets)
+    changed = True
+    while changed:  # add what the targets depend on
+        changed = False
+        for address, draft in drafts:
+            if address in wanted:
+                for need in draft.needs:
+                    if need not in wanted:
+                        wanted.add(need)
+                        changed = True
+    return [(a, d) for a, d in drafts if a in wanted]
+
+
+# --- numbering -------------------------------------------------------------------------
+
+def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live: LiveSnapshot,
+           diags: Diagnostics) -> Plan:
+    """Number drafts into actions: same-address drafts in sequence, referenced addresses
+    before their users, deletions after every action of the kinds that may use them."""
+    order = {k: i for i, k in enumerate(KIND_ORDER)}
+    actions: list[Action] = []
+    last_of: dict[str, int] = {}
+    for address, draft in drafts:
+        deps = set()
+        if address in last_of:
+            deps.add(last_of[address])
+        deps.update(last_of[n] for n in draft.needs if n in last_of)
+        if draft.operation in (Operation.DELETE, Operation.FORGET):
+            rank = order[address.split(".", 1)[0]]
+            deps.update(i for i, a in enumerate(actions) if order[a.kind] > rank)
+        mold_id = draft.inputs.get("id") or state.id_of(address)
+        actions.append(Action(
+            address=address, operation=draft.operation, reason=draft.reason,
+            destructive=draft.operation in DESTRUCTIVE_OPERATIONS,
+            before=draft.before, after=draft.after, changed=draft.changed,
+            requires_replace=draft.requires_replace, depends_on=sorted(deps),
+            mold_id=mold_id, inputs=draft.inputs, drift=draft.drift))
+        last_of[address] = len(actions) - 1
+    return Plan(
+        mwin_version=__version__,
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        state_lineage=state.lineage if state.serial else None,
+        state_serial=state.serial,
+        spec_digest=spec_digest,
+        live_digest=live_digest(actions, live),
+        actions=actions,
+        warnings=[d.render() for d in diags.warnings],
+    )
+
+
+def live_digest(actions: list[Action], live: LiveSnapshot) -> str:
+    """sha256 over the live attributes of every object the actions touch."""
+    seen = {}
+    for action in actions:
+        obj = live.get(action.kind, action.mold_id)
+        seen[action.address] = obj.attrs if obj else None
+    text = json.dumps(seen, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+

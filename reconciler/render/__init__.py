@@ -1,0 +1,1 @@
+"""Renderers: plans and apply progress as text, JSON and Markdown."""

@@ -1,0 +1,43 @@
+"""The one place that decides whether output is coloured, and the few styles used."""
+
+from __future__ import annotations
+
+import os
+import sys
+import unicodedata
+from typing import TextIO
+
+__all__ = ["use_colour", "Style", "display_width", "pad"]
+
+
+def use_colour(stream: TextIO = sys.stdout, flag: bool | None = None) -> bool:
+    """--color/--no-color wins; then NO_COLOR; then only a TTY whose TERM is not dumb."""
+    if flag is not None:
+        return flag
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("TERM") == "dumb":
+        return False
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+class Style:
+    CODES = {"green": "32", "yellow": "33", "red": "31", "bold": "1", "dim": "2", "cyan": "36"}
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.enabled or not styles:
+            return text
+        codes = ";".join(self.CODES[s] for s in styles)
+        return f"\033[{codes}m{text}\033[0m"
+
+
+def display_width(text: str) -> int:
+    """Columns a string takes in a terminal: East Asian wide characters (Hangul) take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+
+
+def pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - display_width(text))

@@ -1,0 +1,188 @@
+"""What every resource kind module shares: the attribute table, the generic diff,
+the live-object shape and the contexts handed to planning and execution.
+
+A kind module (``iso``, ``network``, ``vm``, ``template``) defines the same
+names: ``KIND``, ``SECTION``, ``Spec`` (pydantic model of one YAML entry),
+``ATTRS`` (the attribute table), ``references(spec)``, ``desired(...)``,
+``observe(raw, catalog)``, ``refresh(client)``, ``plan_changes(...)`` and
+``execute(action, ctx)``. Nothing here imports the planner, executor or CLI.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from reconciler.address import Address
+from reconciler.diagnostics import Diagnostics, SourcePos
+from reconciler.plan import Action, Operation
+
+__all__ = [
+    "ADDRESS_TAG",
+    "OnChange",
+    "Attr",
+    "AttrChange",
+    "diff_attrs",
+    "LiveObject",
+    "Desired",
+    "Draft",
+    "SpecModel",
+    "Ref",
+    "Outcome",
+    "ExecContext",
+    "KindModule",
+    "tags_of",
+]
+
+# Every managed object carries this tag; its value is the resource's address.
+ADDRESS_TAG = "mwin:address"
+
+
+class OnChange(StrEnum):
+    IN_PLACE = "in_place"  # an update call while the object exists
+    NEEDS_STOP = "needs_stop"  # in place, but only while the VM is stopped
+    REPLACE = "replace"  # delete + create
+    STEP = "step"  # the kind plans its own dedicated action (attach, start, ...)
+
+
+@dataclass(frozen=True)
+class Attr:
+    """One declared attribute: how it is compared and what a change costs."""
+
+    name: str
+    on_change: OnChange
+    command: str | None = None  # the API call that changes it in place
+    equal: Callable[[Any, Any], bool] = lambda a, b: a == b
+    replace_reason: str | None = None  # loud text for replacements that matter
+    optional: bool = False  # desired None means "whatever Mold has"
+
+
+@dataclass(frozen=True)
+class AttrChange:
+    attr: Attr
+    before: Any
+    after: Any
+
+
+def diff_attrs(attrs: tuple[Attr, ...], desired: Mapping[str, Any], live: Mapping[str, Any]
+               ) -> list[AttrChange]:
+    changes = []
+    for attr in attrs:
+        want = desired.get(attr.name)
+        have = live.get(attr.name)
+        if want is None and attr.optional:
+            continue
+        if not attr.equal(want, have):
+            changes.append(AttrChange(attr, have, want))
+    return changes
+
+
+def casefold_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.casefold() == b.casefold()
+    return bool(a == b)
+
+
+class SpecModel(BaseModel):
+    """Base of every kind's Spec: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Ref(BaseModel):
+    """`{name: …}` or `{id: …}`: an object that exists in Mold and is not managed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveObject:
+    """A Mold object normalised once at the boundary: ``attrs`` uses spec names and
+    spec vocabulary (zone and OS-type names, GiB, lower-case enums)."""
+
+    kind: str
+    id: str
+    name: str
+    attrs: dict[str, Any]
+    tags: dict[str, str] = field(default_factory=dict)
+    state: str | None = None  # Mold's state / readiness text, for humans
+
+    @property
+    def address_tag(self) -> str | None:
+        return self.tags.get(ADDRESS_TAG)
+
+
+def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:
+    return {t.get("key", ""): t.get("value", "") for t in raw.get("tags") or []}
+
+
+@dataclass
+class Desired:
+    """A declared resource resolved against Mold's catalog (names checked, ids known)."""
+
+    address: Address
+    attrs: dict[str, Any]  # compared with LiveObject.attrs
+    inputs: dict[str, Any]  # API parameters for create (ids or {"$ref": address})
+    pos: SourcePos | None = None
+    positions: dict[str, SourcePos] = field(default_factory=dict)  # attr name -> where declared
+
+
+@dataclass
+class Draft:
+    """An action before the planner numbers it: dependencies are addresses, and
+    ``after_steps`` orders it after earlier drafts of the same resource."""
+
+    operation: Operation
+    reason: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    changed: list[str] = field(default_factory=list)
+    requires_replace: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    needs: list[str] = field(default_factory=list)  # addresses whose actions must finish first
+    drift: bool = False
+
+
+@dataclass
+class Outcome:
+    """What an executed action did to state."""
+
+    mold_id: str | None = None  # new id (create/replace/adopt) or the same id
+    attributes: dict[str, Any] | None = None  # attributes to record
+    removed: bool = False  # drop the address from state
+
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class ExecContext:
+    client: Any  # reconciler.mold.MoldClient (duck-typed to keep this module light)
+    resolve: Callable[[Any], Any]  # replaces {"$ref": address} with the id from state
+    progress: Progress
+    job_timeout: float = 1800.0
+    ready_timeout: float = 3600.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class KindModule(Protocol):
+    KIND: str
+    SECTION: str
+    Spec: type[SpecModel]
+    ATTRS: tuple[Attr, ...]
+
+    def references(self, spec: Any) -> list[tuple[str, Address]]: ...
+
+    def desired(self, address: Address, spec: Any, ctx: Any, diags: Diagnostics) -> Desired | None: ...
+
+    def refresh(self, client: Any, catalog: Any) -> list[LiveObject]: ...
+
+    def plan_changes(self, desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]: ...
+
+    def execute(self, action: Action, ctx: ExecContext) -> Outcome: ...

@@ -1,0 +1,251 @@
+"""ISOs: the Windows installer and the VirtIO driver disc, registered by URL.
+
+Rules (ATTRS): ``url``, ``zone`` and ``checksum`` are registration-only and force
+a replacement (the new ISO is registered before the old one is deleted, so an
+image is never missing); ``name``, ``display_text``, ``os_type``, ``bootable``
+change with updateIso; ``public``, ``featured``, ``extractable`` with
+updateIsoPermissions. A non-bootable ISO's OS type is always "None" in Mold.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, StrictBool, StrictStr
+
+from reconciler.address import Address
+from reconciler.diagnostics import Diagnostics
+from reconciler.errors import MoldError
+from reconciler.plan import Action, Operation
+from reconciler.resources.base import (
+    Attr,
+    Desired,
+    Draft,
+    ExecContext,
+    LiveObject,
+    OnChange,
+    Outcome,
+    SpecModel,
+    casefold_equal,
+    tags_of,
+)
+from reconciler.resources.common import delete_job, plan_generic, tag_resource, wait_until
+
+KIND = "iso"
+SECTION = "isos"
+RESOURCE_TYPE = "ISO"
+ALL_ZONES = "all"
+REPLACE_ORDER = "create_before_delete"  # ISO names may repeat, so the new one comes first
+
+
+class Spec(SpecModel):
+    """One entry of `isos:`."""
+
+    name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")
+    display_text: StrictStr | None = Field(None, description="Description (default: the name)")
+    url: StrictStr = Field(description="http(s) URL of the .iso file")
+    zone: StrictStr | None = Field(None, description="Zone name or id, or 'all' for every zone")
+    os_type: StrictStr | None = Field(None, description="OS type name or id (bootable ISOs)")
+    bootable: StrictBool = True
+    public: StrictBool = False
+    featured: StrictBool = False
+    extractable: StrictBool = False
+    checksum: StrictStr | None = Field(None, description="{ALGO}hex checksum of the file")
+
+
+ATTRS: tuple[Attr, ...] = (
+    Attr("name", OnChange.IN_PLACE, "updateIso"),
+    Attr("display_text", OnChange.IN_PLACE, "updateIso"),
+    Attr("url", OnChange.REPLACE, replace_reason="Mold cannot change an ISO's URL"),
+    Attr("zone", OnChange.REPLACE, equal=casefold_equal),
+    Attr("os_type", OnChange.IN_PLACE, "updateIso"),
+    Attr("bootable", OnChange.IN_PLACE, "updateIso"),
+    Attr("public", OnChange.IN_PLACE, "updateIsoPermissions"),
+    Attr("featured", OnChange.IN_PLACE, "updateIsoPermissions"),
+    Attr("extractable", OnChange.IN_PLACE, "updateIsoPermissions"),
+    Attr("checksum", OnChange.REPLACE, optional=True, equal=casefold_equal),
+)
+
+
+def references(spec: Spec) -> list[tuple[str, Address]]:
+    return []
+
+
+def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
+    spec: Spec = decl.spec
+    address = str(decl.address)
+    name = spec.name or decl.address.key
+    zone_value = spec.zone or ctx.defaults.zone
+    attrs: dict[str, Any] = {
+        "name": name,
+        "display_text": spec.display_text or name,
+        "url": spec.url,
+        "bootable": spec.bootable,
+        "public": spec.public,
+        "featured": spec.featured,
+        "extractable": spec.extractable,
+        "checksum": spec.checksum,
+    }
+    inputs: dict[str, Any] = {}
+    ok = True
+    if zone_value is None:
+        diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos, address=address)
+        ok = False
+    elif zone_value.lower() == ALL_ZONES:
+        attrs["zone"], inputs["zoneid"] = ALL_ZONES, "-1"
+    else:
+        zone = ctx.catalog.resolve("zone", zone_value, decl.at("zone"), diags, address)
+        ok = ok and zone is not None
+        if zone:
+            attrs["zone"], inputs["zoneid"] = zone.name, zone.id
+    if spec.bootable:
+        ok = _resolve_os_type(spec, decl, ctx, diags, attrs, inputs) and ok
+    else:
+        attrs["os_type"] = "None"
+    return Desired(decl.address, attrs, inputs, decl.pos) if ok else None
+
+
+def _resolve_os_type(spec: Spec, decl: Any, ctx: Any, diags: Diagnostics,
+                     attrs: dict[str, Any], inputs: dict[str, Any]) -> bool:
+    if spec.os_type is None:
+        diags.error("a bootable ISO needs `os_type` (e.g. \"Windows PV\")", decl.pos,
+                    address=str(decl.address))
+        return False
+    os_type = ctx.catalog.resolve("os_type", spec.os_type, decl.at("os_type"), diags,
+                                  str(decl.address))
+    if os_type is None:
+        return False
+    attrs["os_type"], inputs["ostypeid"] = os_type.name, os_type.id
+    return True
+
+
+def observe(rows: list[dict[str, Any]], catalog: Any) -> LiveObject:
+    """One ISO from its listIsos rows (a cross-zone ISO has one row per zone)."""
+    row = rows[0]
+    zone = ALL_ZONES if row.get("crossZones") else row.get("zonename") or catalog.name_of(
+        "zone", row.get("zoneid"))
+    attrs = {
+        "name": row.get("name"),
+        "display_text": row.get("displaytext"),
+        "url": row.get("url"),
+        "zone": zone,
+        "os_type": row.get("ostypename") or catalog.name_of("os_type", row.get("ostypeid")),
+        "bootable": bool(row.get("bootable", True)),
+        "public": bool(row.get("ispublic", False)),
+        "featured": bool(row.get("isfeatured", False)),
+        "extractable": bool(row.get("isextractable", False)),
+        "checksum": row.get("checksum") or None,
+    }
+    ready = all(r.get("isready") for r in rows)
+    return LiveObject(KIND, str(row["id"]), str(row.get("name", "")), attrs, tags_of(row),
+                      "ready" if ready else str(row.get("status") or "not ready"))
+
+
+def refresh(client: Any, catalog: Any) -> list[LiveObject]:
+    rows = client.list_all("listIsos", "iso", {"isofilter": "self", "listall": True})
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["id"]), []).append(row)
+    return [observe(group, catalog) for group in grouped.values()]
+
+
+def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
+    if live is not None and _featured_refused(desired, live, ctx):
+        desired.attrs["featured"] = False
+        ctx.warn(desired, "featured", "Mold keeps this ISO non-featured although mwin asked for "
+                 "featured: true (only root admins may feature images; non-admin keys get "
+                 "featured=false). Not planning it again; set featured: false to silence this.")
+    return plan_generic(desired, live, ATTRS)
+
+
+def _featured_refused(desired: Desired, live: LiveObject, ctx: Any) -> bool:
+    """mwin already asked for featured (state says so) and Mold still says no."""
+    asked = ctx.state_attrs(str(desired.address)).get("featured") is True
+    return bool(desired.attrs["featured"]) and not live.attrs["featured"] and asked
+
+
+# --- execution -------------------------------------------------------------------------
+
+def execute(action: Action, ctx: ExecContext) -> Outcome:
+    op = action.operation
+    if op is Operation.CREATE:
+        return _register(action, ctx)
+    if op is Operation.REPLACE:
+        outcome = _register(action, ctx)
+        delete_job(ctx, "deleteIso", {"id": action.mold_id})
+        return outcome
+    if op is Operation.UPDATE:
+        _update(action, ctx)
+        return Outcome(action.mold_id, action.after)
+    if op is Operation.DELETE:
+        delete_job(ctx, "deleteIso", {"id": action.mold_id})
+        return Outcome(removed=True)
+    raise ValueError(f"iso cannot {op}")  # pragma: no cover - the planner never emits it
+
+
+def _register(action: Action, ctx: ExecContext) -> Outcome:
+    after = action.after or {}
+    params = {
+        "name": after["name"],
+        "displaytext": after["display_text"],
+        "url": after["url"],
+        "zoneid": action.inputs["zoneid"],
+        "bootable": after["bootable"],
+        "ostypeid": action.inputs.get("ostypeid") if after["bootable"] else None,
+        "ispublic": after["public"],
+        "isfeatured": after["featured"],
+        "isextractable": after["extractable"],
+        "checksum": after.get("checksum"),
+    }
+    result = ctx.client.call("registerIso", params)
+    iso_id = str(result["iso"][0]["id"])
+    ctx.progress(f"registered as {iso_id}; tagging")
+    tag_resource(ctx, RESOURCE_TYPE, iso_id, action.address)
+    _wait_ready(iso_id, ctx)
+    return Outcome(iso_id, after)
+
+
+def _wait_ready(iso_id: str, ctx: ExecContext) -> None:
+    last = [""]
+
+    def check() -> bool:
+        rows = ctx.client.list_all("listIsos", "iso", {"isofilter": "self", "id": iso_id})
+        if not rows:
+            raise MoldError(f"ISO {iso_id} disappeared while downloading")
+        status = str(rows[0].get("status") or "")
+        if all(r.get("isready") for r in rows):
+            return True
+        if status and not _is_progress(status):
+            raise MoldError(f"ISO {iso_id} download failed: {status}")
+        if status != last[0]:
+            ctx.progress(status or "waiting for download")
+            last[0] = status
+        return False
+
+    wait_until(check, timeout=ctx.ready_timeout, what=f"ISO {iso_id} download", ctx=ctx)
+
+
+def _is_progress(status: str) -> bool:
+    lowered = status.lower()
+    return any(m in lowered for m in ("downloaded", "installing", "processing", "download",
+                                      "successfully installed", "bypassed"))
+
+
+def _update(action: Action, ctx: ExecContext) -> None:
+    after = action.after or {}
+    commands = action.inputs.get("commands", [])
+    if "updateIso" in commands:
+        ctx.client.call("updateIso", {
+            "id": action.mold_id,
+            "name": after["name"],
+            "displaytext": after["display_text"],
+            "bootable": after["bootable"],
+            "ostypeid": action.inputs.get("ostypeid") if after["bootable"] else None,
+        })
+    if "updateIsoPermissions" in commands:
+        ctx.client.call("updateIsoPermissions", {
+            "id": action.mold_id,
+            "ispublic": after["public"],
+            "isfeatured": after["featured"],
+            "isextractable": after["extractable"],
+        })

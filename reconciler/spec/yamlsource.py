@@ -1,0 +1,118 @@
+"""Read YAML into plain Python data while remembering where every value came from.
+
+``load_yaml`` returns the data, a map from *path* (tuple of keys and list
+indices, e.g. ``("isos", "win2022", "url")``) to the SourcePos of that value,
+and diagnostics for anything unreadable. It never raises for bad input:
+syntax errors, tabs, non-UTF-8 bytes, duplicate keys, non-string keys and
+alias bombs all become diagnostics with a position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from reconciler.diagnostics import Diagnostics, SourcePos
+
+__all__ = ["Path", "PosMap", "load_yaml", "MAX_NODES", "MAX_DEPTH"]
+
+Path = tuple[str | int, ...]
+PosMap = dict[Path, SourcePos]
+
+# Bounds that keep hostile input cheap: an alias bomb expands to far more nodes
+# than any honest spec, and deep nesting is never needed by the schema.
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+MAX_BYTES = 10 * 1024 * 1024
+
+
+class _TooBig(Exception):
+    def __init__(self, why: str, node: yaml.Node) -> None:
+        self.why = why
+        self.node = node
+
+
+def load_yaml(raw: bytes, filename: str) -> tuple[Any, PosMap, Diagnostics]:
+    diags = Diagnostics()
+    positions: PosMap = {}
+    if len(raw) > MAX_BYTES:
+        diags.error(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB", SourcePos(filename, 1, 1))
+        return None, positions, diags
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        diags.error("file is not valid UTF-8", SourcePos(filename, line, 1),
+                    detail=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}")
+        return None, positions, diags
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        pos = SourcePos(filename, mark.line + 1, mark.column + 1) if mark else SourcePos(filename, 1, 1)
+        diags.error(f"YAML syntax error: {exc.problem or exc.context}", pos)
+        return None, positions, diags
+    except yaml.YAMLError as exc:  # pragma: no cover - reader errors without marks
+        diags.error(f"YAML error: {exc}", SourcePos(filename, 1, 1))
+        return None, positions, diags
+    if node is None:
+        return None, positions, diags
+    builder = _Builder(filename, positions, diags)
+    try:
+        data = builder.build(node, (), 0)
+    except _TooBig as big:
+        diags.error(big.why, builder.pos(big.node))
+        return None, {}, diags
+    return data, positions, diags
+
+
+class _Builder:
+    def __init__(self, filename: str, positions: PosMap, diags: Diagnostics) -> None:
+        self.filename = filename
+        self.positions = positions
+        self.diags = diags
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def pos(self, node: yaml.Node) -> SourcePos:
+        return SourcePos(self.filename, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _TooBig(f"document expands to more than {MAX_NODES} values (alias bomb?)", node)
+        if depth > MAX_DEPTH:
+            raise _TooBig(f"nesting deeper than {MAX_DEPTH} levels", node)
+        self.positions.setdefault(path, self.pos(node))
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path, depth)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,), depth + 1) for i, item in enumerate(node.value)]
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except yaml.YAMLError as exc:
+            self.diags.error(f"cannot read value: {exc}", self.pos(node))
+            return None
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        seen: dict[str, SourcePos] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.diags.error("YAML merge keys (<<) are not supported in specs", self.pos(key_node))
+                continue
+            key = self.build(key_node, path + ("<key>",), depth + 1)
+            if not isinstance(key, str):
+                self.diags.error(f"keys must be strings, got {type(key).__name__} {key!r}",
+                                 self.pos(key_node), detail="quote the key if it is meant as text")
+                key = str(key)
+            if key in seen:
+                self.diags.error(f"duplicate key {key!r}", self.pos(key_node),
+                                 detail=f"first defined at {seen[key]}")
+                continue
+            seen[key] = self.pos(key_node)
+            result[key] = self.build(value_node, path + (key,), depth + 1)
+            self.positions[path + (key,)] = self.pos(value_node)
+            self.positions[path + (key, "<key>")] = self.pos(key_node)
+        return result

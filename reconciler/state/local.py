@@ -1,0 +1,130 @@
+"""Local JSON state file.
+
+Invariants: the file on disk is always a complete document of the previous or
+the new serial (temp file + fsync + rename); the previous version is kept as
+``<file>.backup``; both are mode 0600. The lock is an ``fcntl`` lock on
+``<file>.lock`` (released by the kernel if the holder dies) whose content names
+the holder for whoever waits.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO
+
+from pydantic import ValidationError
+
+from reconciler.errors import StateError, StateLocked
+from reconciler.state.base import FORMAT_VERSION, State
+
+__all__ = ["LocalState"]
+
+
+class LocalState:
+    def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
+        self.path = Path(path)
+        self.backup = self.path.with_name(self.path.name + ".backup")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._poll = poll
+        self._lock_file: IO[str] | None = None
+
+    def describe(self) -> str:
+        return str(self.path)
+
+    def read(self) -> State:
+        if not self.path.exists():
+            return State()
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StateError(self._corrupt(f"is not valid JSON ({exc})")) from None
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if isinstance(version, int) and version > FORMAT_VERSION:
+            raise StateError(f"state file {self.path} has format_version {version}; this mwin "
+                             f"reads up to {FORMAT_VERSION}. Upgrade mwin.")
+        try:
+            return State.model_validate(data)
+        except ValidationError as exc:
+            raise StateError(self._corrupt(f"does not match the state format ({exc.error_count()} "
+                                           "problems)")) from None
+
+    def _corrupt(self, why: str) -> str:
+        hint = (f" A previous version is kept in {self.backup}: inspect it and copy it over "
+                f"{self.path} to go back one step." if self.backup.exists() else "")
+        return f"state file {self.path} {why}.{hint}"
+
+    def write(self, state: State) -> State:
+        new = state.model_copy(update={"serial": state.serial + 1})
+        text = json.dumps(new.model_dump(mode="json"), indent=2, ensure_ascii=False, sort_keys=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            _atomic_write(self.backup, self.path.read_bytes())
+        _atomic_write(self.path, text.encode("utf-8") + b"\n")
+        return new
+
+    def lock(self, operation: str, timeout: float) -> None:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock
+        os.chmod(self.lock_path, 0o600)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = _holder(self.lock_path)
+                    handle.close()
+                    raise StateLocked(f"state {self.path} is locked by {holder}; waited "
+                                      f"{timeout:g}s (raise --lock-timeout to wait longer)") from None
+                time.sleep(self._poll)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({
+            "operation": operation, "pid": os.getpid(), "host": socket.gethostname(),
+            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }))
+        handle.flush()
+        self._lock_file = handle
+
+    def unlock(self) -> None:
+        if self._lock_file is None:
+            return
+        self._lock_file.seek(0)
+        self._lock_file.truncate()
+        fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+        self._lock_file.close()
+        self._lock_file = None
+
+
+def _holder(lock_path: Path) -> str:
+    try:
+        info = json.loads(lock_path.read_text(encoding="utf-8") or "{}")
+    except (OSError, json.JSONDecodeError):
+        info = {}
+    if not info:
+        return "another process"
+    return (f"pid {info.get('pid')} on {info.get('host')} (operation {info.get('operation')}, "
+            f"since {info.get('since')})")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
