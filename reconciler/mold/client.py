@@ -1,0 +1,419 @@
+"""The Mold HTTP client: one send path for every command (reference/mold-api.md §2).
+
+Three jobs and nothing else: ``call`` (one command → the object inside its response envelope,
+errors as typed exceptions), ``list_all`` (paging to ``count``) and ``wait_job``/``run_job``
+(async jobs with a deadline, backoff and a progress callback).
+
+Retries are honest: only reads (``list*``, ``query*``, ``get*``) are retried, on transport
+errors and on 429/500/502/503/504. Mold's own errors (4xx, 53x) are answers, never retried.
+Mutations are sent exactly once: after an uncertain failure the caller refreshes and adopts.
+
+httpx exceptions are translated here and never leak. Imports only ``reconciler.errors``,
+``reconciler.settings`` and this package. No key, secret or signature in any log line,
+exception text or repr: only the caller's own parameters are logged (sensitive ones masked),
+and the signer adds the credentials below that point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, NoReturn
+
+import httpx
+
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    JobFailed,
+    JobTimeout,
+    MoldError,
+    TransportError,
+)
+from reconciler.mold.auth import MoldSigner
+from reconciler.mold.encoding import encode_params
+from reconciler.settings import Settings
+
+__all__ = ["MoldClient", "PollPolicy", "RetryPolicy", "is_read"]
+
+log = logging.getLogger("reconciler.mold")
+
+# HTTP statuses after which a read is retried: rate limit and proxy/server hiccups. Mold's
+# business errors are 4xx and 530-537 and are real answers.
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Parameter names the client owns (the signer owns apikey/signature/signatureversion/expires).
+_CLIENT_PARAMS = frozenset({"command", "response"})
+# Parameter names whose values are never logged.
+_MASKED = ("password", "secret", "userdata", "apikey", "signature", "sessionkey")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for reads: ``attempts`` in total (first try included).
+
+    The delay after the k-th failure is ``min(initial * factor**(k-1), max_delay)``; no jitter,
+    so tests with a fake sleep see exact values.
+    """
+
+    attempts: int = 4
+    initial: float = 0.2
+    factor: float = 2.0
+    max_delay: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1 or self.initial < 0 or self.factor < 1 or self.max_delay < 0:
+            raise ValueError(f"invalid {self!r}")
+
+    def delay(self, failures: int) -> float:
+        return min(self.initial * self.factor ** (failures - 1), self.max_delay)
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Job polling: first wait ``initial`` s, then ×``factor`` per poll, capped at ``max_interval``.
+
+    ``initial=0`` polls without pausing (for emulators that finish jobs by the next poll).
+    """
+
+    initial: float = 0.5
+    factor: float = 1.5
+    max_interval: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.initial < 0 or self.factor < 1 or self.max_interval < self.initial:
+            raise ValueError(f"invalid {self!r}")
+
+
+def is_read(command: str) -> bool:
+    """Commands that change nothing and may be retried. getUploadParams* creates an entry."""
+    name = command.lower()
+    return name.startswith(("list", "query", "get")) and not name.startswith("getuploadparams")
+
+
+class MoldClient:
+    """Thread-safe: one shared ``httpx.Client``; the request counter has its own lock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        retry: RetryPolicy = RetryPolicy(),
+        poll: PollPolicy = PollPolicy(),
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = settings.url
+        self._retry = retry
+        self._poll = poll
+        self._sleep = sleep
+        self._clock = clock
+        self._count_lock = threading.Lock()
+        self._request_count = 0
+        signer = MoldSigner(
+            settings.api_key.get_secret_value(),
+            settings.secret_key.get_secret_value(),
+            settings.signature,
+        )
+        self._http = httpx.Client(
+            auth=signer,
+            transport=transport,
+            verify=settings.verify_tls,
+            timeout=settings.timeout,
+            headers={"User-Agent": "mwin", "Accept": "application/json"},
+        )
+
+    def __repr__(self) -> str:
+        return f"MoldClient(url={self._url!r})"
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests sent so far, every retry included."""
+        with self._count_lock:
+            return self._request_count
+
+    # -- one command ------------------------------------------------------------------------
+
+    def call(self, command: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Send ``command``; return the object inside ``<command>response``.
+
+        Raises AuthError (401), ApiError (any error envelope, also with HTTP 200) or
+        TransportError (no usable answer). Reads are retried per RetryPolicy, mutations never.
+        """
+        data = self._form(command, params or {})
+        attempts = self._retry.attempts if is_read(command) else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._attempt(command, data, attempt)
+            except _Retryable as exc:
+                if attempt == attempts:
+                    raise exc.error from None
+                delay = self._retry.delay(attempt)
+                log.info("%s; retry %d/%d in %.3gs", exc.error, attempt, attempts - 1, delay)
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _form(self, command: str, params: Mapping[str, Any]) -> dict[str, str]:
+        clash = sorted(n for n in params if n.lower() in _CLIENT_PARAMS)
+        if clash:
+            raise ValueError(f"{command}: parameters {clash} are added by the client")
+        return {"command": command, **encode_params(params), "response": "json"}
+
+    def _attempt(self, command: str, data: dict[str, str], attempt: int) -> dict[str, Any]:
+        with self._count_lock:
+            self._request_count += 1
+        started = time.perf_counter()
+        try:
+            response = self._http.post(self._url, data=data)
+        except httpx.TransportError as exc:
+            error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
+            log.debug("%s → %s (attempt %d)", _loggable(data), type(exc).__name__, attempt)
+            raise _Retryable(error) from None
+        ms = (time.perf_counter() - started) * 1000
+        log.debug("%s → HTTP %d in %.0f ms (attempt %d)", _loggable(data),
+                  response.status_code, ms, attempt)
+        return _unwrap(command, response)
+
+    # -- lists ------------------------------------------------------------------------------
+
+    def list_all(
+        self,
+        command: str,
+        item_key: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        pagesize: int = 500,
+    ) -> list[dict[str, Any]]:
+        """Every item of a list command, page by page until ``count`` items (or a short page).
+
+        ``item_key`` is the list's object name ("iso", "virtualmachine", "vmSnapshot"; matched
+        case-insensitively as a fallback). Items that reappear on a later page because the list
+        shifted while paging are returned once (by ``id``).
+        """
+        params = dict(params or {})
+        if pagesize < 1:
+            raise ValueError("pagesize must be at least 1 (Mold allows at most 500)")
+        if {"page", "pagesize"} & {n.lower() for n in params}:
+            raise ValueError(f"{command}: list_all sets page/pagesize itself")
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        read = 0
+        for page in itertools.count(1):
+            body = self.call(command, {**params, "page": page, "pagesize": pagesize})
+            batch = _items(command, body, item_key)
+            read += len(batch)
+            for item in batch:
+                if "id" in item and item["id"] in seen:
+                    continue
+                items.append(item)
+                if "id" in item:
+                    seen.add(item["id"])
+            total = body.get("count")
+            if len(batch) < pagesize or (isinstance(total, int) and read >= total):
+                break
+        return items
+
+    # -- async jobs -------------------------------------------------------------------------
+
+    def wait_job(
+        self,
+        command: str,
+        jobid: str,
+        *,
+        timeout: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        resource_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Poll queryAsyncJobResult until the job ends; return its ``jobresult``.
+
+        ``command`` names the job in errors. ``on_progress`` gets the raw queryAsyncJobResult
+        object after every poll that is still pending. Sleeps grow per PollPolicy and never pass
+        the deadline; the last poll happens at the deadline. Raises JobFailed (jobstatus 2),
+        JobTimeout, or what ``call`` raises.
+        """
+        deadline = self._clock() + timeout
+        interval = self._poll.initial
+        while True:
+            job = self.call("queryAsyncJobResult", {"jobid": jobid})
+            status = job.get("jobstatus")
+            if status == 1:
+                result = job.get("jobresult")
+                return dict(result) if isinstance(result, dict) else {}
+            if status == 2:
+                raise _job_failed(command, jobid, job, resource_id)
+            if status != 0:
+                raise TransportError(command, f"job {jobid}: unexpected jobstatus {status!r}")
+            if on_progress is not None:
+                on_progress(job)
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise JobTimeout(command, jobid, timeout, resource_id=resource_id)
+            self._sleep(min(interval, remaining))
+            interval = min(interval * self._poll.factor, self._poll.max_interval)
+
+    def run_job(
+        self,
+        command: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        timeout: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """``call`` an async command, then ``wait_job``; return the jobresult.
+
+        Async-create commands (deploy, createTemplate, createVMSnapshot) answer with the new
+        entity's ``id`` at once: it is added to the result as ``"_id"`` and carried by
+        JobFailed/JobTimeout as ``resource_id``, so a failed or slow create can still be
+        recorded. A command that answers without a ``jobid`` raises TransportError.
+        """
+        body = self.call(command, params)
+        jobid = body.get("jobid")
+        if not isinstance(jobid, str) or not jobid:
+            raise TransportError(command, f"expected an async job id, got keys {sorted(body)}")
+        entity = body.get("id") if isinstance(body.get("id"), str) else None
+        result = self.wait_job(
+            command, jobid, timeout=timeout, on_progress=on_progress, resource_id=entity
+        )
+        if entity is not None:
+            result.setdefault("_id", entity)
+        return result
+
+    # -- lifetime ---------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> MoldClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class _Retryable(Exception):
+    """Internal: a failure a read may retry; carries the error to raise when attempts run out."""
+
+    def __init__(self, error: MoldError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _unwrap(command: str, response: httpx.Response) -> dict[str, Any]:
+    """HTTP response → the envelope's object, or the matching exception."""
+    status = response.status_code
+    if 300 <= status < 400:
+        where = response.headers.get("Location", "?")
+        raise TransportError(
+            command, f"HTTP {status} redirect to {where}; is the Mold URL right (http/https)?"
+        )
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    envelope = _envelope(command, body)
+    if envelope is None:
+        _no_envelope(command, response)
+    if status == 401 or envelope.get("errorcode") == 401:
+        raise AuthError(command, 401, _errortext(envelope), envelope.get("cserrorcode"))
+    if "errorcode" in envelope or status >= 400:
+        code = envelope.get("errorcode", status)
+        error = ApiError(command, code, _errortext(envelope), envelope.get("cserrorcode"))
+        if code in RETRY_STATUSES:
+            raise _Retryable(error)
+        raise error
+    return envelope
+
+
+def _envelope(command: str, body: Any) -> dict[str, Any] | None:
+    """``<command>response``, else ``errorresponse``, else the single ``*response`` key."""
+    if not isinstance(body, dict):
+        return None
+    for key in (f"{command.lower()}response", "errorresponse"):
+        if isinstance(body.get(key), dict):
+            return body[key]
+    keys = [k for k in body if k.endswith("response")]
+    if len(keys) == 1 and isinstance(body[keys[0]], dict):
+        return body[keys[0]]
+    return None
+
+
+def _no_envelope(command: str, response: httpx.Response) -> NoReturn:
+    """No Mold envelope (proxy page, HTML, empty body): retry-worthy if the status says so."""
+    ctype = response.headers.get("Content-Type", "no content type")
+    hint = (
+        "Mold or a proxy in front of it failed"
+        if response.status_code >= 500
+        else "is the URL the Mold API endpoint (…/client/api)?"
+    )
+    error = TransportError(
+        command,
+        f"HTTP {response.status_code} without a Mold JSON answer "
+        f"({ctype}, {len(response.content)} bytes); {hint}",
+    )
+    if response.status_code in RETRY_STATUSES:
+        raise _Retryable(error)
+    raise error
+
+
+def _errortext(envelope: Mapping[str, Any]) -> str:
+    text = envelope.get("errortext")
+    return text if isinstance(text, str) and text else "(Mold gave no error text)"
+
+
+def _job_failed(
+    command: str, jobid: str, job: Mapping[str, Any], resource_id: str | None
+) -> JobFailed:
+    result = job.get("jobresult") if isinstance(job.get("jobresult"), dict) else {}
+    code = job.get("jobresultcode") or result.get("errorcode") or 530
+    return JobFailed(command, jobid, code, _errortext(result), resource_id=resource_id)
+
+
+def _items(command: str, body: Mapping[str, Any], item_key: str) -> list[dict[str, Any]]:
+    """The item list of one page; ``{}`` is an empty page."""
+    if item_key in body:
+        found = body[item_key]
+    else:
+        keys = [k for k in body if k.lower() == item_key.lower()]
+        found = body[keys[0]] if keys else None
+    if found is None:
+        if body.get("count", 0):
+            keys = sorted(body)
+            raise TransportError(command, f"count {body['count']} but no {item_key!r} in {keys}")
+        return []
+    if not isinstance(found, list):
+        raise TransportError(command, f"{item_key!r} is not a list")
+    return found
+
+
+def _transport_detail(url: str, exc: httpx.TransportError, read: bool) -> str:
+    """What went wrong talking to ``url``; for a mutation, whether it may have run anyway."""
+    kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
+    detail = f"{kind} talking to {url} ({type(exc).__name__}: {exc})"
+    if read or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return detail  # nothing was executed, or executing twice is harmless
+    return f"{detail}; Mold may have executed it anyway, refresh before retrying"
+
+
+def _loggable(data: Mapping[str, str]) -> str:
+    """``command k=v ...`` for a log line: ``response`` dropped, sensitive values masked.
+
+    ``data`` is what the caller asked for; apikey, expires and signature are only added later by
+    the signer, so they cannot reach a log line from here.
+    """
+    shown = [
+        f"{k}={'***' if any(m in k.lower() for m in _MASKED) else v}"
+        for k, v in data.items()
+        if k not in _CLIENT_PARAMS
+    ]
+    return " ".join([data["command"], *shown])

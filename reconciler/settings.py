@@ -1,0 +1,184 @@
+"""Where mwin finds Mold: endpoint URL, API keys, signature algorithm, TLS verification.
+
+Precedence, per field: explicit argument (CLI flag) > ``MOLD_*`` environment >
+``CLOUDSTACK_*`` environment > a ``~/.cloudstack.ini`` profile. Empty values count as unset.
+The ini file is only read when arguments and environment leave a field open, and an unreadable
+one only matters when a required field is still missing.
+
+Secrets are ``SecretStr`` from the moment they are read: no message, log line or repr built
+here contains a key. Imports only ``reconciler.errors``.
+"""
+
+from __future__ import annotations
+
+import configparser
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import pydantic
+
+from reconciler.errors import SettingsError
+
+__all__ = ["Settings", "load_settings"]
+
+API_PATH = "/client/api"
+
+
+class Settings(pydantic.BaseModel, frozen=True):
+    url: str  # always ends in /client/api (appended when missing)
+    api_key: pydantic.SecretStr
+    secret_key: pydantic.SecretStr
+    signature: Literal["sha256", "sha1"] = "sha256"
+    verify_tls: bool = True
+    timeout: float = pydantic.Field(default=30.0, gt=0)  # per HTTP request, seconds
+
+    @pydantic.field_validator("url")
+    @classmethod
+    def _api_url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s):// URL such as http://mold:8080/client/api")
+        path = parts.path.rstrip("/")
+        if not path.endswith(API_PATH):
+            path += API_PATH
+        return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One setting and every way to provide it (used for lookup and for error messages)."""
+
+    name: str  # Settings field
+    what: str  # for humans
+    flag: str
+    env: tuple[str, ...]  # in precedence order
+    ini_key: str | None
+
+
+_FIELDS = (
+    _Field("url", "Mold API URL", "--url", ("MOLD_URL", "CLOUDSTACK_ENDPOINT"), "endpoint"),
+    _Field("api_key", "API key", "--api-key", ("MOLD_API_KEY", "CLOUDSTACK_KEY"), "key"),
+    _Field(
+        "secret_key", "secret key", "--secret-key", ("MOLD_SECRET_KEY", "CLOUDSTACK_SECRET"), "secret"
+    ),
+    _Field("signature", "signature algorithm", "--signature", ("MOLD_SIGNATURE",), "signature"),
+    _Field("verify_tls", "TLS verification", "--insecure", ("MOLD_INSECURE",), "verify"),
+)
+_REQUIRED = ("url", "api_key", "secret_key")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+@dataclass
+class _Ini:
+    """The profile section consulted last; ``note`` explains why it gave nothing."""
+
+    path: Path
+    section: str
+    values: Mapping[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+def load_settings(
+    *,
+    url: str | None = None,
+    api_key: str | None = None,
+    secret_key: str | None = None,
+    signature: str | None = None,
+    verify_tls: bool | None = None,
+    profile: str | None = None,
+    env: Mapping[str, str] = os.environ,
+    ini_path: Path | None = None,
+) -> Settings:
+    """Resolve each field by precedence; SettingsError names what is missing and how to set it."""
+    explicit = {
+        "url": url, "api_key": api_key, "secret_key": secret_key,
+        "signature": signature, "verify_tls": verify_tls,
+    }
+    values = {f.name: v for f in _FIELDS if (v := _from_args_or_env(f, explicit, env)) is not None}
+    ini = _ini_location(profile, env, ini_path)
+    if any(f.name not in values for f in _FIELDS):
+        _read_ini(ini)
+        for f in _FIELDS:
+            raw = ini.values.get(f.ini_key or "", "").strip()
+            if f.name not in values and raw:
+                values[f.name] = _parse(f, raw, f"{ini.path} [{ini.section}]")
+    missing = [f for f in _FIELDS if f.name in _REQUIRED and f.name not in values]
+    if missing:
+        raise SettingsError(_missing_message(missing, ini))
+    try:
+        return Settings(**values)
+    except pydantic.ValidationError as exc:
+        # Build the text from locations and messages only: inputs may be secrets.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise SettingsError(f"invalid Mold settings: {problems}") from None
+
+
+def _from_args_or_env(f: _Field, explicit: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+    given = explicit[f.name]
+    if isinstance(given, bool):
+        return given
+    if given is not None and given.strip():
+        return _parse(f, given, f.flag)
+    for var in f.env:
+        raw = env.get(var, "").strip()
+        if raw:
+            return _parse(f, raw, var)
+    return None
+
+
+def _parse(f: _Field, raw: str, source: str) -> Any:
+    """Text → field value; ``source`` names where it came from for the error message."""
+    if f.name == "signature":
+        algorithm = raw.strip().lower().replace("hmac-", "")
+        if algorithm not in ("sha256", "sha1"):
+            raise SettingsError(f"{source}: signature algorithm must be sha256 or sha1")
+        return algorithm
+    if f.name == "verify_tls":
+        word = raw.strip().lower()
+        if word not in _TRUE | _FALSE:
+            raise SettingsError(f"{source}: expected true/false (or 1/0)")
+        # MOLD_INSECURE=1 turns verification off; the ini key `verify` is the opposite sense.
+        return (word in _FALSE) if source == "MOLD_INSECURE" else (word in _TRUE)
+    return raw.strip()
+
+
+def _ini_location(profile: str | None, env: Mapping[str, str], ini_path: Path | None) -> _Ini:
+    section = profile or env.get("MOLD_PROFILE") or env.get("CLOUDSTACK_REGION") or "cloudstack"
+    if ini_path is None:
+        home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+        ini_path = home / ".cloudstack.ini"
+    return _Ini(path=ini_path, section=section)
+
+
+def _read_ini(ini: _Ini) -> None:
+    if not ini.path.is_file():
+        ini.note = "file not found"
+        return
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(ini.path, encoding="utf-8")
+    except (configparser.Error, OSError, UnicodeDecodeError) as exc:
+        # Only an error if something required is still missing (then the message says why).
+        ini.note = f"cannot read it ({type(exc).__name__})"
+        return
+    if not parser.has_section(ini.section):
+        ini.note = f"no section [{ini.section}]"
+        return
+    ini.values = dict(parser.items(ini.section))
+
+
+def _missing_message(missing: list[_Field], ini: _Ini) -> str:
+    names = ", ".join(f.what for f in missing)
+    lines = [f"Mold connection settings incomplete: missing {names}. Provide each by one of:"]
+    for f in missing:
+        envs = " or ".join(f.env)
+        ini_way = f"`{f.ini_key} =` in [{ini.section}] of {ini.path}"
+        lines.append(f"  {f.what}: {f.flag}, {envs}, or {ini_way}")
+    if ini.note:
+        lines.append(f"  ({ini.path}: {ini.note}; choose the section with MOLD_PROFILE or CLOUDSTACK_REGION)")
+    return "\n".join(lines)

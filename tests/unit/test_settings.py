@@ -1,0 +1,144 @@
+"""Settings: precedence flag > MOLD_* > CLOUDSTACK_* > ~/.cloudstack.ini, and helpful gaps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from reconciler.errors import SettingsError
+from reconciler.settings import Settings, load_settings
+
+INI = """
+[cloudstack]
+endpoint = http://ini-default:8080/client/api
+key = ini-key
+secret = ini-secret
+
+[lab]
+endpoint = https://ini-lab
+key = lab-key
+secret = lab-secret
+signature = sha1
+verify = false
+"""
+
+
+@pytest.fixture
+def ini(tmp_path: Path) -> Path:
+    path = tmp_path / ".cloudstack.ini"
+    path.write_text(INI)
+    return path
+
+
+def secrets(s: Settings) -> tuple[str, str, str, str, bool]:
+    return (s.url, s.api_key.get_secret_value(), s.secret_key.get_secret_value(), s.signature,
+            s.verify_tls)
+
+
+def test_defaults_come_from_the_cloudstack_section(ini):
+    s = load_settings(env={}, ini_path=ini)
+    assert secrets(s) == ("http://ini-default:8080/client/api", "ini-key", "ini-secret", "sha256", True)
+
+
+def test_profile_argument_and_environment_pick_the_section(ini):
+    lab = ("https://ini-lab/client/api", "lab-key", "lab-secret", "sha1", False)
+    assert secrets(load_settings(profile="lab", env={}, ini_path=ini)) == lab
+    assert secrets(load_settings(env={"MOLD_PROFILE": "lab"}, ini_path=ini)) == lab
+    assert secrets(load_settings(env={"CLOUDSTACK_REGION": "lab"}, ini_path=ini)) == lab
+
+
+def test_precedence_is_per_field(ini):
+    env = {
+        "MOLD_URL": "http://mold-env:8080",
+        "CLOUDSTACK_ENDPOINT": "http://cs-env",
+        "CLOUDSTACK_KEY": "cs-key",
+        "MOLD_SIGNATURE": "SHA1",
+    }
+    s = load_settings(url="http://flag:9000/client/api", env=env, ini_path=ini)
+    # url: flag; key: CLOUDSTACK_*; secret: ini; signature: MOLD_*
+    assert secrets(s) == ("http://flag:9000/client/api", "cs-key", "ini-secret", "sha1", True)
+    s = load_settings(env=env, ini_path=ini)
+    assert s.url == "http://mold-env:8080/client/api"
+    s = load_settings(env={**env, "MOLD_API_KEY": "mold-key"}, api_key=None, ini_path=ini)
+    assert s.api_key.get_secret_value() == "mold-key"
+
+
+def test_empty_values_count_as_unset(ini):
+    s = load_settings(url="", env={"MOLD_URL": "", "MOLD_API_KEY": " "}, ini_path=ini)
+    assert s.url == "http://ini-default:8080/client/api"
+    assert s.api_key.get_secret_value() == "ini-key"
+
+
+def test_tls_verification(ini):
+    full = {"MOLD_URL": "https://m", "MOLD_API_KEY": "k", "MOLD_SECRET_KEY": "s"}
+    assert load_settings(env=full).verify_tls is True
+    assert load_settings(env={**full, "MOLD_INSECURE": "1"}).verify_tls is False
+    assert load_settings(env={**full, "MOLD_INSECURE": "0"}).verify_tls is True
+    assert load_settings(verify_tls=True, env={**full, "MOLD_INSECURE": "1"}).verify_tls is True
+    with pytest.raises(SettingsError, match="MOLD_INSECURE"):
+        load_settings(env={**full, "MOLD_INSECURE": "maybe"})
+
+
+def test_bad_signature_names_its_source():
+    with pytest.raises(SettingsError, match="MOLD_SIGNATURE: signature algorithm must be sha256 or sha1"):
+        load_settings(env={"MOLD_SIGNATURE": "md5"})
+
+
+@pytest.mark.parametrize(("given", "expected"), [
+    ("http://host:8080", "http://host:8080/client/api"),
+    ("http://host:8080/", "http://host:8080/client/api"),
+    ("http://host:8080/client/api/", "http://host:8080/client/api"),
+    ("https://proxy.example/mold", "https://proxy.example/mold/client/api"),
+])
+def test_url_gets_the_api_path(given, expected):
+    assert Settings(url=given, api_key="k", secret_key="s").url == expected
+
+
+def test_invalid_url_is_settings_error_without_secrets():
+    with pytest.raises(SettingsError) as caught:
+        load_settings(url="mold:8080", api_key="AK-123", secret_key="SK-456", env={})
+    assert "url" in str(caught.value) and "http://" in str(caught.value)
+    assert "AK-123" not in str(caught.value) and "SK-456" not in str(caught.value)
+
+
+def test_everything_missing_names_every_way(tmp_path):
+    absent = tmp_path / "none.ini"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env={}, ini_path=absent)
+    message = str(caught.value)
+    assert "missing Mold API URL, API key, secret key" in message
+    for way in ("--url", "MOLD_URL", "CLOUDSTACK_ENDPOINT", "`endpoint =`",
+                "--api-key", "MOLD_API_KEY", "CLOUDSTACK_KEY", "`key =`",
+                "--secret-key", "MOLD_SECRET_KEY", "CLOUDSTACK_SECRET", "`secret =`",
+                f"[cloudstack] of {absent}", "file not found"):
+        assert way in message
+
+
+def test_only_the_missing_field_is_named(ini):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(profile="nope", env={"MOLD_URL": "http://m", "MOLD_API_KEY": "AK-123"},
+                      ini_path=ini)
+    message = str(caught.value)
+    assert "missing secret key." in message
+    assert "MOLD_URL" not in message and "AK-123" not in message
+    assert "no section [nope]" in message
+
+
+def test_unreadable_ini_matters_only_when_something_is_missing(tmp_path):
+    broken = tmp_path / "broken.ini"
+    broken.write_text("this is [not an ini")
+    env = {"MOLD_URL": "http://m", "MOLD_API_KEY": "k", "MOLD_SECRET_KEY": "s"}
+    assert load_settings(env=env, ini_path=broken).url == "http://m/client/api"
+    with pytest.raises(SettingsError, match=r"broken.ini: cannot read it \(MissingSectionHeaderError\)"):
+        load_settings(env={}, ini_path=broken)
+
+
+def test_default_ini_is_under_home_from_env(tmp_path):
+    (tmp_path / ".cloudstack.ini").write_text(INI)
+    assert load_settings(env={"HOME": str(tmp_path)}).url == "http://ini-default:8080/client/api"
+
+
+def test_repr_hides_keys():
+    s = Settings(url="http://m", api_key="AK-123", secret_key="SK-456")
+    assert "AK-123" not in repr(s) and "SK-456" not in repr(s) and "SK-456" not in str(s)
