@@ -263,8 +263,8 @@ def _report_bug(exc: BaseException) -> int:
 
 def _run(entry: Callable[..., Any]) -> int:
     try:
-        entry(standalone_mode=False)
-        return 0
+        code = entry(standalone_mode=False)  # click returns Exit codes in this mode
+        return code if isinstance(code, int) else 0
     except typer.Exit as exc:
         return int(exc.exit_code)
     except (SpecInvalid, PlanError) as exc:

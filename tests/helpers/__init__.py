@@ -1,0 +1,1 @@
+"""Shared test builders: an independent signed Mold API client and CLI runners."""

@@ -1,0 +1,53 @@
+"""An outside view of Mold for end-to-end tests: signed calls written from the reference
+(§2.3) with hmac + base64, sharing no code with mwin's client or moldsim's verifier."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+API_KEY = "moldsim-admin-key"
+SECRET_KEY = "moldsim-admin-secret"
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe="*").replace("~", "%7E")
+
+
+class MoldApi:
+    def __init__(self, url: str, key: str = API_KEY, secret: str = SECRET_KEY) -> None:
+        self.url = url
+        self.key = key
+        self.secret = secret
+        self.http = httpx.Client(timeout=10)
+
+    def call(self, command: str, **params: Any) -> dict[str, Any]:
+        """Return the inner response object; raise AssertionError on an error envelope."""
+        pairs = {"command": command, "response": "json", "apikey": self.key}
+        pairs.update({k: _text(v) for k, v in params.items() if v is not None})
+        canonical = "&".join(f"{k}={_encode(pairs[k])}" for k in sorted(pairs)).lower()
+        digest = hmac.new(self.secret.encode(), canonical.encode(), hashlib.sha256).digest()
+        pairs["signature"] = base64.b64encode(digest).decode()
+        response = self.http.post(self.url, data=pairs)
+        body = response.json()
+        inner = body.get(f"{command.lower()}response", body.get("errorresponse", {}))
+        if response.status_code != 200 or "errorcode" in inner:
+            raise AssertionError(f"{command} failed: {response.status_code} {inner}")
+        return inner
+
+    def items(self, command: str, key: str, **params: Any) -> list[dict[str, Any]]:
+        return list(self.call(command, **params).get(key, []))
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
