@@ -1,0 +1,77 @@
+"""`moldsim serve`: run the emulator until SIGTERM/SIGINT.
+
+Prints exactly one line on start (scripts parse it):
+    moldsim listening on http://HOST:PORT/client/api
+Keys: --api-key/--secret-key, else MOLDSIM_API_KEY/MOLDSIM_SECRET_KEY, else the local
+defaults moldsim-admin-key / moldsim-admin-secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from moldsim import __version__
+from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
+from moldsim.server import MoldSim
+
+DEFAULT_JOB_SECONDS = 1.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="moldsim", description="Emulator of the ABLESTACK Mold API.")
+    parser.add_argument("--version", action="version", version=f"moldsim {__version__}")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", help="serve the API at http://HOST:PORT/client/api")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 = a free port)")
+    serve.add_argument("--data", metavar="DIR", help="persist state in DIR/moldsim.json (default: memory only)")
+    serve.add_argument("--job-seconds", type=float, default=DEFAULT_JOB_SECONDS,
+                       help=f"seconds each async job and each ISO/template download takes "
+                            f"(default {DEFAULT_JOB_SECONDS}; 0 = done by the next poll)")
+    serve.add_argument("--download-seconds", type=float, default=None,
+                       help="seconds an ISO/template download takes (default: --job-seconds)")
+    serve.add_argument("--guest-poweroff-detect-seconds", type=float, default=0.0,
+                       help="delay before a guest-initiated power-off shows as Stopped (default 0)")
+    serve.add_argument("--signature", choices=("sha256", "sha1"), default="sha256",
+                       help="HMAC algorithm: sha256 as Mold (default), sha1 as upstream CloudStack")
+    serve.add_argument("--api-key", default=None, help="admin API key (env MOLDSIM_API_KEY)")
+    serve.add_argument("--secret-key", default=None, help="admin secret key (env MOLDSIM_SECRET_KEY)")
+    serve.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    sim = MoldSim(
+        api_key=args.api_key or os.environ.get("MOLDSIM_API_KEY") or DEFAULT_API_KEY,
+        secret_key=args.secret_key or os.environ.get("MOLDSIM_SECRET_KEY") or DEFAULT_SECRET_KEY,
+        signature=args.signature, job_seconds=args.job_seconds, data_dir=args.data,
+        download_seconds=args.download_seconds,
+        guest_poweroff_detect_seconds=args.guest_poweroff_detect_seconds, verbose=args.verbose,
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        url = sim.start(args.host, args.port)
+    except OSError as exc:
+        print(f"moldsim: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    print(f"moldsim listening on {url}", flush=True)
+    while not stop.wait(0.5):
+        pass
+    sim.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""Test-only control endpoints under `/moldsim/` (JSON in, JSON out, no signature).
+
+  GET  /moldsim/health          → {"status": "ok", ...}
+  GET  /moldsim/config          → current run-time settings
+  POST /moldsim/config          {"job_seconds": 0.5, ...}  (keys in config.RUNTIME_KEYS)
+  GET  /moldsim/faults          → active fault rules
+  POST /moldsim/faults          {"fail_jobs": [...], "clear": true, ...}  (see faults.py)
+  POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
+  GET  /moldsim/dump            → the whole store document (debugging)
+Answers: 200 with a JSON object, 400 for a bad body, 404 for an unknown path or VM,
+409 when the VM is not Running.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from moldsim import commands
+from moldsim.api import Api
+from moldsim.config import RUNTIME_KEYS
+from moldsim.registry import COMMANDS
+
+assert commands
+
+
+class ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _config_view(api: Api) -> dict[str, Any]:
+    c = api.config
+    return {"job_seconds": c.job_seconds, "download_seconds": c.download_time(),
+            "guest_poweroff_detect_seconds": c.guest_poweroff_detect_seconds,
+            "signature": c.signature, "max_page_size": c.max_page_size}
+
+
+def _set_config(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    unknown = set(body) - set(RUNTIME_KEYS)
+    if unknown:
+        raise ControlError(400, f"unknown settings: {sorted(unknown)}; allowed: {list(RUNTIME_KEYS)}")
+    for key, value in body.items():
+        if value is not None and not isinstance(value, (int, float)):
+            raise ControlError(400, f"{key} must be a number of seconds")
+        setattr(api.config, key, None if value is None else float(value))
+    return _config_view(api)
+
+
+def _guest_poweroff(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    vm_id = body.get("id")
+    if not isinstance(vm_id, str):
+        raise ControlError(400, 'body must be {"id": "<vm uuid>"}')
+    from moldsim.commands import power  # stage B module
+
+    with api.store.lock:
+        ctx = api.ctx()
+        api.tick()
+        vm = ctx.coll("vms").get(vm_id)
+        if vm is None:
+            raise ControlError(404, f"no VM with id {vm_id}")
+        if vm["state"] != "Running":
+            raise ControlError(409, f"VM {vm_id} is {vm['state']}, not Running")
+        result = power.guest_poweroff(ctx, vm)
+        api.store.save()
+        return result
+
+
+def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Serve one control request; raises ControlError for 4xx answers."""
+    route = (method, path.rstrip("/"))
+    if route == ("GET", "/moldsim/health"):
+        return {"status": "ok", "commands": len(COMMANDS)}
+    if route == ("GET", "/moldsim/config"):
+        return _config_view(api)
+    if route == ("POST", "/moldsim/config"):
+        return _set_config(api, body)
+    if route == ("GET", "/moldsim/faults"):
+        return api.faults.snapshot()
+    if route == ("POST", "/moldsim/faults"):
+        api.faults.update(body)
+        return api.faults.snapshot()
+    if route == ("POST", "/moldsim/guest-poweroff"):
+        return _guest_poweroff(api, body)
+    if route == ("GET", "/moldsim/dump"):
+        with api.store.lock:
+            return dict(api.store.data)
+    raise ControlError(404, f"no control endpoint {method} {path}")

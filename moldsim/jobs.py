@@ -1,0 +1,110 @@
+"""Async jobs: submission, lazy completion, and the queryAsyncJobResult view (reference §2.6).
+
+A job record (in `data["jobs"]`):
+  id, command (camelCase), instancetype, instanceid, params (bound params, JSON-safe),
+  seq (submission order), created, due (wall-clock seconds: when it ends),
+  status 0/1/2, resultcode, result (jobresult dict once ended), completed (time),
+  error ({"errorcode", "errortext"} decided at submission: a business check that failed, or an
+  injected fault; the job then fails at `due` without running its finish function).
+No thread runs jobs: `advance()` is called at the start of every request and finishes, in
+(due, seq) order, every job whose due time has passed — so job_seconds=0 means "done by the
+next request", and a restart simply continues (times are wall-clock and persisted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from moldsim import errors
+from moldsim.clock import stamp
+from moldsim.context import Ctx
+from moldsim.registry import JOB_KINDS
+
+# Functions run after jobs on every advance (e.g. guest power-off detection); they return
+# True when they changed something.
+TICKERS: list[Callable[[Ctx], bool]] = []
+
+
+def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any],
+           error: errors.ApiError | None = None, seconds: float | None = None) -> dict[str, Any]:
+    """Queue a job of `command`; an injected fault or a given error makes it fail at its end."""
+    kind = JOB_KINDS[command.lower()]
+    fault = ctx.faults.take("fail_jobs", command)
+    if error is None and fault is not None:
+        code = int(fault.get("errorcode", errors.INTERNAL_ERROR))
+        error = errors.ApiError(code, str(fault.get("errortext") or f"{command} failed (injected fault)"))
+    duration = ctx.config.job_seconds if seconds is None else seconds
+    job = {
+        "id": ctx.new_id(), "command": kind.command, "instancetype": kind.instancetype,
+        "instanceid": instanceid, "params": params, "seq": ctx.store.next_seq("job"),
+        "created": ctx.now, "due": ctx.now + max(0.0, duration),
+        "status": 0, "resultcode": 0, "result": None, "completed": None,
+        "error": None if error is None else {"errorcode": error.errorcode, "errortext": error.errortext},
+    }
+    ctx.coll("jobs")[job["id"]] = job
+    return job
+
+
+def _fail(ctx: Ctx, job: dict[str, Any], code: int, text: str) -> None:
+    job.update(status=2, resultcode=code, result={"errorcode": code, "errortext": text})
+    rollback = JOB_KINDS[job["command"].lower()].rollback
+    if rollback is not None:
+        rollback(ctx, job)
+
+
+def _run(ctx: Ctx, job: dict[str, Any]) -> None:
+    """End one job at its due time."""
+    job["completed"] = job["due"]
+    if job["error"]:
+        _fail(ctx, job, job["error"]["errorcode"], job["error"]["errortext"])
+        return
+    try:
+        result = JOB_KINDS[job["command"].lower()].finish(ctx, job)
+    except errors.ApiError as exc:
+        _fail(ctx, job, exc.errorcode, exc.errortext)
+        return
+    job.update(status=1, resultcode=0, result=result)
+
+
+def advance(base: Ctx) -> bool:
+    """Finish every due job (oldest first) and run the tickers; True if anything changed."""
+    pending = [j for j in base.coll("jobs").values() if j["status"] == 0 and j["due"] <= base.now]
+    pending.sort(key=lambda j: (j["due"], j["seq"]))
+    for job in pending:
+        ctx = Ctx(base.store, base.config, base.faults, job["due"], job["command"])
+        _run(ctx, job)
+    changed = bool(pending)
+    for tick in TICKERS:
+        changed = tick(base) or changed
+    return changed
+
+
+def pending_job(ctx: Ctx, instanceid: str) -> dict[str, Any] | None:
+    """The oldest unfinished job on an object (for `jobid`/`jobstatus` on list items)."""
+    jobs = [j for j in ctx.coll("jobs").values() if j["status"] == 0 and j["instanceid"] == instanceid]
+    return min(jobs, key=lambda j: j["seq"]) if jobs else None
+
+
+def view(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
+    """queryAsyncJobResult fields (directly under the response name)."""
+    acct = ctx.store.account
+    out: dict[str, Any] = {
+        "accountid": acct["accountid"], "account": acct["account"],
+        "domainid": acct["domainid"], "domainpath": acct["domainpath"], "userid": acct["userid"],
+        "cmd": JOB_KINDS[job["command"].lower()].cmdclass,
+        "jobstatus": job["status"], "jobprocstatus": 0, "jobresultcode": job["resultcode"],
+    }
+    if job["status"] != 0:
+        out["jobresulttype"] = "object"
+        out["jobresult"] = job["result"]
+    if job["instancetype"]:
+        out["jobinstancetype"] = job["instancetype"]
+    if job["instanceid"]:
+        out["jobinstanceid"] = job["instanceid"]
+    out["created"] = stamp(job["created"])
+    if job["completed"] is not None:
+        out["completed"] = stamp(job["completed"])
+    out["managementserverid"] = "moldsim"
+    out["jobid"] = job["id"]
+    return out

@@ -1,0 +1,109 @@
+"""A tiny signed client for moldsim tests, written independently of moldsim's own code.
+
+Signing follows reference §2.3 directly (hmac + base64 + Java-style URL encoding), so a
+signing bug in moldsim cannot hide behind shared code.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+API_KEY = "moldsim-admin-key"
+SECRET_KEY = "moldsim-admin-secret"
+
+
+def java_encode(value: str) -> str:
+    return quote(value, safe="*").replace("~", "%7E")
+
+
+def canonical(params: list[tuple[str, str]]) -> str:
+    parts = sorted((k, v) for k, v in params if k.lower() != "signature")
+    return "&".join(f"{k}={java_encode(v)}" for k, v in parts).lower()
+
+
+def signature(params: list[tuple[str, str]], secret: str, algo: str = "sha256") -> str:
+    digest = hmac.new(secret.encode(), canonical(params).encode(), getattr(hashlib, algo)).digest()
+    return base64.b64encode(digest).decode()
+
+
+def expires_in(seconds: float) -> str:
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+class Client:
+    """Signed calls over httpx; returns (status, inner object) or raises on nothing."""
+
+    def __init__(self, url: str, key: str = API_KEY, secret: str = SECRET_KEY,
+                 algo: str = "sha256", post: bool = False) -> None:
+        self.url, self.key, self.secret, self.algo, self.post = url, key, secret, algo, post
+        self.http = httpx.Client(timeout=10)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def raw(self, params: list[tuple[str, str]], sign: bool = True) -> httpx.Response:
+        pairs = list(params)
+        if sign:
+            pairs.append(("signature", signature(pairs, self.secret, self.algo)))
+        if self.post:
+            return self.http.post(self.url, data=dict(pairs))
+        return self.http.get(self.url, params=pairs)
+
+    def call(self, command: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        """Signed v3 call; values are stringified (bools as true/false)."""
+        pairs = [("command", command), ("response", "json"), ("apiKey", self.key),
+                 ("signatureVersion", "3"), ("expires", expires_in(300))]
+        for k, v in params.items():
+            pairs.append((k, str(v).lower() if isinstance(v, bool) else str(v)))
+        resp = self.raw(pairs)
+        doc = resp.json()
+        [(_, inner)] = doc.items()
+        return resp.status_code, inner
+
+    def ok(self, command: str, **params: Any) -> dict[str, Any]:
+        status, inner = self.call(command, **params)
+        assert status == 200, (command, status, inner)
+        return inner
+
+    def wait_job(self, jobid: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.ok("queryAsyncJobResult", jobid=jobid)
+            if job["jobstatus"] != 0:
+                return job
+            assert time.monotonic() < deadline, f"job {jobid} still pending"
+            time.sleep(0.02)
+
+    def first(self, command: str, key: str, **params: Any) -> dict[str, Any]:
+        items = self.ok(command, **params).get(key, [])
+        assert items, (command, params)
+        return items[0]
+
+    def zone_id(self) -> str:
+        return self.first("listZones", "zone")["id"]
+
+    def os_type_id(self, name: str) -> str:
+        items = self.ok("listOsTypes", description=name)["ostype"]
+        return next(o["id"] for o in items if o["name"] == name)
+
+    def register_iso(self, name: str, url: str | None = None, **params: Any) -> dict[str, Any]:
+        params.setdefault("zoneid", self.zone_id())
+        if params.get("bootable", True) and "ostypeid" not in params:
+            params["ostypeid"] = self.os_type_id("Windows PV")
+        resp = self.ok("registerIso", name=name, url=url or f"http://images.test/{name}.iso", **params)
+        iso: dict[str, Any] = resp["iso"][0]
+        return iso
