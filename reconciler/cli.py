@@ -159,6 +159,13 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
           ready_timeout: Annotated[str, typer.Option(
               help="Deadline for an ISO or template to finish downloading.")] = "1h",
           lock_timeout: LockOpt = "0s",
+          wait_for_guest_shutdown: Annotated[str, typer.Option(
+              help="Before stopping a VM, wait this long for the guest to power itself off "
+                   "(sysprep /shutdown; Mold can take ~3 minutes to notice). 0 = stop at once.")
+          ] = "3m",
+          force_stop: Annotated[bool, typer.Option(
+              "--force-stop", help="Stop VMs that did not power off by themselves with a forced "
+                                   "stop, also before making a template from them.")] = False,
           url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
           signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
           color: ColorOpt = None) -> None:
@@ -168,7 +175,9 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
     poll = parse_duration(poll_interval)
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
                            ready_timeout=parse_duration(ready_timeout),
-                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
+                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
+                                  "wait_for_guest_shutdown": parse_duration(wait_for_guest_shutdown),
+                                  "force_stop": force_stop})
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
         backend.lock("apply", parse_duration(lock_timeout))
         try:

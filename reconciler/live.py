@@ -31,6 +31,13 @@ CATALOG_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
                          "network offering"),
     "api": ("listApis", "api", {}, "API"),
 }
+# Read only when a spec names them (VM placement): not every account may list them.
+OPTIONAL_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "pod": ("listPods", "pod", {}, "pod"),
+    "cluster": ("listClusters", "cluster", {}, "cluster"),
+    "host": ("listHosts", "host", {"type": "Routing"}, "host"),
+}
+_ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}
 
 
 @dataclass(frozen=True)
@@ -73,7 +80,7 @@ class Catalog:
                 address: str | None = None) -> CatalogEntry | None:
         entry = self.find(table, value)
         if entry is None:
-            label = CATALOG_TABLES[table][3]
+            label = _ALL_TABLES[table][3]
             names = sorted({e.name for e in self.entries(table)})
             shown = ", ".join(repr(n) for n in names[:25]) + (" …" if len(names) > 25 else "")
             diags.error(f"{label} {value!r} does not exist in Mold", pos, address=address,
@@ -104,18 +111,19 @@ class LiveSnapshot:
 
 
 def _load_table(client: Any, table: str) -> list[CatalogEntry]:
-    command, item_key, params, _label = CATALOG_TABLES[table]
+    command, item_key, params, _label = _ALL_TABLES[table]
     rows = client.list_all(command, item_key, params)
     return [CatalogEntry(str(r.get("id") or r.get("name")), str(r.get("name", "")), r) for r in rows]
 
 
 def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None = None,
-            workers: int = 8) -> LiveSnapshot:
-    """Read the catalog and every kind in ``wanted`` (default: all) concurrently."""
+            extra_tables: Sequence[str] = (), workers: int = 8) -> LiveSnapshot:
+    """Read the catalog (plus ``extra_tables`` of OPTIONAL_TABLES) and every kind in
+    ``wanted`` (default: all) concurrently."""
     before = getattr(client, "request_count", 0)
     kind_names = list(wanted) if wanted is not None else list(kinds)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        tables = {t: pool.submit(_load_table, client, t) for t in CATALOG_TABLES}
+        tables = {t: pool.submit(_load_table, client, t) for t in [*CATALOG_TABLES, *extra_tables]}
         catalog = Catalog({t: f.result() for t, f in tables.items()})
         futures = {k: pool.submit(kinds[k].refresh, client, catalog) for k in kind_names}
         objects = {k: {o.id: o for o in f.result()} for k, f in futures.items()}

@@ -99,7 +99,7 @@ class Plan(BaseModel):
         in_place: set[str] = set()
         for action in self.actions:
             op = action.operation
-            if op is Operation.CREATE:
+            if op in (Operation.CREATE, Operation.CREATE_TEMPLATE):
                 counts["add"] += 1
             elif op is Operation.DELETE:
                 counts["destroy"] += 1

@@ -48,6 +48,14 @@ class PlanContext:
     diags: Diagnostics
     desired: dict[str, Desired] = field(default_factory=dict)  # address -> resolved desired
     matched: dict[str, LiveObject | None] = field(default_factory=dict)  # address -> live object
+    drafts: dict[str, list[Draft]] = field(default_factory=dict)  # address -> its drafts so far
+
+    def mark_stop_for_template(self, vm: str) -> None:
+        """A template will be made from ``vm``: its stop must be a clean guest power-off."""
+        for draft in self.drafts.get(vm, []):
+            if draft.operation is Operation.STOP:
+                draft.inputs["for_template"] = True
+                draft.reason += " (so a template can be made from its disk)"
 
     def state_attrs(self, address: str) -> dict[str, Any]:
         record = self.state.resources.get(address)
@@ -70,7 +78,13 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
     drafts: list[tuple[str, Draft]] = []
     for kind in KIND_ORDER:
         for decl in spec.of_kind(kind):
-            drafts.extend(_plan_declared(decl, ctx, options))
+            desired = KINDS[kind].desired(decl, ctx, ctx.diags)
+            if desired is not None:
+                ctx.desired[str(decl.address)] = desired
+    for kind in KIND_ORDER:
+        for decl in spec.of_kind(kind):
+            if str(decl.address) in ctx.desired:
+                drafts.extend(_plan_declared(decl, ctx, options))
     drafts.extend(_plan_removed(spec, state, live))
     if ctx.diags.has_errors:
         raise PlanError(ctx.diags)
@@ -91,10 +105,7 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
                    ) -> Iterable[tuple[str, Draft]]:
     kind = KINDS[decl.address.kind]
     address = str(decl.address)
-    desired = kind.desired(decl, ctx, ctx.diags)
-    if desired is None:
-        return []
-    ctx.desired[address] = desired
+    desired = ctx.desired[address]
     live, adopt = _match(decl.address, desired, ctx)
     ctx.matched[address] = live
     drafts: list[Draft] = []
@@ -112,6 +123,7 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     if live is not None:
         for draft in drafts:
             draft.inputs.setdefault("id", live.id)
+    ctx.drafts[address] = drafts
     return [(address, d) for d in drafts]
 
 
@@ -194,29 +206,74 @@ def _only_targets(drafts: list[tuple[str, Draft]], targets: tuple[str, ...], ctx
 
 # --- numbering -------------------------------------------------------------------------
 
-def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live: LiveSnapshot,
-           diags: Diagnostics) -> Plan:
-    """Number drafts into actions: same-address drafts in sequence, referenced addresses
-    before their users, deletions after every action of the kinds that may use them."""
+def _edges(drafts: list[tuple[str, Draft]], state: State) -> list[set[int]]:
+    """deps[i] = drafts that must finish before draft i: earlier drafts of the same address,
+    the last draft of every address it needs, for a deletion every draft of a kind that may
+    use it, and for anything that deletes a Mold object every draft that releases it."""
     order = {k: i for i, k in enumerate(KIND_ORDER)}
-    actions: list[Action] = []
+    deps: list[set[int]] = [set() for _ in drafts]
     last_of: dict[str, int] = {}
-    for address, draft in drafts:
-        deps = set()
-        if address in last_of:
-            deps.add(last_of[address])
-        deps.update(last_of[n] for n in draft.needs if n in last_of)
+    for i, (address, _draft) in enumerate(drafts):
+        last_of[address] = i
+    previous: dict[str, int] = {}
+    for i, (address, draft) in enumerate(drafts):
+        if address in previous:
+            deps[i].add(previous[address])
+        previous[address] = i
+        deps[i].update(last_of[n] for n in draft.needs if n in last_of and n != address)
         if draft.operation in (Operation.DELETE, Operation.FORGET):
             rank = order[address.split(".", 1)[0]]
-            deps.update(i for i, a in enumerate(actions) if order[a.kind] > rank)
+            deps[i].update(j for j, (a, d) in enumerate(drafts)
+                           if order[a.split(".", 1)[0]] > rank and j != i
+                           and not (d.operation in (Operation.DELETE, Operation.FORGET)
+                                    and order[a.split(".", 1)[0]] < rank))
+        if draft.operation in (Operation.DELETE, Operation.REPLACE):
+            mold_id = draft.inputs.get("id") or state.id_of(address)
+            deps[i].update(j for j, (_a, d) in enumerate(drafts) if mold_id and mold_id in d.releases)
+    return deps
+
+
+def _topological(deps: list[set[int]]) -> list[int]:
+    """Kahn's algorithm, always taking the earliest ready draft: keeps the planner's order
+    wherever the dependencies allow it."""
+    import heapq
+
+    waiting = [len(d) for d in deps]
+    users: list[list[int]] = [[] for _ in deps]
+    for i, d in enumerate(deps):
+        for j in d:
+            users[j].append(i)
+    ready = [i for i, n in enumerate(waiting) if n == 0]
+    heapq.heapify(ready)
+    out: list[int] = []
+    while ready:
+        i = heapq.heappop(ready)
+        out.append(i)
+        for user in users[i]:
+            waiting[user] -= 1
+            if waiting[user] == 0:
+                heapq.heappush(ready, user)
+    if len(out) != len(deps):  # pragma: no cover - kinds never plan circular steps
+        raise RuntimeError("planner produced circular action dependencies")
+    return out
+
+
+def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live: LiveSnapshot,
+           diags: Diagnostics) -> Plan:
+    deps = _edges(drafts, state)
+    order = _topological(deps)
+    index_of = {old: new for new, old in enumerate(order)}
+    actions: list[Action] = []
+    for old in order:
+        address, draft = drafts[old]
         mold_id = draft.inputs.get("id") or state.id_of(address)
         actions.append(Action(
             address=address, operation=draft.operation, reason=draft.reason,
             destructive=draft.operation in DESTRUCTIVE_OPERATIONS,
             before=draft.before, after=draft.after, changed=draft.changed,
-            requires_replace=draft.requires_replace, depends_on=sorted(deps),
+            requires_replace=draft.requires_replace,
+            depends_on=sorted(index_of[d] for d in deps[old]),
             mold_id=mold_id, inputs=draft.inputs, drift=draft.drift))
-        last_of[address] = len(actions) - 1
     return Plan(
         mwin_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

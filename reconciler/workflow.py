@@ -45,7 +45,9 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
          options: PlanOptions = PlanOptions()) -> Planned:
     doc, diags = validate(spec_path)
     state = backend.read()
-    live = refresh(client, KINDS)
+    placement = sorted({f for d in doc.of_kind("vm") for f in ("pod", "cluster", "host")
+                        if getattr(d.spec, f, None)})
+    live = refresh(client, KINDS, extra_tables=placement)
     the_plan, plan_diags = make_plan(doc, state, live, options)
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)

@@ -14,6 +14,7 @@ JSON_FORMAT_VERSION = "1.0"
 # Terraform-style action lists, so consumers scanning for "delete" see replacements.
 _CHANGE_ACTIONS = {
     Operation.CREATE: ["create"],
+    Operation.CREATE_TEMPLATE: ["create"],
     Operation.DELETE: ["delete"],
     Operation.REPLACE: ["create", "delete"],
     Operation.ADOPT: ["import"],

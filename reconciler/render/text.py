@@ -16,6 +16,7 @@ __all__ = ["render_plan", "summary_line", "ProgressView", "SYMBOLS"]
 # operation -> (symbol, colour, verb for the header line)
 SYMBOLS: dict[Operation, tuple[str, str, str]] = {
     Operation.CREATE: ("+", "green", "will be created"),
+    Operation.CREATE_TEMPLATE: ("+", "green", "will be created from its VM's ROOT volume"),
     Operation.UPDATE: ("~", "yellow", "will be updated in place"),
     Operation.DELETE: ("-", "red", "will be destroyed"),
     Operation.REPLACE: ("-/+", "red", "must be replaced"),
@@ -42,7 +43,7 @@ def _attr_lines(action: Action, style: Style) -> list[str]:
     op = action.operation
     if op in (Operation.ADOPT, Operation.FORGET):
         return []
-    if op is Operation.CREATE:
+    if op in (Operation.CREATE, Operation.CREATE_TEMPLATE):
         keys = [k for k in after if after[k] is not None]
     elif op is Operation.DELETE:
         keys = [k for k in before if before[k] is not None]
@@ -52,7 +53,7 @@ def _attr_lines(action: Action, style: Style) -> list[str]:
     lines = []
     for key in keys:
         name = pad(key, width)
-        if op is Operation.CREATE:
+        if op in (Operation.CREATE, Operation.CREATE_TEMPLATE):
             lines.append(f"      {style('+', 'green')} {name} = {_value(after[key])}")
         elif op is Operation.DELETE:
             lines.append(f"      {style('-', 'red')} {name} = {_value(before[key])}")

@@ -146,6 +146,7 @@ class Draft:
     requires_replace: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)  # addresses whose actions must finish first
+    releases: list[str] = field(default_factory=list)  # Mold ids this step stops using (detach)
     drift: bool = False
 
 

@@ -1,0 +1,235 @@
+"""A VM's rules: spec-level validation (no Mold data) and resolution against Mold's
+catalog at plan time (names → ids, Windows 11 and capability checks).
+
+The guide's Windows rules that Mold does not enforce live here: Windows 11 needs
+UEFI + SECURE boot + TPM 2.0 and a root disk of at least 100 GB; Windows VMs take
+no SSH key pair; SECURE boot needs UEFI (BIOS always boots LEGACY).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.address import Address
+from reconciler.diagnostics import Diagnostics
+from reconciler.resources.base import Desired, Ref
+
+__all__ = ["desired", "validate", "WINDOWS_11_MIN_GB", "UNSET"]
+
+WINDOWS_11_MIN_GB = 100
+UNSET = "<unset>"  # cdrom omitted: leave the drive as the deploy left it
+
+
+def _is_windows(os_type: str | None) -> bool:
+    return bool(os_type) and "windows" in str(os_type).lower()
+
+
+def _is_windows_11(os_type: str | None) -> bool:
+    return bool(os_type) and "windows 11" in str(os_type).lower()
+
+
+# --- spec level (mwin validate) ------------------------------------------------------------
+
+def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+    spec = decl.spec
+    address = str(decl.address)
+    if (spec.install_iso is None) == (spec.template is None):
+        diags.error("declare exactly one deploy source: `install_iso` or `template`", decl.pos,
+                    address=address)
+    if spec.install_iso is not None and spec.disk_offering is None:
+        diags.error("a VM installed from an ISO needs `disk_offering` (its root disk)", decl.pos,
+                    address=address, detail="Windows Server: ≥ 40 GB; Windows 11: ≥ 100 GB")
+    if spec.boot.mode == "SECURE" and spec.boot.type != "UEFI":
+        diags.error("boot mode SECURE needs boot type UEFI (BIOS always boots LEGACY)",
+                    decl.at("boot.mode"), address=address)
+    _check_cdrom_kind(decl, doc, diags)
+    os_type = _spec_os_type(decl, doc)
+    if os_type is not None:
+        check_windows_rules(decl, os_type, diags)
+
+
+def _check_cdrom_kind(decl: Any, doc: Any, diags: Diagnostics) -> None:
+    cdrom = decl.spec.cdrom
+    if not isinstance(cdrom, str) or Address("iso", cdrom) in doc.resources:
+        return
+    others = [a for a in doc.resources if a.key == cdrom and a.kind != "iso"]
+    if others:
+        diags.error(f"`cdrom` must name an ISO; {cdrom!r} is a {others[0].kind}",
+                    decl.at("cdrom"), address=str(decl.address))
+
+
+def _spec_os_type(decl: Any, doc: Any) -> str | None:
+    """OS type of the deploy source when the spec itself declares it."""
+    for field_name, kind in (("install_iso", "iso"), ("template", "template")):
+        value = getattr(decl.spec, field_name)
+        if isinstance(value, str):
+            source = doc.resources.get(Address(kind, value))
+            return getattr(source.spec, "os_type", None) if source else None
+    return None
+
+
+def check_windows_rules(decl: Any, os_type: str, diags: Diagnostics) -> None:
+    spec, address = decl.spec, str(decl.address)
+    if _is_windows_11(os_type):
+        boot = spec.boot
+        if boot.type != "UEFI" or boot.mode != "SECURE" or boot.tpm != "2.0":
+            diags.error(f"Windows 11 (OS type {os_type!r}) needs boot {{type: UEFI, mode: SECURE, "
+                        f"tpm: \"2.0\"}}; this VM has type {boot.type}, mode {boot.mode or 'LEGACY'},"
+                        f" tpm {boot.tpm}", decl.at("boot"), address=address)
+    if _is_windows(os_type) and spec.ssh_key_pair:
+        diags.error("SSH key pairs do not apply to Windows VMs; remove `ssh_key_pair`",
+                    decl.at("ssh_key_pair"), address=address)
+
+
+# --- plan level (needs Mold's catalog) -----------------------------------------------------
+
+def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
+    spec = decl.spec
+    address = str(decl.address)
+    errors_before = len(diags.errors)
+    attrs: dict[str, Any] = {"name": spec.name or decl.address.key}
+    attrs["display_name"] = spec.display_name or attrs["name"]
+    inputs: dict[str, Any] = {"_needs": [], "name": attrs["name"],
+                              "displayname": attrs["display_name"]}
+    zone = ctx.catalog.resolve("zone", spec.zone or ctx.defaults.zone or "", decl.at("zone"),
+                               diags, address)
+    attrs["zone"], inputs["zoneid"] = (zone.name, zone.id) if zone else (None, None)
+    _placement(decl, ctx, diags, attrs, inputs)
+    os_type = _source(decl, ctx, diags, attrs, inputs)
+    attrs["hypervisor"] = inputs["hypervisor"] = spec.hypervisor or ctx.defaults.hypervisor
+    _offerings(decl, ctx, diags, attrs, inputs, os_type)
+    _networks(decl, ctx, diags, attrs, inputs)
+    _boot(decl, ctx, diags, attrs, inputs)
+    _cdrom(decl, ctx, diags, attrs, inputs)
+    attrs.update(group=spec.group, keyboard=spec.keyboard, state=spec.state,
+                 root_disk_controller=spec.root_disk_controller,
+                 snapshots=sorted(set(spec.snapshots)))
+    inputs.update(group=spec.group, keyboard=spec.keyboard, keypair=spec.ssh_key_pair)
+    if spec.root_disk_controller:
+        inputs["details"] = [{"rootDiskController": spec.root_disk_controller}]
+    if os_type is not None and not isinstance(getattr(spec, "install_iso", None), str) \
+            and not isinstance(spec.template, str):
+        check_windows_rules(decl, os_type, diags)  # sources outside the spec: now known
+    if len(diags.errors) > errors_before:
+        return None
+    return Desired(decl.address, attrs, inputs, decl.pos)
+
+
+def _placement(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+               inputs: dict[str, Any]) -> None:
+    for field_name, param in (("pod", "podid"), ("cluster", "clusterid"), ("host", "hostid")):
+        value = getattr(decl.spec, field_name)
+        attrs[field_name] = None
+        if value is None:
+            continue
+        entry = ctx.catalog.resolve(field_name, value, decl.at(field_name), diags, str(decl.address))
+        if entry:
+            attrs[field_name], inputs[param] = entry.name, entry.id
+
+
+def _image(ctx: Any, kind: str, value: Any, decl: Any, field_name: str, diags: Diagnostics
+           ) -> tuple[str | None, Any, str | None, list[str]]:
+    """(name, id or {"$ref"}, OS type name, needed addresses) of an ISO or template."""
+    if isinstance(value, str):
+        target = ctx.declared[Address(kind, value)]
+        name = target.spec.name or value
+        os_name = target.spec.os_type
+        entry = ctx.catalog.find("os_type", os_name) if os_name else None
+        os_name = entry.name if entry else os_name
+        if kind == "iso" and not target.spec.bootable:
+            os_name = "None"
+        return name, {"$ref": str(target.address)}, os_name, [str(target.address)]
+    ref: Ref = value
+    found = [o for o in ctx.live.of_kind(kind)
+             if (ref.id and o.id == ref.id) or (ref.name and o.name == ref.name)]
+    if len(found) != 1:
+        names = sorted({o.name for o in ctx.live.of_kind(kind)})
+        what = f"id {ref.id}" if ref.id else f"name {ref.name!r}"
+        diags.error(f"`{field_name}`: {'no' if not found else 'more than one'} {kind} with {what} "
+                    "in Mold", decl.at(field_name), address=str(decl.address),
+                    detail=f"{kind}s visible to this account: {', '.join(names) or '(none)'}")
+        return None, None, None, []
+    return found[0].name, found[0].id, found[0].attrs.get("os_type"), []
+
+
+def _source(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+            inputs: dict[str, Any]) -> str | None:
+    spec = decl.spec
+    kind, value, field_name = (("iso", spec.install_iso, "install_iso") if spec.install_iso
+                               is not None else ("template", spec.template, "template"))
+    name, ident, os_type, needs = _image(ctx, kind, value, decl, field_name, diags)
+    attrs["source"] = name
+    attrs["_install_iso_name"] = name if kind == "iso" else None
+    inputs.update(templateid=ident, source_kind=kind)
+    inputs["_needs"] += needs
+    return os_type
+
+
+def _offerings(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+               inputs: dict[str, Any], os_type: str | None) -> None:
+    spec, address = decl.spec, str(decl.address)
+    compute = ctx.catalog.resolve("service_offering", spec.compute_offering,
+                                  decl.at("compute_offering"), diags, address)
+    attrs["compute_offering"] = compute.name if compute else None
+    inputs["serviceofferingid"] = compute.id if compute else None
+    attrs["disk_offering"], attrs["disk_size"] = None, spec.disk_size
+    if spec.disk_offering is None:
+        return
+    disk = ctx.catalog.resolve("disk_offering", spec.disk_offering, decl.at("disk_offering"),
+                               diags, address)
+    if disk is None:
+        return
+    attrs["disk_offering"], inputs["diskofferingid"] = disk.name, disk.id
+    custom = bool(disk.raw.get("iscustomized"))
+    if custom and spec.disk_size is None:
+        diags.error(f"disk offering {disk.name!r} is custom-sized: set `disk_size` (GB)",
+                    decl.at("disk_offering"), address=address)
+    elif not custom and spec.disk_size is not None:
+        diags.error(f"`disk_size` only applies to a custom disk offering; {disk.name!r} is "
+                    f"{disk.raw.get('disksize')} GB", decl.at("disk_size"), address=address)
+    size = spec.disk_size if custom else int(disk.raw.get("disksize") or 0)
+    inputs["size"] = spec.disk_size if custom else None
+    attrs["disk_size"] = size if custom else None
+    if _is_windows_11(os_type) and size is not None and size < WINDOWS_11_MIN_GB:
+        diags.error(f"Windows 11 needs a root disk of at least {WINDOWS_11_MIN_GB} GB; "
+                    f"disk offering {disk.name!r} gives {size} GB",
+                    decl.at("disk_size" if custom else "disk_offering"), address=address)
+
+
+def _networks(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+              inputs: dict[str, Any]) -> None:
+    names, ids = [], []
+    for i, value in enumerate(decl.spec.networks):
+        name, ident, _os, needs = _image(ctx, "network", value, decl, f"networks.{i}", diags)
+        names.append(name)
+        ids.append(ident)
+        inputs["_needs"] += needs
+    attrs["networks"], inputs["networkids"] = names, ids
+
+
+def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+          inputs: dict[str, Any]) -> None:
+    boot = decl.spec.boot
+    mode = boot.mode or "LEGACY"
+    attrs.update(boot_type=boot.type, boot_mode=mode, tpm=boot.tpm)
+    inputs.update(boottype=boot.type, bootmode=mode)  # BIOS goes with LEGACY: Mold needs both
+    supported = ctx.catalog.api_params("deployVirtualMachine")
+    if supported is not None and "tpmversion" in supported:
+        inputs["tpmversion"] = "V2_0" if boot.tpm == "2.0" else "NONE"
+    elif boot.tpm == "2.0":
+        diags.error("this Mold does not offer TPM: deployVirtualMachine has no `tpmversion` "
+                    "parameter (Mold since Cerato has it; upstream CloudStack does not)",
+                    decl.at("boot.tpm"), address=str(decl.address))
+
+
+def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+           inputs: dict[str, Any]) -> None:
+    spec = decl.spec
+    if "cdrom" not in spec.model_fields_set:
+        attrs["cdrom"] = UNSET
+        return
+    if spec.cdrom is None:
+        attrs["cdrom"] = None
+        return
+    name, ident, _os, needs = _image(ctx, "iso", spec.cdrom, decl, "cdrom", diags)
+    attrs["cdrom"], inputs["cdrom_id"], inputs["_cdrom_needs"] = name, ident, needs
