@@ -107,7 +107,8 @@ class AuthError(ApiError):
             f"{self.command} was refused (401): {self.errortext}. The API key or secret key "
             "may be wrong, or the server expects the other signature algorithm: current Mold "
             "verifies HMAC-SHA256 (the default), upstream CloudStack and older Mold HMAC-SHA1 "
-            "(set MOLD_SIGNATURE=sha1 or pass --signature sha1)."
+            "(set MOLD_SIGNATURE=sha1 or pass --signature sha1). Mold also answers 401 for a "
+            f"command it does not offer to this account ({self.command})."
         )
 
 

@@ -113,7 +113,7 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
         drafts.append(adopt)
     if live is None and ctx.state.id_of(address):
         desired_reason = "was deleted in Mold outside mwin: create it again"
-        drafts.extend(d if d.operation is not Operation.CREATE else
+        drafts.extend(d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
                       _with(d, reason=desired_reason, drift=True)
                       for d in kind.plan_changes(desired, live, ctx))
     else:
