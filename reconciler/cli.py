@@ -29,6 +29,7 @@ from reconciler.plan import Plan
 from reconciler.planner import PlanOptions
 from reconciler.render.colour import Style, use_colour
 from reconciler.render.json import plan_to_json
+from reconciler.render.markdown import render_markdown
 from reconciler.render.text import ProgressView, render_plan, summary_line
 from reconciler.settings import load_settings
 from reconciler.spec import json_schema
@@ -88,7 +89,8 @@ def _print_diagnostics(diags: Diagnostics, style: Style) -> None:
         typer.echo(style("Warning: ", "yellow", "bold") + diag.render(), err=True)
 
 
-def _emit_plan(planned: workflow.Planned, as_json: bool, out: Path | None, style: Style) -> None:
+def _emit_plan(planned: workflow.Planned, as_json: bool, out: Path | None, style: Style,
+               markdown: bool = False) -> None:
     if out is not None:
         tmp = out.with_name(f".{out.name}.tmp")
         tmp.write_text(planned.plan.to_file_json(), encoding="utf-8")
@@ -96,6 +98,9 @@ def _emit_plan(planned: workflow.Planned, as_json: bool, out: Path | None, style
         tmp.replace(out)
     if as_json:
         typer.echo(plan_to_json(planned.plan))
+        return
+    if markdown:
+        typer.echo(render_markdown(planned.plan))
         return
     _print_diagnostics(planned.diagnostics, style)
     typer.echo(render_plan(planned.plan.model_copy(update={"warnings": []}), style))
@@ -128,6 +133,8 @@ def validate(spec: SpecArg = Path("."),
 @app.command()
 def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
          as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+         markdown: Annotated[bool, typer.Option(
+             "--markdown", help="Print the plan as Markdown (for pull-request comments).")] = False,
          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the plan to FILE.")] = None,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")] = False,
@@ -143,7 +150,7 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
         planned = workflow.plan(spec, LocalState(state), client, options)
-    _emit_plan(planned, as_json, out, style)
+    _emit_plan(planned, as_json, out, style, markdown)
     if detailed_exitcode and not planned.plan.empty:
         raise typer.Exit(2)
 
@@ -209,13 +216,14 @@ def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options
     return workflow.apply(the_plan, backend, current, client, view, options)
 
 
-def _confirm(auto_approve: bool) -> None:
+def _confirm(auto_approve: bool,
+             question: str = "Do you want to perform these actions?") -> None:
     if auto_approve:
         return
     if not sys.stdin.isatty():
-        raise MwinError("refusing to apply without confirmation: stdin is not a terminal. "
+        raise MwinError("refusing to go on without confirmation: stdin is not a terminal. "
                         "Review the plan and pass --auto-approve, or apply a saved plan file.")
-    answer = typer.prompt("\nDo you want to perform these actions? Only 'yes' is accepted")
+    answer = typer.prompt(f"\n{question} Only 'yes' is accepted")
     if answer.strip() != "yes":
         raise MwinError("apply cancelled.")
 
@@ -233,13 +241,131 @@ def _finish_apply(result: ApplyResult, style: Style) -> None:
 
 
 @app.command()
+def destroy(state: StateOpt = DEFAULT_STATE,
+            auto_approve: Annotated[bool, typer.Option("--auto-approve",
+                                                       help="Destroy without asking.")] = False,
+            parallelism: Annotated[int, typer.Option(help="Actions run at once.", min=1)] = 10,
+            job_timeout: Annotated[str, typer.Option(help="Deadline of each async job.")] = "30m",
+            lock_timeout: LockOpt = "0s",
+            url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
+            signature: SigOpt = None, insecure: InsecureOpt = False,
+            poll_interval: PollOpt = "500ms", color: ColorOpt = None) -> None:
+    """Delete everything mwin manages (all of state), dependants first."""
+    style = Style(use_colour(sys.stdout, color))
+    backend = LocalState(state)
+    poll = parse_duration(poll_interval)
+    options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
+                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+        backend.lock("destroy", parse_duration(lock_timeout))
+        try:
+            planned = workflow.destroy_plan(backend, client)
+            typer.echo(render_plan(planned.plan, style))
+            if planned.plan.empty:
+                return
+            _confirm(auto_approve, "Do you really want to destroy everything mwin manages?")
+            view = ProgressView(sys.stderr, Style(use_colour(sys.stderr)))
+            result = workflow.apply(planned.plan, backend, planned.state, client, view, options)
+        finally:
+            backend.unlock()
+    _finish_apply(result, style)
+
+
+@app.command("import")
+def import_(address: Annotated[Optional[str], typer.Argument(
+                help="Address declared in the spec, e.g. vm.win2022-master.")] = None,
+            mold_id: Annotated[Optional[str], typer.Argument(help="Mold id of the object.")] = None,
+            spec: Annotated[Path, typer.Option("--spec", help="Spec file or directory.")] = Path("."),
+            all_: Annotated[bool, typer.Option(
+                "--all", help="Adopt, for every declared resource not in state, the object "
+                              "carrying its address tag, or else a unique exact-name match.")] = False,
+            state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
+            url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
+            signature: SigOpt = None, insecure: InsecureOpt = False,
+            poll_interval: PollOpt = "500ms") -> None:
+    """Bring existing Mold objects under management (the next plan shows any differences)."""
+    if all_ == bool(address or mold_id) or (address is None) != (mold_id is None):
+        raise MwinError("give either ADDRESS and ID, or --all")
+    backend = LocalState(state)
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+        backend.lock("import", parse_duration(lock_timeout))
+        try:
+            if address and mold_id:
+                workflow.import_one(spec, backend, client, address, mold_id)
+                typer.echo(f"Imported {mold_id} as {address}. Run `mwin plan` to see differences.")
+                return
+            planned = workflow.plan(spec, backend, client)
+            adopt = workflow.adoptions_only(planned.plan)
+            workflow.apply(adopt, backend, planned.state, client, ProgressView(sys.stderr),
+                           ApplyOptions())
+        finally:
+            backend.unlock()
+    for action in adopt.actions:
+        typer.echo(f"Adopted {action.address}: {action.inputs['id']} ({action.reason})")
+    typer.echo(f"{len(adopt.actions)} object(s) adopted.")
+
+
+state_app = typer.Typer(help="Inspect and edit the state file (each edit is locked and atomic).",
+                        no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("list")
+def state_list(state: StateOpt = DEFAULT_STATE) -> None:
+    """List the addresses mwin manages, with their Mold ids."""
+    current = LocalState(state).read()
+    for address, record in sorted(current.resources.items()):
+        typer.echo(f"{address}\t{record.id}")
+
+
+@state_app.command("show")
+def state_show(address: str, state: StateOpt = DEFAULT_STATE) -> None:
+    """Print what state records for ADDRESS (JSON)."""
+    record = LocalState(state).read().resources.get(address)
+    if record is None:
+        raise MwinError(f"{address} is not in state")
+    typer.echo(json.dumps({"address": address, **record.model_dump()}, indent=2,
+                          ensure_ascii=False))
+
+
+@state_app.command("rm")
+def state_rm(addresses: list[str], state: StateOpt = DEFAULT_STATE,
+             lock_timeout: LockOpt = "0s") -> None:
+    """Forget ADDRESS(es): Mold keeps the objects; mwin stops managing them."""
+    backend = LocalState(state)
+    backend.lock("state rm", parse_duration(lock_timeout))
+    try:
+        workflow.state_rm(backend, addresses)
+    finally:
+        backend.unlock()
+    typer.echo(f"Removed {len(addresses)} address(es) from state.")
+
+
+@state_app.command("mv")
+def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
+             lock_timeout: LockOpt = "0s") -> None:
+    """Rename an address in state (after renaming its key in the spec)."""
+    backend = LocalState(state)
+    backend.lock("state mv", parse_duration(lock_timeout))
+    try:
+        workflow.state_mv(backend, old, new)
+    finally:
+        backend.unlock()
+    typer.echo(f"Moved {old} to {new}.")
+
+
+@app.command()
 def show(plan_file: Annotated[Path, typer.Argument(help="A plan saved with `mwin plan --out`.")],
          as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+         markdown: Annotated[bool, typer.Option("--markdown", help="Print it as Markdown.")] = False,
          color: ColorOpt = None) -> None:
     """Render a saved plan and say whether it is a no-op."""
     the_plan: Plan = workflow.read_plan_file(plan_file)
     if as_json:
         typer.echo(plan_to_json(the_plan))
+        return
+    if markdown:
+        typer.echo(render_markdown(the_plan))
         return
     typer.echo(render_plan(the_plan, Style(use_colour(sys.stdout, color))))
     if the_plan.empty:

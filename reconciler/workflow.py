@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanStale, SpecInvalid
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
@@ -19,11 +20,13 @@ from reconciler.live import LiveSnapshot, refresh
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions, live_digest, make_destroy_plan, make_plan
 from reconciler.resources import KINDS
+from reconciler.resources.base import ADDRESS_TAG
 from reconciler.spec import SpecDoc, load_spec
-from reconciler.state import State, StateBackend
+from reconciler.state import ResourceState, State, StateBackend
 
 __all__ = ["Planned", "validate", "plan", "destroy_plan", "apply", "read_plan_file",
-           "is_plan_file", "verify_saved_plan"]
+           "is_plan_file", "verify_saved_plan", "import_one", "adoptions_only", "state_rm",
+           "state_mv"]
 
 
 @dataclass
@@ -90,3 +93,60 @@ def verify_saved_plan(the_plan: Plan, state: State, client: Any) -> None:
     if live_digest(the_plan.actions, live) != the_plan.live_digest:
         raise PlanStale("saved plan is stale: an object it acts on changed in Mold since the plan "
                         "was made. Run `mwin plan` again.")
+
+
+def adoptions_only(the_plan: Plan) -> Plan:
+    """The plan reduced to its adopt actions (`mwin import --all`)."""
+    kept = [a for a in the_plan.actions if a.operation.value == "adopt"]
+    return the_plan.model_copy(update={"actions": [a.model_copy(update={"depends_on": []})
+                                                   for a in kept]})
+
+
+def import_one(spec_path: str | Path, backend: StateBackend, client: Any, address: str,
+               mold_id: str) -> State:
+    """Record an existing Mold object as ADDRESS (declared in the spec) and tag it."""
+    doc, _diags = validate(spec_path)
+    try:
+        parsed = Address.parse(address)
+    except ValueError as exc:
+        raise MwinError(str(exc)) from None
+    if parsed not in doc.resources:
+        raise MwinError(f"{address} is not declared in {spec_path}: declare it first, then import")
+    state = backend.read()
+    if address in state.resources:
+        raise MwinError(f"{address} is already in state (id {state.resources[address].id}); "
+                        "use `mwin state rm` first to re-import")
+    live = refresh(client, KINDS, wanted=[parsed.kind])
+    obj = live.get(parsed.kind, mold_id)
+    if obj is None:
+        raise MwinError(f"Mold has no {parsed.kind} with id {mold_id} visible to this account")
+    kind = KINDS[parsed.kind]
+    client.run_job("createTags", {"resourcetype": kind.RESOURCE_TYPE, "resourceids": [mold_id],
+                                  "tags": [{"key": ADDRESS_TAG, "value": address}]}, timeout=600)
+    attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_")}
+    return backend.write(state.with_resource(address, ResourceState(id=mold_id, attributes=attrs)))
+
+
+def state_rm(backend: StateBackend, addresses: list[str]) -> State:
+    state = backend.read()
+    missing = [a for a in addresses if a not in state.resources]
+    if missing:
+        raise MwinError(f"not in state: {', '.join(missing)}")
+    for address in addresses:
+        state = state.with_resource(address, None)
+    return backend.write(state)
+
+
+def state_mv(backend: StateBackend, old: str, new: str) -> State:
+    state = backend.read()
+    if old not in state.resources:
+        raise MwinError(f"{old} is not in state")
+    if new in state.resources:
+        raise MwinError(f"{new} is already in state")
+    try:
+        if Address.parse(old).kind != Address.parse(new).kind:
+            raise MwinError(f"cannot move {old} to another kind ({new})")
+    except ValueError as exc:
+        raise MwinError(str(exc)) from None
+    record = state.resources[old]
+    return backend.write(state.with_resource(old, None).with_resource(new, record))
