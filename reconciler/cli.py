@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import sys
+import threading
 import tempfile
 import traceback
 from collections.abc import Callable
+from dataclasses import replace as with_changes
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -185,10 +188,14 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
                            extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
                                   "wait_for_guest_shutdown": parse_duration(wait_for_guest_shutdown),
                                   "force_stop": force_stop})
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
+            _Interrupts() as interrupts:
         backend.lock("apply", parse_duration(lock_timeout))
         try:
+            options = with_changes(options, cancel=interrupts.event)
             result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style)
+            if result is not None and result.cancelled:
+                _exit_interrupted(result, interrupts, backend)
         finally:
             backend.unlock()
     if result is not None:
@@ -228,6 +235,43 @@ def _confirm(auto_approve: bool,
         raise MwinError("apply cancelled.")
 
 
+class _Interrupts:
+    """SIGINT/SIGTERM during apply: start nothing new, keep finished work, exit 130/143."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        self.signum = signum
+        self.event.set()
+
+    def __exit__(self, *exc: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+
+
+def _exit_interrupted(result: ApplyResult, interrupts: _Interrupts, backend: LocalState) -> None:
+    """Report, make sure no state write is half done, release the lock, exit at once."""
+    if result.recorder is not None:
+        result.recorder.freeze()
+    name = "SIGTERM" if interrupts.signum == signal.SIGTERM else "SIGINT"
+    typer.echo(f"\nInterrupted by {name}: {len(result.finished)} action(s) done and saved in "
+               f"state, {len(result.abandoned)} abandoned while in flight, "
+               f"{len(result.not_started)} not started. Objects created by abandoned actions "
+               "carry their address tag; the next `mwin plan` adopts them.", err=True)
+    backend.unlock()
+    sys.stderr.flush()
+    sys.stdout.flush()
+    os._exit(143 if interrupts.signum == signal.SIGTERM else 130)
+
+
 def _finish_apply(result: ApplyResult, style: Style) -> None:
     done, failed, skipped = len(result.finished), len(result.failed), len(result.skipped)
     if result.ok:
@@ -256,7 +300,8 @@ def destroy(state: StateOpt = DEFAULT_STATE,
     poll = parse_duration(poll_interval)
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
                            extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
+            _Interrupts() as interrupts:
         backend.lock("destroy", parse_duration(lock_timeout))
         try:
             planned = workflow.destroy_plan(backend, client)
@@ -265,7 +310,10 @@ def destroy(state: StateOpt = DEFAULT_STATE,
                 return
             _confirm(auto_approve, "Do you really want to destroy everything mwin manages?")
             view = ProgressView(sys.stderr, Style(use_colour(sys.stderr)))
+            options = with_changes(options, cancel=interrupts.event)
             result = workflow.apply(planned.plan, backend, planned.state, client, view, options)
+            if result.cancelled:
+                _exit_interrupted(result, interrupts, backend)
         finally:
             backend.unlock()
     _finish_apply(result, style)

@@ -31,18 +31,26 @@ class ApplyOptions:
     job_timeout: float = 1800.0  # seconds per async job
     ready_timeout: float = 3600.0  # seconds for an ISO/template to become ready
     extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (force_stop, ...)
+    cancel: threading.Event | None = None  # set (e.g. by SIGINT/SIGTERM): start nothing new
 
 
 @dataclass
 class ApplyResult:
     state: State
+    recorder: StateRecorder | None = None
     finished: list[int] = field(default_factory=list)
     failed: dict[int, Exception] = field(default_factory=dict)
     skipped: list[int] = field(default_factory=list)
+    abandoned: list[int] = field(default_factory=list)  # in flight when cancelled
+    not_started: list[int] = field(default_factory=list)  # never started because cancelled
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.skipped
+        return not (self.failed or self.skipped or self.abandoned or self.not_started)
+
+    @property
+    def cancelled(self) -> bool:
+        return bool(self.abandoned or self.not_started)
 
 
 class StateRecorder:
@@ -52,6 +60,10 @@ class StateRecorder:
         self.backend = backend
         self.state = state
         self._lock = threading.Lock()
+
+    def freeze(self) -> None:
+        """Wait for a write in progress, then refuse further writes (before a hard exit)."""
+        self._lock.acquire()
 
     def record(self, address: str, outcome: Outcome) -> None:
         with self._lock:
@@ -97,7 +109,7 @@ class _Walker:
         self.client = client
         self.hook = hook
         self.options = options
-        self.result = ApplyResult(recorder.state)
+        self.result = ApplyResult(recorder.state, recorder)
 
     def run(self) -> ApplyResult:
         actions = self.plan.actions
@@ -105,8 +117,14 @@ class _Walker:
         running: dict[Future[None], int] = {}
         done: set[int] = set()
         broken: set[int] = set()  # failed or skipped
-        with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+        cancel = self.options.cancel or threading.Event()
+        pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism))
+        try:
             while pending or running:
+                if cancel.is_set():
+                    self.result.abandoned = sorted(running.values())
+                    self.result.not_started = sorted(pending)
+                    break
                 for index in sorted(pending):
                     deps = actions[index].depends_on
                     bad = [d for d in deps if d in broken]
@@ -122,7 +140,7 @@ class _Walker:
                     if pending:  # only possible with a hand-edited plan
                         raise PlanStale(f"actions {sorted(pending)} depend on actions that never run")
                     continue
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                finished, _ = wait(list(running), timeout=0.2, return_when=FIRST_COMPLETED)
                 for future in finished:
                     index = running.pop(future)
                     error = future.exception()
@@ -133,6 +151,9 @@ class _Walker:
                         broken.add(index)
                         self.result.failed[index] = error
                         self.hook.action_failed(index, actions[index], error)
+        finally:
+            # Abandoned waits go on in their threads until their own deadlines; never wait here.
+            pool.shutdown(wait=not cancel.is_set(), cancel_futures=True)
         self.result.state = self.recorder.state
         return self.result
 
