@@ -51,6 +51,19 @@ app = typer.Typer(
 )
 
 DEFAULT_STATE = Path("state/mwin.state.json")
+
+
+@app.callback()
+def _global(debug: Annotated[bool, typer.Option(
+        "--debug", help="Log every Mold API request to stderr (keys and signatures are never "
+                        "logged).")] = False) -> None:
+    if debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr,
+                            format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 
 SpecArg = Annotated[Path, typer.Argument(help="Spec file or directory of *.yaml files.")]
@@ -400,6 +413,23 @@ def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
     finally:
         backend.unlock()
     typer.echo(f"Moved {old} to {new}.")
+
+
+@state_app.command("rebuild")
+def state_rebuild(state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
+                  url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
+                  signature: SigOpt = None, insecure: InsecureOpt = False) -> None:
+    """Rebuild state from the mwin:address tags on Mold's objects (lost or corrupt state)."""
+    backend = LocalState(state)
+    with _client(url, api_key, secret_key, signature, insecure, "500ms") as client:
+        backend.lock("state rebuild", parse_duration(lock_timeout))
+        try:
+            rebuilt, problems = workflow.rebuild_state(backend, client)
+        finally:
+            backend.unlock()
+    for problem in problems:
+        typer.echo(f"Warning: {problem}; import the right one with `mwin import`", err=True)
+    typer.echo(f"Rebuilt state with {len(rebuilt.resources)} resource(s) (serial {rebuilt.serial}).")
 
 
 @app.command()

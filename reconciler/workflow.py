@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
-from reconciler.errors import MwinError, PlanStale, SpecInvalid
+from reconciler.errors import MwinError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
 from reconciler.hooks import Hook
 from reconciler.live import LiveSnapshot, refresh
@@ -26,7 +26,7 @@ from reconciler.state import ResourceState, State, StateBackend
 
 __all__ = ["Planned", "validate", "plan", "destroy_plan", "apply", "read_plan_file",
            "is_plan_file", "verify_saved_plan", "import_one", "adoptions_only", "state_rm",
-           "state_mv"]
+           "state_mv", "rebuild_state"]
 
 
 @dataclass
@@ -150,3 +150,28 @@ def state_mv(backend: StateBackend, old: str, new: str) -> State:
         raise MwinError(str(exc)) from None
     record = state.resources[old]
     return backend.write(state.with_resource(old, None).with_resource(new, record))
+
+
+def rebuild_state(backend: StateBackend, client: Any) -> tuple[State, list[str]]:
+    """State rebuilt from the `mwin:address` tags Mold holds; returns it and the problems
+    (addresses claimed by several objects are left out and listed)."""
+    try:
+        old = backend.read()
+    except StateError:
+        old = State()
+    live = refresh(client, KINDS)
+    claims: dict[str, list[Any]] = {}
+    for kind in KINDS:
+        for obj in live.of_kind(kind):
+            if obj.address_tag and obj.address_tag.startswith(f"{kind}."):
+                claims.setdefault(obj.address_tag, []).append(obj)
+    state = old.model_copy(update={"resources": {}})
+    problems = []
+    for address, objects in sorted(claims.items()):
+        if len(objects) > 1:
+            problems.append(f"{address} is claimed by {len(objects)} objects: "
+                            + ", ".join(o.id for o in objects))
+            continue
+        attrs = {k: v for k, v in objects[0].attrs.items() if not k.startswith("_")}
+        state = state.with_resource(address, ResourceState(id=objects[0].id, attributes=attrs))
+    return backend.write(state), problems
