@@ -85,6 +85,7 @@ class Plan(BaseModel):
     state_lineage: str | None = None  # state the plan was computed against (None: no state yet)
     state_serial: int = 0
     spec_digest: str = ""  # sha256 of the loaded spec's canonical JSON
+    spec_path: str = ""  # the spec as given to `mwin plan` (re-read to refuse a stale plan)
     live_digest: str = ""  # sha256 of the live objects the actions touch
     actions: list[Action] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # rendered diagnostics

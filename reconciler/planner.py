@@ -108,6 +108,9 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     desired = ctx.desired[address]
     live, adopt = _match(decl.address, desired, ctx)
     ctx.matched[address] = live
+    if live is not None:
+        for name in decl.spec.lifecycle.ignore_changes:  # take Mold's value: no difference
+            desired.attrs[name] = live.attrs.get(name)
     drafts: list[Draft] = []
     if adopt is not None:
         drafts.append(adopt)
@@ -124,6 +127,14 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
         for draft in drafts:
             draft.inputs.setdefault("id", live.id)
     ctx.drafts[address] = drafts
+    if decl.spec.lifecycle.protect:
+        for draft in drafts:
+            if draft.operation in (Operation.DELETE, Operation.REPLACE):
+                ctx.error_at(decl.address, "lifecycle.protect",
+                             f"protected by lifecycle.protect, but the plan would "
+                             f"{draft.operation.value} it: {draft.reason}",
+                             detail="change the spec so that no replacement is needed, or "
+                                    "remove `protect: true` on purpose first")
     return [(address, d) for d in drafts]
 
 

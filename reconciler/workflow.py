@@ -52,6 +52,7 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
                         if getattr(d.spec, f, None)})
     live = refresh(client, KINDS, extra_tables=placement)
     the_plan, plan_diags = make_plan(doc, state, live, options)
+    the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)
 
@@ -88,6 +89,11 @@ def read_plan_file(path: str | Path) -> Plan:
 def verify_saved_plan(the_plan: Plan, state: State, client: Any) -> None:
     """Refuse a saved plan once the world moved: state, or a live object it acts on."""
     check_fresh(the_plan, state)
+    if the_plan.spec_path and Path(the_plan.spec_path).exists():
+        doc, _diags = load_spec(the_plan.spec_path)
+        if doc is None or doc.digest != the_plan.spec_digest:
+            raise PlanStale(f"saved plan is stale: the spec {the_plan.spec_path} changed since "
+                            "the plan was made. Run `mwin plan` again.")
     kinds = sorted({a.kind for a in the_plan.actions})
     live = refresh(client, KINDS, wanted=kinds)
     if live_digest(the_plan.actions, live) != the_plan.live_digest:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics, SourcePos
@@ -31,6 +31,8 @@ __all__ = [
     "Desired",
     "Draft",
     "SpecModel",
+    "ResourceSpec",
+    "Lifecycle",
     "Ref",
     "Outcome",
     "ExecContext",
@@ -91,6 +93,21 @@ class SpecModel(BaseModel):
     """Base of every kind's Spec: unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Lifecycle(SpecModel):
+    """Per-resource safety: ``protect`` makes any plan that would delete or replace the
+    resource an error; ``ignore_changes`` lists attributes whose differences never
+    produce actions (they are still set when the resource is created)."""
+
+    protect: bool = False
+    ignore_changes: list[str] = Field(default_factory=list)
+
+
+class ResourceSpec(SpecModel):
+    """Base of the Spec of every kind: the keys all resources share."""
+
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
 
 
 class Ref(BaseModel):

@@ -25,7 +25,7 @@ from reconciler.resources.base import (
     LiveObject,
     OnChange,
     Outcome,
-    SpecModel,
+    ResourceSpec,
     casefold_equal,
     tags_of,
 )
@@ -38,7 +38,7 @@ ALL_ZONES = "all"
 REPLACE_ORDER = "create_before_delete"  # ISO names may repeat, so the new one comes first
 
 
-class Spec(SpecModel):
+class Spec(ResourceSpec):
     """One entry of `isos:`."""
 
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")

@@ -26,7 +26,7 @@ from reconciler.resources.base import (
     LiveObject,
     OnChange,
     Outcome,
-    SpecModel,
+    ResourceSpec,
     casefold_equal,
     tags_of,
 )
@@ -37,7 +37,7 @@ SECTION = "networks"
 RESOURCE_TYPE = "Network"
 
 
-class Spec(SpecModel):
+class Spec(ResourceSpec):
     """One entry of `networks:`."""
 
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")

@@ -28,7 +28,7 @@ from reconciler.resources.base import (
     LiveObject,
     OnChange,
     Outcome,
-    SpecModel,
+    ResourceSpec,
     tags_of,
 )
 from reconciler.resources.common import delete_job, plan_generic, wait_until
@@ -40,7 +40,7 @@ REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
 
 
-class Spec(SpecModel):
+class Spec(ResourceSpec):
     """One entry of `templates:`."""
 
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")

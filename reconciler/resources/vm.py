@@ -32,6 +32,7 @@ from reconciler.resources.base import (
     LiveObject,
     OnChange,
     Ref,
+    ResourceSpec,
     SpecModel,
     casefold_equal,
     diff_attrs,
@@ -70,7 +71,7 @@ class Boot(SpecModel):
         return value
 
 
-class Spec(SpecModel):
+class Spec(ResourceSpec):
     """One entry of `vms:`."""
 
     name: StrictStr | None = Field(None, description="Hostname in Mold (default: the key)")

@@ -78,11 +78,22 @@ def load_spec(path: str | FsPath) -> tuple[SpecDoc | None, Diagnostics]:
     if doc is not None:
         _check_references(doc, diags)
         for decl in doc.resources.values():
+            _check_lifecycle(decl, diags)
             validate = getattr(KINDS[decl.address.kind], "validate", None)
             if validate:
                 validate(decl, doc, diags)
         doc.digest = _digest(doc)
     return (doc if not diags.has_errors else None), diags
+
+
+def _check_lifecycle(decl: Declared, diags: Diagnostics) -> None:
+    known = [a.name for a in KINDS[decl.address.kind].ATTRS]
+    for i, name in enumerate(decl.spec.lifecycle.ignore_changes):
+        if name not in known:
+            diags.error(f"`lifecycle.ignore_changes`: {decl.address.kind} has no attribute "
+                        f"{name!r}{_did_you_mean(name, known)}",
+                        decl.at(f"lifecycle.ignore_changes.{i}"), address=str(decl.address),
+                        detail=f"attributes: {', '.join(known)}")
 
 
 def _spec_files(path: FsPath, diags: Diagnostics) -> list[FsPath]:
