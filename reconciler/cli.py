@@ -31,6 +31,7 @@ from reconciler.mold import MoldClient, PollPolicy
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions
 from reconciler.render.colour import Style, use_colour
+from reconciler.render.events import JsonEvents
 from reconciler.render.json import plan_to_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import ProgressView, render_plan, summary_line
@@ -189,6 +190,10 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
           force_stop: Annotated[bool, typer.Option(
               "--force-stop", help="Stop VMs that did not power off by themselves with a forced "
                                    "stop, also before making a template from them.")] = False,
+          as_json: Annotated[bool, typer.Option(
+              "--json", help="Stream one JSON event per line (plan, action started/progress/"
+                             "finished/failed/skipped, apply_complete) instead of text. Implies "
+                             "no prompt: combine with --auto-approve or a plan file.")] = False,
           url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
           signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
           color: ColorOpt = None) -> None:
@@ -206,17 +211,22 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
         backend.lock("apply", parse_duration(lock_timeout))
         try:
             options = with_changes(options, cancel=interrupts.event)
-            result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style)
+            events = JsonEvents() if as_json else None
+            result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style,
+                                   events)
             if result is not None and result.cancelled:
                 _exit_interrupted(result, interrupts, backend)
         finally:
             backend.unlock()
     if result is not None:
-        _finish_apply(result, style)
+        _finish_apply(result, style, events)
+    elif events is not None:
+        events.emit("apply_complete", finished=0, failed=0, skipped=0, ok=True)
 
 
 def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options: ApplyOptions,
-                  auto_approve: bool, style: Style) -> ApplyResult | None:
+                  auto_approve: bool, style: Style, events: JsonEvents | None
+                  ) -> ApplyResult | None:
     if workflow.is_plan_file(source):
         the_plan = workflow.read_plan_file(source)
         current = backend.read()
@@ -224,16 +234,20 @@ def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options
     else:
         planned = workflow.plan(source, backend, client)
         the_plan, current = planned.plan, planned.state
-        _print_diagnostics(planned.diagnostics, style)
-        typer.echo(render_plan(the_plan.model_copy(update={"warnings": []}), style))
+        if events is None:
+            _print_diagnostics(planned.diagnostics, style)
+            typer.echo(render_plan(the_plan.model_copy(update={"warnings": []}), style))
         if the_plan.empty:
             return None
-        _confirm(auto_approve)
+        _confirm(auto_approve or False)
+    if events is not None:
+        events.plan(the_plan)
     if the_plan.empty:
-        typer.echo("The saved plan has no changes.")
+        if events is None:
+            typer.echo("The saved plan has no changes.")
         return None
-    view = ProgressView(sys.stderr, Style(use_colour(sys.stderr)))
-    return workflow.apply(the_plan, backend, current, client, view, options)
+    hook = events or ProgressView(sys.stderr, Style(use_colour(sys.stderr)))
+    return workflow.apply(the_plan, backend, current, client, hook, options)
 
 
 def _confirm(auto_approve: bool,
@@ -285,8 +299,11 @@ def _exit_interrupted(result: ApplyResult, interrupts: _Interrupts, backend: Loc
     os._exit(143 if interrupts.signum == signal.SIGTERM else 130)
 
 
-def _finish_apply(result: ApplyResult, style: Style) -> None:
+def _finish_apply(result: ApplyResult, style: Style, events: JsonEvents | None = None) -> None:
     done, failed, skipped = len(result.finished), len(result.failed), len(result.skipped)
+    if events is not None:
+        events.emit("apply_complete", finished=done, failed=failed, skipped=skipped,
+                    ok=result.ok, serial=result.state.serial)
     if result.ok:
         typer.echo(style(f"\nApply complete! {done} action(s) done.", "green", "bold"))
         return
