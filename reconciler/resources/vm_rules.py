@@ -133,10 +133,10 @@ def _image(ctx: Any, kind: str, value: Any, decl: Any, field_name: str, diags: D
     if isinstance(value, str):
         target = ctx.declared[Address(kind, value)]
         name = target.spec.name or value
-        os_name = target.spec.os_type
+        os_name = getattr(target.spec, "os_type", None)
         entry = ctx.catalog.find("os_type", os_name) if os_name else None
         os_name = entry.name if entry else os_name
-        if kind == "iso" and not target.spec.bootable:
+        if kind == "iso" and not getattr(target.spec, "bootable", True):
             os_name = "None"
         return name, {"$ref": str(target.address)}, os_name, [str(target.address)]
     ref: Ref = value
