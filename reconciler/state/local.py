@@ -41,8 +41,12 @@ class LocalState:
         if not self.path.exists():
             return State()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise StateError(f"state file {self.path} cannot be read: {exc.strerror or exc}") from None
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(self._corrupt(f"is not valid JSON ({exc})")) from None
         version = data.get("format_version") if isinstance(data, dict) else None
         if isinstance(version, int) and version > FORMAT_VERSION:
