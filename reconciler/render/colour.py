@@ -28,15 +28,24 @@ class Style:
         self.enabled = enabled
 
     def __call__(self, text: str, *styles: str) -> str:
-        if not self.enabled or not styles:
+        if not self.enabled or not styles or not text:
             return text
         codes = ";".join(self.CODES[s] for s in styles)
         return f"\033[{codes}m{text}\033[0m"
 
 
 def display_width(text: str) -> int:
-    """Columns a string takes in a terminal: East Asian wide characters (Hangul) take two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text)
+    """Columns a string takes in a terminal: East Asian wide characters (Hangul) take two,
+    combining marks (e.g. decomposed Hangul jamo vowels) none."""
+    return sum(_char_width(ch) for ch in text)
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    if "\u1160" <= ch <= "\u11ff" or "\ud7b0" <= ch <= "\ud7ff":  # Hangul medial/final jamo
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
 
 
 def pad(text: str, width: int) -> str:

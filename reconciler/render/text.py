@@ -9,7 +9,7 @@ import time
 from typing import Any, TextIO
 
 from reconciler.plan import Action, Operation, Plan
-from reconciler.render.colour import Style, pad
+from reconciler.render.colour import Style, display_width, pad
 
 __all__ = ["render_plan", "summary_line", "ProgressView", "SYMBOLS"]
 
@@ -49,7 +49,7 @@ def _attr_lines(action: Action, style: Style) -> list[str]:
         keys = [k for k in before if before[k] is not None]
     else:
         keys = list(action.changed)
-    width = max((len(k) for k in keys), default=0)
+    width = max((display_width(k) for k in keys), default=0)
     lines = []
     for key in keys:
         name = pad(key, width)
