@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable
+from typing import Iterable, Iterator
 
 __all__ = ["Severity", "SourcePos", "Diagnostic", "Diagnostics"]
 
@@ -72,8 +72,9 @@ class Diagnostics:
     def extend(self, other: Iterable[Diagnostic]) -> None:
         self.items.extend(other)
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
-        return iter(self.items)
+    def __iter__(self) -> Iterator[Diagnostic]:
+        """In file:line order (``items`` keeps the order they were found in)."""
+        return iter(sorted(self.items, key=_sort_key))
 
     def __len__(self) -> int:
         return len(self.items)
