@@ -20,6 +20,7 @@ from reconciler.hooks import Hook, NullHook
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
 from reconciler.resources.base import ExecContext, Outcome
+from reconciler.resources.common import tag_resource
 from reconciler.state import ResourceState, State, StateBackend
 
 __all__ = ["ApplyOptions", "ApplyResult", "StateRecorder", "apply_plan", "check_fresh"]
@@ -77,7 +78,8 @@ class StateRecorder:
                 attrs = outcome.attributes if outcome.attributes is not None else (
                     old.attributes if old else {})
                 new = self.state.with_resource(address, ResourceState(id=mold_id, attributes=attrs))
-            self.state = self.backend.write(new)
+            if new.resources != self.state.resources:
+                self.state = self.backend.write(new)
 
     def id_of(self, address: str) -> str | None:
         with self._lock:
@@ -166,10 +168,6 @@ class _Walker:
         self.hook.action_finished(index, action, time.monotonic() - started)
 
     def _execute(self, index: int, action: Action) -> Outcome:
-        if action.operation is Operation.ADOPT:
-            return Outcome(action.inputs["id"], action.after)
-        if action.operation is Operation.FORGET:
-            return Outcome(removed=True)
         ctx = ExecContext(
             client=self.client,
             resolve=self._resolve,
@@ -177,9 +175,20 @@ class _Walker:
             job_timeout=self.options.job_timeout,
             ready_timeout=self.options.ready_timeout,
             options=dict(self.options.extra),
+            record=lambda outcome: self.recorder.record(action.address, outcome),
         )
         kind = KINDS[action.kind]
-        return kind.execute(action.model_copy(update={"inputs": self._resolve(action.inputs)}), ctx)
+        if action.operation is Operation.ADOPT:
+            if not action.inputs.get("tagged"):
+                tag_resource(ctx, kind.RESOURCE_TYPE, action.inputs["id"], action.address)
+            return Outcome(action.inputs["id"], action.after)
+        if action.operation is Operation.FORGET:
+            return Outcome(removed=True)
+        outcome = kind.execute(action.model_copy(update={"inputs": self._resolve(action.inputs)}),
+                               ctx)
+        if action.inputs.get("orphan"):  # a leftover object of this address: state unchanged
+            return Outcome()
+        return outcome
 
     def _resolve(self, value: Any) -> Any:
         """Replace {"$ref": address} by the id that state holds now."""

@@ -23,7 +23,8 @@ from reconciler.errors import PlanError
 from reconciler.live import Catalog, LiveSnapshot
 from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KINDS
-from reconciler.resources.base import Desired, Draft, LiveObject
+from reconciler.resources.base import Desired, Draft, LiveObject, diff_attrs
+from reconciler.resources.common import split_changes
 from reconciler.spec import Defaults, Declared, SpecDoc
 from reconciler.state import State
 
@@ -106,14 +107,12 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     kind = KINDS[decl.address.kind]
     address = str(decl.address)
     desired = ctx.desired[address]
-    live, adopt = _match(decl.address, desired, ctx)
+    live, bookkeeping = _match(decl.address, desired, ctx)
     ctx.matched[address] = live
     if live is not None:
         for name in decl.spec.lifecycle.ignore_changes:  # take Mold's value: no difference
             desired.attrs[name] = live.attrs.get(name)
-    drafts: list[Draft] = []
-    if adopt is not None:
-        drafts.append(adopt)
+    drafts: list[Draft] = list(bookkeeping)
     if live is None and ctx.state.id_of(address):
         desired_reason = "was deleted in Mold outside mwin: create it again"
         drafts.extend(d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
@@ -150,25 +149,48 @@ def _forced_replace(desired: Desired, live: LiveObject) -> Draft:
                  after=desired.attrs, inputs=dict(desired.inputs))
 
 
-def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveObject | None, Draft | None]:
-    """The live object for a declared address, and an adopt draft when state lacks it."""
+def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveObject | None, list[Draft]]:
+    """The live object for a declared address, plus drafts that fix its bookkeeping:
+    an adopt when state lacks it, deletes of leftovers of an interrupted replacement."""
     known = ctx.state.id_of(str(address))
-    if known is not None:
-        return ctx.live.get(address.kind, known), None
     candidates = ctx.live.of_kind(address.kind)
     tagged = [o for o in candidates if o.address_tag == str(address)]
+    if known is not None:
+        current = ctx.live.get(address.kind, known)
+        leftovers = [o for o in tagged if o.id != known]
+        return _settle(address, desired, current, leftovers) if leftovers else (current, [])
     if len(tagged) == 1:
-        return tagged[0], _adopt(tagged[0], f"found in Mold by its tag {str(address)!r}: adopt")
+        return tagged[0], [_adopt(tagged[0], f"found in Mold by its tag {str(address)!r}: adopt")]
     if len(tagged) > 1:
         _ambiguous(address, tagged, ctx, "carry the tag of this address")
-        return None, None
+        return None, []
     named = [o for o in candidates if o.name == desired.attrs.get("name") and o.address_tag is None]
     if len(named) == 1:
-        return named[0], _adopt(named[0], "an untagged object with this exact name exists: adopt "
-                                          "it instead of creating a duplicate")
+        return named[0], [_adopt(named[0], "an untagged object with this exact name exists: adopt "
+                                           "it instead of creating a duplicate")]
     if len(named) > 1:
         _ambiguous(address, named, ctx, "have this exact name and no mwin tag")
-    return None, None
+    return None, []
+
+
+def _settle(address: Address, desired: Desired, current: LiveObject | None,
+            leftovers: list[LiveObject]) -> tuple[LiveObject | None, list[Draft]]:
+    """Several objects carry this address's tag (a replacement was interrupted): keep the one
+    that already matches the spec (else the one in state) and delete the others."""
+    attrs = KINDS[address.kind].ATTRS
+    pool = ([current] if current else []) + leftovers
+    fits = [o for o in pool if not split_changes(diff_attrs(attrs, desired.attrs, o.attrs))[0]]
+    keep = fits[-1] if fits else (current or leftovers[-1])
+    drafts = []
+    if keep is not current:
+        drafts.append(_adopt(keep, "left by an interrupted replacement and matching the spec: "
+                                   "adopt it in place of the recorded object"))
+    for other in pool:
+        if other is not keep:
+            drafts.append(Draft(Operation.DELETE, f"leftover object {other.id} carries this "
+                                "address's tag (interrupted replacement): delete it",
+                                before=dict(other.attrs), inputs={"id": other.id, "orphan": True}))
+    return keep, drafts
 
 
 def _ambiguous(address: Address, objects: list[LiveObject], ctx: PlanContext, why: str) -> None:
@@ -178,7 +200,9 @@ def _ambiguous(address: Address, objects: list[LiveObject], ctx: PlanContext, wh
 
 
 def _adopt(live: LiveObject, reason: str) -> Draft:
-    return Draft(Operation.ADOPT, reason, after=dict(live.attrs), inputs={"id": live.id})
+    attrs = {k: v for k, v in live.attrs.items() if not k.startswith("_")}
+    return Draft(Operation.ADOPT, reason, after=attrs,
+                 inputs={"id": live.id, "tagged": live.address_tag is not None})
 
 
 def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot,

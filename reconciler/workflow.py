@@ -50,7 +50,8 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     state = backend.read()
     placement = sorted({f for d in doc.of_kind("vm") for f in ("pod", "cluster", "host")
                         if getattr(d.spec, f, None)})
-    live = refresh(client, KINDS, extra_tables=placement)
+    in_play = {a.kind for a in doc.resources} | {a.split(".", 1)[0] for a in state.resources}
+    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_play], extra_tables=placement)
     the_plan, plan_diags = make_plan(doc, state, live, options)
     the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
@@ -59,7 +60,8 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
 
 def destroy_plan(backend: StateBackend, client: Any) -> Planned:
     state = backend.read()
-    live = refresh(client, KINDS)
+    in_state = {a.split(".", 1)[0] for a in state.resources}
+    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_state])
     return Planned(make_destroy_plan(state, live), Diagnostics(), live, state)
 
 

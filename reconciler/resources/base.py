@@ -187,6 +187,7 @@ class ExecContext:
     job_timeout: float = 1800.0
     ready_timeout: float = 3600.0
     options: dict[str, Any] = field(default_factory=dict)
+    record: Callable[[Outcome], None] = lambda outcome: None  # save progress mid-action
 
 
 class KindModule(Protocol):

@@ -86,9 +86,10 @@ def wait_until(check: Callable[[], Any], *, timeout: float, what: str, ctx: Exec
         result = check()
         if result:
             return result
-        if time.monotonic() + interval > deadline:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
             raise MoldError(f"{what}: not done within {timeout:g}s")
-        sleep(interval)
+        sleep(min(interval, remaining))
         interval = min(interval * factor, ceiling)
 
 

@@ -9,6 +9,7 @@ updateIsoPermissions. A non-bootable ISO's OS type is always "None" in Mold.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import Field, StrictBool, StrictStr
@@ -150,12 +151,17 @@ def refresh(client: Any, catalog: Any) -> list[LiveObject]:
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
-    if live is not None and _featured_refused(desired, live, ctx):
-        desired.attrs["featured"] = False
-        ctx.warn(desired, "featured", "Mold keeps this ISO non-featured although mwin asked for "
-                 "featured: true (only root admins may feature images; non-admin keys get "
-                 "featured=false). Not planning it again; set featured: false to silence this.")
-    return plan_generic(desired, live, ATTRS)
+    if live is None or not _featured_refused(desired, live, ctx):
+        return plan_generic(desired, live, ATTRS)
+    ctx.warn(desired, "featured", "Mold keeps this ISO non-featured although mwin asked for "
+             "featured: true (only root admins may feature images; non-admin keys get "
+             "featured=false). Not planning it again; set featured: false to silence this.")
+    view = Desired(desired.address, {**desired.attrs, "featured": False}, desired.inputs,
+                   desired.pos)
+    drafts = plan_generic(view, live, ATTRS)
+    for draft in drafts:  # state keeps "asked for featured", so the refusal stays recognised
+        draft.after = {**(draft.after or {}), "featured": True}
+    return drafts
 
 
 def _featured_refused(desired: Desired, live: LiveObject, ctx: Any) -> bool:
@@ -172,6 +178,7 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         return _register(action, ctx)
     if op is Operation.REPLACE:
         outcome = _register(action, ctx)
+        ctx.record(outcome)  # the new ISO is in state even if deleting the old one fails
         delete_job(ctx, "deleteIso", {"id": action.mold_id})
         return outcome
     if op is Operation.UPDATE:
@@ -225,10 +232,14 @@ def _wait_ready(iso_id: str, ctx: ExecContext) -> None:
     wait_until(check, timeout=ctx.ready_timeout, what=f"ISO {iso_id} download", ctx=ctx)
 
 
+_PROGRESS = re.compile(r"^(\d+(\.\d+)?% downloaded|installing.*|processing|downloading|"
+                       r"bypassed secondary storage|successfully installed|download complete|"
+                       r"not ready|)$")
+
+
 def _is_progress(status: str) -> bool:
-    lowered = status.lower()
-    return any(m in lowered for m in ("downloaded", "installing", "processing", "download",
-                                      "successfully installed", "bypassed"))
+    """Mold's status texts while an image is on its way; anything else is its error text."""
+    return bool(_PROGRESS.match(status.strip().lower()))
 
 
 def _update(action: Action, ctx: ExecContext) -> None:

@@ -164,6 +164,8 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         return Outcome(_create(action, ctx), {**(action.after or {}), "previous_ids": []})
     if op is Operation.REPLACE:
         new_id = _create(action, ctx)
+        previous = [action.mold_id, *action.inputs.get("previous_ids", [])]
+        ctx.record(Outcome(new_id, {**(action.after or {}), "previous_ids": previous}))
         kept = _retire(action, ctx)
         return Outcome(new_id, {**(action.after or {}), "previous_ids": kept})
     if op is Operation.UPDATE:

@@ -112,6 +112,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc
     defaults = Defaults()
     defaults_pos: SourcePos | None = None
     resources: dict[Address, Declared] = {}
+    seen: dict[Address, SourcePos] = {}  # every declared address, valid or not
     for file, data, positions in loaded:
         for key, value in data.items():
             key_pos = positions.get((key, "<key>"), SourcePos(file, 1, 1))
@@ -127,7 +128,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc
                 defaults_pos = key_pos
                 defaults = _validate(Defaults, value, ("defaults",), positions, diags, None) or defaults
             elif key in SECTIONS:
-                _add_section(SECTIONS[key], value, positions, resources, diags, file)
+                _add_section(SECTIONS[key], value, positions, resources, diags, file, seen)
             else:
                 diags.error(f"unknown top-level key {key!r}{_did_you_mean(key, TOP_KEYS)}", key_pos,
                             detail=f"allowed: {', '.join(TOP_KEYS)}")
@@ -135,7 +136,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc
 
 
 def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Address, Declared],
-                 diags: Diagnostics, file: str) -> None:
+                 diags: Diagnostics, file: str, seen: dict[Address, SourcePos]) -> None:
     section = KINDS[kind].SECTION
     if value is None:
         return
@@ -145,10 +146,10 @@ def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Addre
     for key, body in value.items():
         address = Address(kind, key)
         pos = positions.get((section, key, "<key>"), SourcePos(file, 1, 1))
-        if address in resources:
-            diags.error(f"{address} is declared twice", pos,
-                        detail=f"first declared at {resources[address].pos}")
+        if address in seen:  # also when the first declaration was invalid
+            diags.error(f"{address} is declared twice", pos, detail=f"first declared at {seen[address]}")
             continue
+        seen[address] = pos
         model = _validate(KINDS[kind].Spec, body if body is not None else {}, (section, key),
                           positions, diags, str(address))
         if model is not None:

@@ -127,9 +127,6 @@ def test_failed_tag_job_fails_the_create_and_the_next_run_adopts_instead_of_dupl
     assert mwin("plan", str(spec), "--detailed-exitcode").code == 0
 
 
-@pytest.mark.xfail(strict=True, reason="executor._execute handles ADOPT by recording state only: "
-                   "an ISO adopted by its name is never given its mwin:address tag, so managed "
-                   "objects stay untagged and cannot be rebuilt from Mold's tags")
 def test_adopted_iso_gets_its_address_tag(
         sim: MoldSim, mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
     spec = write(tmp_path / "spec.yaml", SPEC)
@@ -143,9 +140,6 @@ def test_adopted_iso_gets_its_address_tag(
                     "virtio-win": {"mwin:address": "iso.virtio-win"}}
 
 
-@pytest.mark.xfail(strict=True, reason="resources/iso.py _is_progress counts any status containing "
-                   "'download' as progress, so Mold's 'Download failed: …' status is never seen "
-                   "as an error and apply waits the whole --ready-timeout, then reports a timeout")
 def test_failed_download_is_a_clear_error(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05, download_seconds=0.4) as sim:
         sim.set_faults(fail_downloads=[{"name_contains": "virtio"}])

@@ -245,7 +245,7 @@ def test_adopt_and_forget_change_state_only() -> None:
     current = State(serial=2, resources={"iso.lost": ResourceState(id="l1")})
     plan = Plan(state_lineage=current.lineage, state_serial=2, actions=[
         Action(address="iso.found", operation=Operation.ADOPT, reason="r", after={"name": "found"},
-               inputs={"id": "f1"}),
+               inputs={"id": "f1", "tagged": True}),
         Action(address="iso.lost", operation=Operation.FORGET, reason="r", inputs={"id": "l1"}),
     ])
     result = apply_plan(plan, RecordingBackend(), current, mold, None, OPTIONS)
@@ -276,9 +276,6 @@ def test_stale_plan_is_refused_before_any_call() -> None:
     assert mold.calls == []
 
 
-@pytest.mark.xfail(strict=True, reason="resources/iso.py _is_progress treats any status containing "
-                   "'download' as progress, so Mold's 'Download failed: …' error status is never "
-                   "recognised and apply waits for --ready-timeout instead of failing at once")
 def test_failed_download_fails_the_action_with_mold_status() -> None:
     mold = FakeMold(download_polls=3)
     mold.download_error = "Download failed: HTTP Server returned 404 (expected 200 OK)"
@@ -288,10 +285,6 @@ def test_failed_download_fails_the_action_with_mold_status() -> None:
     assert "HTTP Server returned 404" in str(result.failed[0])
 
 
-@pytest.mark.xfail(strict=True, reason="resources/iso.py execute(REPLACE) registers and tags the "
-                   "new ISO, then deletes the old one; when deleteIso fails the exception discards "
-                   "the Outcome, so state keeps the old id, the new ISO is orphaned and the next "
-                   "plan replaces again (a third ISO)")
 def test_replace_whose_delete_fails_still_records_the_new_iso() -> None:
     mold = FakeMold()
     mold.isos["old"] = {"id": "old", "name": "a", "tags": [], "polls": 9, "params": {}}

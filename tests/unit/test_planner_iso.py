@@ -262,10 +262,6 @@ def test_featured_refused_by_mold_is_a_warning_not_a_perpetual_update(tmp_path: 
     assert second.warnings == [diags.items[0].render()]
 
 
-@pytest.mark.xfail(strict=True, reason="resources/iso.py plan_changes overwrites "
-                   "desired.attrs['featured'] with False when Mold refused it, so an update planned "
-                   "for another attribute records featured=false in state; the next plan no longer "
-                   "knows mwin asked and plans featured=true again (flip-flop)")
 def test_featured_refusal_is_remembered_across_an_unrelated_update(tmp_path: Path) -> None:
     doc = spec_from(tmp_path, SPEC.replace("Windows Server 2022", "WS2022") + "    featured: true\n")
     asked = state(**{"iso.win2022": ("i1", {"featured": True})})
@@ -276,10 +272,6 @@ def test_featured_refusal_is_remembered_across_an_unrelated_update(tmp_path: Pat
     assert again.actions == []
 
 
-@pytest.mark.xfail(strict=True, reason="planner._match trusts the id in state only: after a crash "
-                   "between registering the replacement ISO (already tagged with the address) and "
-                   "deleting the old one, the next plan replaces again and registers a third ISO, "
-                   "leaving the tagged replacement orphaned in Mold")
 def test_crash_mid_replace_does_not_register_a_third_iso(tmp_path: Path) -> None:
     doc = spec_from(tmp_path, SPEC.replace("win.iso", "win-2.iso"))
     old = iso("i1")

@@ -131,9 +131,6 @@ def test_duplicate_address_across_files_names_both_positions(tmp_path: Path) -> 
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="spec/__init__.py _add_section only remembers entries that "
-                   "validated, so a second declaration of an address whose first entry is invalid "
-                   "is not reported as a duplicate")
 def test_duplicate_address_is_reported_even_when_the_first_entry_is_invalid(tmp_path: Path) -> None:
     write(tmp_path / "a.yaml", "isos:\n  win: {url: 5}\n")
     write(tmp_path / "b.yaml", "isos:\n  win: {url: http://b}\n")
