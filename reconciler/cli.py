@@ -159,6 +159,9 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
              "--target", help="Limit to ADDRESS and what it depends on (repeatable).")] = None,
          replace: Annotated[Optional[list[str]], typer.Option(
              "--replace", help="Force replacement of ADDRESS (repeatable).")] = None,
+         refresh_only: Annotated[bool, typer.Option(
+             "--refresh-only", help="Only show what changed in Mold behind mwin's back (as "
+                                    "state updates); propose no changes to Mold.")] = False,
          url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
          signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
          color: ColorOpt = None) -> None:
@@ -166,7 +169,8 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
     style = Style(use_colour(sys.stdout, color))
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
-        planned = workflow.plan(spec, LocalState(state), client, options)
+        planned = (workflow.refresh_plan(LocalState(state), client) if refresh_only else
+                   workflow.plan(spec, LocalState(state), client, options))
     _emit_plan(planned, as_json, out, style, markdown)
     if detailed_exitcode and not planned.plan.empty:
         raise typer.Exit(2)
@@ -190,6 +194,9 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
           force_stop: Annotated[bool, typer.Option(
               "--force-stop", help="Stop VMs that did not power off by themselves with a forced "
                                    "stop, also before making a template from them.")] = False,
+          refresh_only: Annotated[bool, typer.Option(
+              "--refresh-only", help="Write what Mold holds now into state (after showing it); "
+                                     "change nothing in Mold.")] = False,
           as_json: Annotated[bool, typer.Option(
               "--json", help="Stream one JSON event per line (plan, action started/progress/"
                              "finished/failed/skipped, apply_complete) instead of text. Implies "
@@ -213,7 +220,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
             options = with_changes(options, cancel=interrupts.event)
             events = JsonEvents() if as_json else None
             result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style,
-                                   events)
+                                   events, refresh_only)
             if result is not None and result.cancelled:
                 _exit_interrupted(result, interrupts, backend)
         finally:
@@ -225,14 +232,15 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
 
 
 def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options: ApplyOptions,
-                  auto_approve: bool, style: Style, events: JsonEvents | None
-                  ) -> ApplyResult | None:
-    if workflow.is_plan_file(source):
+                  auto_approve: bool, style: Style, events: JsonEvents | None,
+                  refresh_only: bool = False) -> ApplyResult | None:
+    if workflow.is_plan_file(source) and not refresh_only:
         the_plan = workflow.read_plan_file(source)
         current = backend.read()
         workflow.verify_saved_plan(the_plan, current, client)
     else:
-        planned = workflow.plan(source, backend, client)
+        planned = (workflow.refresh_plan(backend, client) if refresh_only else
+                   workflow.plan(source, backend, client))
         the_plan, current = planned.plan, planned.state
         if events is None:
             _print_diagnostics(planned.diagnostics, style)

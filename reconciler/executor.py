@@ -184,6 +184,8 @@ class _Walker:
             return Outcome(action.inputs["id"], action.after)
         if action.operation is Operation.FORGET:
             return Outcome(removed=True)
+        if action.operation is Operation.REFRESH:
+            return Outcome(action.inputs["id"], action.after)
         outcome = kind.execute(action.model_copy(update={"inputs": self._resolve(action.inputs)}),
                                ctx)
         if action.inputs.get("orphan"):  # a leftover object of this address: state unchanged

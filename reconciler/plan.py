@@ -27,6 +27,7 @@ class Operation(StrEnum):
     REPLACE = "replace"
     ADOPT = "adopt"  # record an existing Mold object (found by tag or name) in state
     FORGET = "forget"  # drop from state an object already gone from Mold
+    REFRESH = "refresh"  # record in state what Mold holds now (--refresh-only), no API call
     ATTACH_ISO = "attach_iso"
     DETACH_ISO = "detach_iso"
     START = "start"
@@ -70,6 +71,7 @@ class Summary(BaseModel):
     replace: int = 0
     adopt: int = 0
     forget: int = 0
+    refresh: int = 0
 
     @property
     def empty(self) -> bool:
@@ -90,12 +92,14 @@ class Plan(BaseModel):
     actions: list[Action] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)  # rendered diagnostics
     destroy_mode: bool = False  # computed by `mwin destroy`
+    refresh_only: bool = False  # computed by `--refresh-only`: state updates only
 
     @property
     def summary(self) -> Summary:
         """Counts as Terraform does: a replacement is one add, one destroy and one replace;
         "change" counts resources (not steps) changed in place."""
-        counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "adopt": 0, "forget": 0}
+        counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "adopt": 0, "forget": 0,
+                  "refresh": 0}
         whole: set[str] = set()
         in_place: set[str] = set()
         for action in self.actions:
@@ -112,6 +116,8 @@ class Plan(BaseModel):
                 counts["adopt"] += 1
             elif op is Operation.FORGET:
                 counts["forget"] += 1
+            elif op is Operation.REFRESH:
+                counts["refresh"] += 1
             else:
                 in_place.add(action.address)
                 continue

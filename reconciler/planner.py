@@ -28,7 +28,7 @@ from reconciler.resources.common import split_changes
 from reconciler.spec import Defaults, Declared, SpecDoc
 from reconciler.state import State
 
-__all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan"]
+__all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan", "make_refresh_plan"]
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,31 @@ def make_destroy_plan(state: State, live: LiveSnapshot) -> Plan:
     drafts = list(_plan_removed(empty, state, live, reason="destroy: everything in state"))
     plan = _build(drafts, state, "", live, Diagnostics())
     return plan.model_copy(update={"destroy_mode": True})
+
+
+def make_refresh_plan(state: State, live: LiveSnapshot) -> Plan:
+    """What changed in Mold behind mwin's back, as state-only actions (`--refresh-only`):
+    refresh for objects whose recorded attributes differ, forget for objects gone."""
+    drafts: list[tuple[str, Draft]] = []
+    for address, record in sorted(state.resources.items()):
+        kind = address.split(".", 1)[0]
+        obj = live.get(kind, record.id)
+        if obj is None:
+            drafts.append((address, Draft(Operation.FORGET, "deleted in Mold outside mwin",
+                                          before=dict(record.attributes), inputs={"id": record.id},
+                                          drift=True)))
+            continue
+        changed = sorted(k for k, v in record.attributes.items()
+                         if v is not None and k in obj.attrs and obj.attrs[k] is not None
+                         and obj.attrs[k] != v)
+        if changed:
+            after = {**record.attributes, **{k: obj.attrs[k] for k in changed}}
+            drafts.append((address, Draft(Operation.REFRESH, f"changed in Mold outside mwin: "
+                                          f"{', '.join(changed)}", before=dict(record.attributes),
+                                          after=after, changed=changed, inputs={"id": record.id},
+                                          drift=True)))
+    plan = _build(drafts, state, "", live, Diagnostics())
+    return plan.model_copy(update={"refresh_only": True})
 
 
 # --- per resource ----------------------------------------------------------------------

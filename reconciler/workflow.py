@@ -18,13 +18,19 @@ from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fre
 from reconciler.hooks import Hook
 from reconciler.live import LiveSnapshot, refresh
 from reconciler.plan import Plan
-from reconciler.planner import PlanOptions, live_digest, make_destroy_plan, make_plan
+from reconciler.planner import (
+    PlanOptions,
+    live_digest,
+    make_destroy_plan,
+    make_plan,
+    make_refresh_plan,
+)
 from reconciler.resources import KINDS
 from reconciler.resources.base import ADDRESS_TAG
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State, StateBackend
 
-__all__ = ["Planned", "validate", "plan", "destroy_plan", "apply", "read_plan_file",
+__all__ = ["Planned", "validate", "plan", "refresh_plan", "destroy_plan", "apply", "read_plan_file",
            "is_plan_file", "verify_saved_plan", "import_one", "adoptions_only", "state_rm",
            "state_mv", "rebuild_state"]
 
@@ -56,6 +62,13 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)
+
+
+def refresh_plan(backend: StateBackend, client: Any) -> Planned:
+    state = backend.read()
+    in_state = {a.split(".", 1)[0] for a in state.resources}
+    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_state])
+    return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
 def destroy_plan(backend: StateBackend, client: Any) -> Planned:

@@ -19,6 +19,7 @@ _CHANGE_ACTIONS = {
     Operation.REPLACE: ["create", "delete"],
     Operation.ADOPT: ["import"],
     Operation.FORGET: ["forget"],
+    Operation.REFRESH: ["refresh"],
 }
 
 
@@ -33,6 +34,9 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "summary": summary,
         "no_op": plan.empty,
         "destroy_mode": plan.destroy_mode,
+        "refresh_only": plan.refresh_only,
+        "drift": [{"index": i, "address": a.address, "operation": a.operation.value,
+                   "changed": a.changed} for i, a in enumerate(plan.actions) if a.drift],
         "actions": [
             {
                 "index": i,

@@ -22,6 +22,7 @@ SYMBOLS: dict[Operation, tuple[str, str, str]] = {
     Operation.REPLACE: ("-/+", "red", "must be replaced"),
     Operation.ADOPT: ("<=", "cyan", "will be adopted from Mold"),
     Operation.FORGET: ("x", "dim", "will be removed from state"),
+    Operation.REFRESH: ("~", "cyan", "will be updated in state to what Mold holds"),
 }
 STEP = ("~", "yellow", "")
 
@@ -29,7 +30,8 @@ STEP = ("~", "yellow", "")
 def summary_line(plan: Plan) -> str:
     s = plan.summary
     text = f"Plan: {s.add} to add, {s.change} to change, {s.destroy} to destroy."
-    extras = [f"{s.adopt} to adopt" if s.adopt else "", f"{s.forget} to forget" if s.forget else ""]
+    extras = [f"{s.adopt} to adopt" if s.adopt else "", f"{s.forget} to forget" if s.forget else "",
+              f"{s.refresh} to refresh in state" if s.refresh else ""]
     extras = [e for e in extras if e]
     return text[:-1] + (", " + ", ".join(extras) + "." if extras else ".")
 

@@ -60,7 +60,7 @@ def test_iso_lifecycle_plan_apply_update_replace_delete(mwin: Mwin, mold: MoldAp
     assert [(a["address"], a["operation"]) for a in update["actions"]] == [("iso.win2022", "update")]
     assert update["actions"][0]["changed"] == ["display_text"]
     assert update["summary"] == {"add": 0, "change": 1, "destroy": 0, "replace": 0, "adopt": 0,
-                                 "forget": 0}
+                                 "forget": 0, "refresh": 0}
     old_virtio = held["virtio-win"]["id"]
 
     write(spec, spec.read_text().replace("virtio-win.iso", "virtio-win-0.1.262.iso"))

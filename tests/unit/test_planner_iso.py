@@ -150,7 +150,7 @@ def test_url_change_forces_replacement_with_reason(tmp_path: Path) -> None:
     assert action.requires_replace == ["url"]
     assert action.changed == ["url", "public"]
     assert plan_dict(plan)["summary"] == {"add": 1, "change": 0, "destroy": 1, "replace": 1,
-                                          "adopt": 0, "forget": 0}
+                                          "adopt": 0, "forget": 0, "refresh": 0}
     assert plan_dict(plan)["actions"][0]["actions"] == ["create", "delete"]
 
 
@@ -174,7 +174,7 @@ def test_removed_from_spec_is_deleted_and_gone_from_mold_is_forgotten(tmp_path: 
     assert by_address["iso.lost"].reason == "already gone from Mold: remove from state"
     assert by_address["iso.lost"].destructive is False
     assert plan_dict(plan)["summary"] == {"add": 0, "change": 0, "destroy": 1, "replace": 0,
-                                          "adopt": 0, "forget": 1}
+                                          "adopt": 0, "forget": 1, "refresh": 0}
 
 
 def test_deleted_in_mold_behind_our_back_is_created_again_as_drift(tmp_path: Path) -> None:
@@ -322,7 +322,7 @@ def test_json_summary_counts_every_kind_of_action(tmp_path: Path) -> None:
     plan, _ = make_plan(doc, current, held)
     document = plan_dict(plan)
     assert document["summary"] == {"add": 2, "change": 1, "destroy": 2, "replace": 1,
-                                   "adopt": 0, "forget": 1}
+                                   "adopt": 0, "forget": 1, "refresh": 0}
     assert sorted((a["address"], a["operation"], a["destructive"]) for a in document["actions"]) == [
         ("iso.fresh", "create", False), ("iso.lost", "forget", False),
         ("iso.old", "delete", True), ("iso.virtio", "update", False),

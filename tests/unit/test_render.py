@@ -144,7 +144,7 @@ def test_hangul_attribute_names_line_up() -> None:
 def test_json_plan_marks_replacements_as_create_and_delete() -> None:
     document = plan_dict(replace_and_update_plan())
     assert document["summary"] == {"add": 2, "change": 1, "destroy": 2, "replace": 1, "adopt": 0,
-                                   "forget": 0}
+                                   "forget": 0, "refresh": 0}
     assert [(a["operation"], a["actions"], a["destructive"], a["depends_on"])
             for a in document["actions"]] == [
         ("replace", ["create", "delete"], True, []),
