@@ -67,11 +67,20 @@ def plan_generic(desired: Desired, live: LiveObject | None, attrs: tuple[Attr, .
 
 
 def tag_resource(ctx: ExecContext, resource_type: str, mold_id: str, address: str) -> None:
-    ctx.client.run_job("createTags", {
-        "resourcetype": resource_type,
-        "resourceids": [mold_id],
-        "tags": [{"key": ADDRESS_TAG, "value": address}],
-    }, timeout=ctx.job_timeout)
+    """Give an object its address tag. A tag job left running by an interrupted apply may
+    have set it meanwhile: Mold then refuses the duplicate, which counts as done."""
+    try:
+        ctx.client.run_job("createTags", {
+            "resourcetype": resource_type,
+            "resourceids": [mold_id],
+            "tags": [{"key": ADDRESS_TAG, "value": address}],
+        }, timeout=ctx.job_timeout)
+    except (ApiError, JobFailed):
+        present = ctx.client.list_all("listTags", "tag", {
+            "resourceid": mold_id, "resourcetype": resource_type, "key": ADDRESS_TAG,
+            "listall": True})
+        if not any(t.get("value") == address for t in present):
+            raise
 
 
 def wait_until(check: Callable[[], Any], *, timeout: float, what: str, ctx: ExecContext) -> Any:
