@@ -1,6 +1,14 @@
-"""State: what mwin recorded about the objects it manages (ids and last attributes)."""
+"""State: what mwin recorded about the objects it manages (ids and last attributes).
 
-from reconciler.state.base import FORMAT_VERSION, ResourceState, State, StateBackend
+Backends: ``LocalState`` (a JSON file) and ``reconciler.state.postgres.PostgresState``
+(imported on demand, so psycopg loads only when a PostgreSQL backend is used).
+"""
+
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, ResourceState, State,
+                                   StateBackend)
 from reconciler.state.local import LocalState
+from reconciler.state.select import (current_workspace, open_backend, push_state,
+                                     select_workspace)
 
-__all__ = ["FORMAT_VERSION", "ResourceState", "State", "StateBackend", "LocalState"]
+__all__ = ["DEFAULT_WORKSPACE", "FORMAT_VERSION", "ResourceState", "State", "StateBackend",
+           "LocalState", "current_workspace", "open_backend", "push_state", "select_workspace"]

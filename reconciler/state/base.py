@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["FORMAT_VERSION", "ResourceState", "State", "StateBackend"]
+from reconciler.errors import StateError
+
+__all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
+           "check_base", "check_workspace"]
+
+DEFAULT_WORKSPACE = "default"
 
 FORMAT_VERSION = 1
 
@@ -44,14 +50,58 @@ class State(BaseModel):
 
 
 class StateBackend(Protocol):
+    """Where one workspace's state lives. Every implementation passes
+    ``tests/unit/state/test_conformance.py``.
+
+    Rules all backends keep:
+
+    * ``read`` of a workspace never written returns a fresh ``State()`` (serial 0).
+    * ``write(state)`` stores ``state`` with serial + 1 and returns what it stored. ``state.serial``
+      is the *base* serial: the serial of the state it was derived from. If a state is stored
+      and its lineage or serial differs from the base, someone else wrote in between and the
+      write is refused with ``StateError`` -- never silently overwritten. ``force=True`` (only
+      for ``mwin state push --force``) skips that check; the serial still grows.
+    * ``lock`` takes the workspace's exclusive lock, waiting up to ``timeout`` seconds, then
+      raises ``StateLocked`` naming the holder (who, pid, host, operation, since). The lock is
+      released by ``unlock`` or when the holder's process dies; ``unlock`` twice is harmless.
+    * ``workspaces`` lists the workspaces that hold a state, always including ``default``.
+    * ``describe`` names the backend and workspace for messages; it never contains a secret.
+    """
+
+    workspace: str
+
     def read(self) -> State: ...
 
-    def write(self, state: State) -> State:
-        """Persist ``state`` with serial + 1 and return what was written."""
-        ...
+    def write(self, state: State, *, force: bool = False) -> State: ...
 
     def lock(self, operation: str, timeout: float) -> None: ...
 
     def unlock(self) -> None: ...
 
+    def workspaces(self) -> list[str]: ...
+
     def describe(self) -> str: ...
+
+
+def check_base(stored: State | None, state: State, where: str) -> None:
+    """Refuse a write whose base (lineage, serial) is not what is stored."""
+    if stored is None:
+        return
+    if stored.lineage != state.lineage:
+        raise StateError(f"refusing to write {where}: it holds another state (lineage "
+                         f"{stored.lineage}, this one is {state.lineage}). Use `mwin state push "
+                         "--force` to replace it on purpose.")
+    if stored.serial != state.serial:
+        raise StateError(f"refusing to write {where}: it changed since it was read (serial "
+                         f"{state.serial} was read, {stored.serial} is stored now; another mwin "
+                         "wrote in between). Nothing was overwritten; run `mwin plan` again.")
+
+
+WORKSPACE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_workspace(name: str) -> str:
+    if not WORKSPACE_NAME.match(name):
+        raise StateError(f"{name!r} is not a workspace name: use letters, digits, '.', '_' and "
+                         "'-' (at most 64, starting with a letter or digit)")
+    return name

@@ -5,6 +5,12 @@ the new serial (temp file + fsync + rename); the previous version is kept as
 ``<file>.backup``; both are mode 0600. The lock is an ``fcntl`` lock on
 ``<file>.lock`` (released by the kernel if the holder dies) whose content names
 the holder for whoever waits.
+
+Workspaces: ``default`` is the ``--state`` file itself; workspace ``NAME`` lives beside it
+in ``<stem>.d/NAME.json`` (``state/mwin.state.json`` → ``state/mwin.state.d/NAME.json``), with
+its own backup and lock. Writes compare the stored lineage and serial with the written
+state's base under a short ``flock`` on the state file's directory, so two writers cannot
+both succeed from the same base, whether or not they hold the lock.
 """
 
 from __future__ import annotations
@@ -15,27 +21,47 @@ import os
 import socket
 import time
 from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import FORMAT_VERSION, State
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, State, check_base,
+                                   check_workspace)
 
 __all__ = ["LocalState"]
 
 
 class LocalState:
-    def __init__(self, path: str | Path, *, poll: float = 0.1) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path, workspace: str = DEFAULT_WORKSPACE, *, poll: float = 0.1,
+                 on_wait: Callable[[str], None] | None = None) -> None:
+        self.root = Path(path)
+        self.workspace = check_workspace(workspace)
+        self.path = self.root if workspace == DEFAULT_WORKSPACE else (
+            self._workspace_dir() / f"{workspace}.json")
         self.backup = self.path.with_name(self.path.name + ".backup")
         self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._poll = poll
         self._lock_file: IO[str] | None = None
+        self._on_wait = on_wait
+
+    def _workspace_dir(self) -> Path:
+        stem = self.root.name.removesuffix(".json")
+        return self.root.with_name(f"{stem}.d")
 
     def describe(self) -> str:
         return str(self.path)
+
+    def workspaces(self) -> list[str]:
+        found = {DEFAULT_WORKSPACE}
+        folder = self._workspace_dir()
+        if folder.is_dir():
+            found |= {p.name.removesuffix(".json") for p in folder.glob("*.json")
+                      if p.is_file() and not p.name.startswith(".")}
+        return sorted(found)
 
     def read(self) -> State:
         if not self.path.exists():
@@ -63,25 +89,44 @@ class LocalState:
                 f"{self.path} to go back one step." if self.backup.exists() else "")
         return f"state file {self.path} {why}.{hint}"
 
-    def write(self, state: State) -> State:
-        new = state.model_copy(update={"serial": state.serial + 1})
-        text = json.dumps(new.model_dump(mode="json"), indent=2, ensure_ascii=False, sort_keys=True)
+    def write(self, state: State, *, force: bool = False) -> State:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            _atomic_write(self.backup, self.path.read_bytes())
-        _atomic_write(self.path, text.encode("utf-8") + b"\n")
+        with _dir_lock(self.path.parent):
+            if not force:
+                check_base(self._stored(), state, f"state {self.path}")
+            new = state.model_copy(update={"serial": state.serial + 1})
+            text = json.dumps(new.model_dump(mode="json"), indent=2, ensure_ascii=False,
+                              sort_keys=True)
+            if self.path.exists():
+                _atomic_write(self.backup, self.path.read_bytes())
+            _atomic_write(self.path, text.encode("utf-8") + b"\n")
         return new
+
+    def _stored(self) -> State | None:
+        """What is stored now, for the serial check; a corrupt file compares as nothing (only
+        `mwin state rebuild` writes without a readable base, and the backup is kept)."""
+        if not self.path.exists():
+            return None
+        try:
+            return self.read()
+        except StateError:
+            return None
 
     def lock(self, operation: str, timeout: float) -> None:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.lock_path, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock
         os.chmod(self.lock_path, 0o600)
         deadline = time.monotonic() + timeout
+        told = False
         while True:
             try:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
+                if not told and timeout > 0 and self._on_wait is not None:
+                    self._on_wait(f"state {self.path} is locked by {_holder(self.lock_path)}; "
+                                  f"waiting up to {timeout:g}s for it")
+                    told = True
                 if time.monotonic() >= deadline:
                     holder = _holder(self.lock_path)
                     handle.close()
@@ -116,6 +161,17 @@ def _holder(lock_path: Path) -> str:
         return "another process"
     return (f"pid {info.get('pid')} on {info.get('host')} (operation {info.get('operation')}, "
             f"since {info.get('since')})")
+
+
+@contextmanager
+def _dir_lock(folder: Path) -> Iterator[None]:
+    """Serialise the read-compare-replace of writers to files in ``folder`` (milliseconds)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
