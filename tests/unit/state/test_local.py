@@ -113,7 +113,7 @@ HOLDER = textwrap.dedent("""\
 def holder(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "s.json")],
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+                            cwd=Path(__file__).resolve().parents[3])
     assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
     yield proc
     if proc.poll() is None:

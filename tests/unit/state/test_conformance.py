@@ -1,0 +1,252 @@
+"""One conformance suite for every state backend (STYLE lesson 11).
+
+Each test runs against the local file backend and against a real PostgreSQL server
+(tests/helpers/postgres.py). Lock and writer tests use separate processes, as two
+`mwin` runs would.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.errors import StateError, StateLocked
+from reconciler.state import ResourceState, State, StateBackend, open_backend, push_state
+from tests.helpers.postgres import PgServer, postgres_server  # noqa: F401 - fixture
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@dataclass
+class Target:
+    """How to open one backend here and in a child process."""
+
+    state: Path
+    url: str | None
+
+    def open(self, workspace: str = "default", **kwargs: Any) -> StateBackend:
+        return open_backend(self.state, self.url or "local", workspace, **kwargs)
+
+    def argv(self, workspace: str = "default") -> list[str]:
+        return [str(self.state), self.url or "local", workspace]
+
+
+@pytest.fixture(params=["local", "postgres"])
+def target(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+    if request.param == "local":
+        return Target(tmp_path / "state" / "mwin.state.json", None)
+    server: PgServer = request.getfixturevalue("postgres_server")
+    return Target(tmp_path / "unused.json", server.new_database())
+
+
+def res(n: int, **attrs: Any) -> ResourceState:
+    return ResourceState(id=str(n), attributes=attrs)
+
+
+# --- read, write, serial and lineage ----------------------------------------------------
+
+def test_nothing_stored_reads_as_a_fresh_state(target: Target) -> None:
+    backend = target.open()
+    state = backend.read()
+    assert state.serial == 0 and state.resources == {}
+    assert backend.read().lineage != state.lineage  # nothing stored: every read is new
+    assert backend.workspaces() == ["default"]
+    assert backend.workspace == "default"
+
+
+def test_round_trip_keeps_everything_and_counts_serials(target: Target) -> None:
+    backend = target.open()
+    first = backend.write(State().with_resource("iso.win2022", res(1, display_text="윈도우 2022",
+                                                                   nested={"a": [1, None, True]})))
+    assert first.serial == 1
+    assert target.open().read() == first  # another instance sees it
+    second = backend.write(first.with_resource("iso.virtio", res(2)))
+    assert (second.serial, second.lineage) == (2, first.lineage)
+    assert target.open().read() == second
+
+
+def test_a_write_from_a_stale_base_is_refused_and_changes_nothing(target: Target) -> None:
+    one, two = target.open(), target.open()
+    base = one.write(State())
+    seen_by_two = two.read()
+    winner = one.write(base.with_resource("iso.a", res(1)))
+    with pytest.raises(StateError) as caught:
+        two.write(seen_by_two.with_resource("iso.b", res(2)))
+    assert "it changed since it was read (serial 1 was read, 2 is stored now" in str(caught.value)
+    assert "Nothing was overwritten" in str(caught.value)
+    assert target.open().read() == winner
+
+
+def test_another_lineage_is_refused_unless_forced(target: Target) -> None:
+    backend = target.open()
+    stored = backend.write(backend.write(State()))
+    stranger = State(serial=stored.serial).with_resource("iso.x", res(9))
+    with pytest.raises(StateError, match=f"it holds another state \\(lineage {stored.lineage}"):
+        backend.write(stranger)
+    forced = backend.write(stranger, force=True)
+    assert forced.lineage == stranger.lineage and forced.serial == stored.serial + 1
+    assert backend.read() == forced
+
+
+def test_workspaces_are_separate_states(target: Target) -> None:
+    default, zone = target.open(), target.open("zone-a")
+    default.write(State().with_resource("iso.a", res(1)))
+    written = zone.write(State().with_resource("iso.b", res(2)))
+    assert sorted(default.read().resources) == ["iso.a"]
+    assert target.open("zone-a").read() == written
+    assert default.workspaces() == zone.workspaces() == ["default", "zone-a"]
+    assert "zone-a" in zone.describe()
+    with pytest.raises(StateError, match="'../x' is not a workspace name"):
+        target.open("../x")
+
+
+def test_push_keeps_the_lineage_and_refuses_to_clobber(target: Target) -> None:
+    dest = target.open()
+    source = State(serial=7).with_resource("iso.a", res(1))
+    pushed = push_state(dest, source)
+    assert (pushed.lineage, pushed.serial, pushed.resources) == (source.lineage, 8,
+                                                                 source.resources)
+    with pytest.raises(StateError, match="is newer than what is pushed \\(serial 8 > 7\\)"):
+        push_state(dest, source)
+    with pytest.raises(StateError, match="already holds another state"):
+        push_state(dest, State(serial=20))
+    replaced = push_state(dest, State(serial=3), force=True)
+    assert replaced.serial == 9 and replaced.resources == {}
+
+
+# --- locks across processes -------------------------------------------------------------
+
+HOLDER = textwrap.dedent("""\
+    import sys
+    from pathlib import Path
+    from reconciler.state import open_backend
+    backend = open_backend(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+    backend.lock("apply", 5)
+    print("locked", flush=True)
+    sys.stdin.readline()  # hold until told (or killed)
+    backend.unlock()
+    print("released", flush=True)
+""")
+
+
+@pytest.fixture
+def start_holder(target: Target) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(workspace: str = "default") -> subprocess.Popen[str]:
+        proc = subprocess.Popen([sys.executable, "-c", HOLDER, *target.argv(workspace)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        procs.append(proc)
+        assert proc.stdout is not None and proc.stdout.readline() == "locked\n"
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def release(proc: subprocess.Popen[str]) -> None:
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write("go\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline() == "released\n"
+
+
+def test_a_second_locker_waits_reporting_the_holder_then_gives_up(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    told: list[str] = []
+    backend = target.open(on_wait=told.append)
+    started = time.monotonic()
+    with pytest.raises(StateLocked) as caught:
+        backend.lock("plan", 0.5)
+    assert time.monotonic() - started >= 0.5
+    text = str(caught.value)
+    assert f"pid {holder.pid} on " in text and "(operation apply, since " in text
+    assert text.endswith("; waited 0.5s (raise --lock-timeout to wait longer)")
+    assert len(told) == 1 and f"pid {holder.pid} on " in told[0]
+    assert told[0].endswith("waiting up to 0.5s for it")
+
+
+def test_the_waiter_gets_the_lock_when_the_holder_releases_it(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    backend = target.open()
+    with pytest.raises(StateLocked):
+        backend.lock("apply", 0)
+    release(holder)
+    backend.lock("apply", 0)
+    written = backend.write(State())  # writes go through while holding the lock
+    assert backend.read() == written
+    backend.unlock()
+    backend.unlock()  # harmless
+
+
+def test_killing_the_holder_frees_the_lock_at_once(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    backend = target.open()
+    started = time.monotonic()
+    backend.lock("apply", 5)
+    assert time.monotonic() - started < 2
+    backend.unlock()
+
+
+def test_locks_are_per_workspace(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    start_holder("zone-a")
+    other = target.open("zone-b")
+    other.lock("apply", 0)
+    other.unlock()
+    with pytest.raises(StateLocked):
+        target.open("zone-a").lock("apply", 0)
+
+
+WRITER = textwrap.dedent("""\
+    import sys
+    from pathlib import Path
+    from reconciler.errors import StateError
+    from reconciler.state import ResourceState, open_backend
+    backend = open_backend(Path(sys.argv[1]), sys.argv[2], sys.argv[3])
+    done = refused = 0
+    while done < int(sys.argv[4]):
+        state = backend.read()
+        record = state.resources.get("counter")
+        n = record.attributes["n"] if record else 0
+        try:
+            backend.write(state.with_resource("counter", ResourceState(id="c", attributes={
+                "n": n + 1})))
+            done += 1
+        except StateError:
+            refused += 1
+    print(done, refused)
+""")
+
+
+def test_concurrent_writers_never_lose_an_update(target: Target) -> None:
+    writers, each = 4, 8
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, *target.argv(), str(each)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+             for _ in range(writers)]
+    results = [proc.communicate(timeout=90) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), results
+    final = target.open().read()
+    # Every accepted write was based on the one before it: none was lost or overwritten.
+    assert final.resources["counter"].attributes["n"] == writers * each == final.serial
