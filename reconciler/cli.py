@@ -37,7 +37,8 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.text import ProgressView, render_plan, summary_line
 from reconciler.settings import load_settings
 from reconciler.spec import json_schema
-from reconciler.state import LocalState
+from reconciler.state import (LocalState, State, StateBackend, current_workspace,
+                              open_backend, push_state, select_workspace)
 
 __all__ = ["app", "main"]
 
@@ -82,6 +83,18 @@ ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
 PollOpt = Annotated[str, typer.Option("--poll-interval", help="First wait between job polls "
                                                               "(grows ×1.5 up to 10s), e.g. 500ms.")]
 LockOpt = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock.")]
+BackendOpt = Annotated[Optional[str], typer.Option(
+    "--backend", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
+                      "MWIN_BACKEND, then .mwin/config.yaml, then the --state file). The password "
+                      "comes from PGPASSWORD or PGPASSFILE, never from the URL you commit.")]
+WorkspaceOpt = Annotated[Optional[str], typer.Option(
+    "--workspace", help="State workspace (default: MWIN_WORKSPACE, then `mwin workspace select`, "
+                        "then default).")]
+
+
+def _backend(state: Path, backend: str | None, workspace: str | None) -> StateBackend:
+    """The one place a command gets its state backend; a waiting lock is reported on stderr."""
+    return open_backend(state, backend, workspace, on_wait=lambda text: typer.echo(text, err=True))
 
 
 def parse_duration(text: str) -> float:
@@ -149,6 +162,7 @@ def validate(spec: SpecArg = Path("."),
 
 @app.command()
 def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
+         backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
          as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
          markdown: Annotated[bool, typer.Option(
              "--markdown", help="Print the plan as Markdown (for pull-request comments).")] = False,
@@ -169,8 +183,9 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
     style = Style(use_colour(sys.stdout, color))
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
-        planned = (workflow.refresh_plan(LocalState(state), client) if refresh_only else
-                   workflow.plan(spec, LocalState(state), client, options))
+        backend = _backend(state, backend_url, workspace)
+        planned = (workflow.refresh_plan(backend, client) if refresh_only else
+                   workflow.plan(spec, backend, client, options))
     _emit_plan(planned, as_json, out, style, markdown)
     if detailed_exitcode and not planned.plan.empty:
         raise typer.Exit(2)
@@ -180,6 +195,7 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
 def apply(spec_or_plan: Annotated[Path, typer.Argument(
               help="Spec file/directory, or a plan saved with `mwin plan --out`.")] = Path("."),
           state: StateOpt = DEFAULT_STATE,
+          backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
           auto_approve: Annotated[bool, typer.Option("--auto-approve",
                                                      help="Apply without asking.")] = False,
           parallelism: Annotated[int, typer.Option(help="Actions run at once.", min=1)] = 10,
@@ -206,7 +222,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
           color: ColorOpt = None) -> None:
     """Make Mold match the spec (or carry out a saved plan exactly)."""
     style = Style(use_colour(sys.stdout, color))
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
                            ready_timeout=parse_duration(ready_timeout),
@@ -231,7 +247,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
         events.emit("apply_complete", finished=0, failed=0, skipped=0, ok=True)
 
 
-def _apply_locked(source: Path, backend: LocalState, client: MoldClient, options: ApplyOptions,
+def _apply_locked(source: Path, backend: StateBackend, client: MoldClient, options: ApplyOptions,
                   auto_approve: bool, style: Style, events: JsonEvents | None,
                   refresh_only: bool = False) -> ApplyResult | None:
     if workflow.is_plan_file(source) and not refresh_only:
@@ -292,7 +308,7 @@ class _Interrupts:
             signal.signal(signum, handler)
 
 
-def _exit_interrupted(result: ApplyResult, interrupts: _Interrupts, backend: LocalState) -> None:
+def _exit_interrupted(result: ApplyResult, interrupts: _Interrupts, backend: StateBackend) -> None:
     """Report, make sure no state write is half done, release the lock, exit at once."""
     if result.recorder is not None:
         result.recorder.freeze()
@@ -324,6 +340,7 @@ def _finish_apply(result: ApplyResult, style: Style, events: JsonEvents | None =
 
 @app.command()
 def destroy(state: StateOpt = DEFAULT_STATE,
+            backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
             auto_approve: Annotated[bool, typer.Option("--auto-approve",
                                                        help="Destroy without asking.")] = False,
             parallelism: Annotated[int, typer.Option(help="Actions run at once.", min=1)] = 10,
@@ -334,7 +351,7 @@ def destroy(state: StateOpt = DEFAULT_STATE,
             poll_interval: PollOpt = "500ms", color: ColorOpt = None) -> None:
     """Delete everything mwin manages (all of state), dependants first."""
     style = Style(use_colour(sys.stdout, color))
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
                            extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
@@ -366,13 +383,14 @@ def import_(address: Annotated[Optional[str], typer.Argument(
                 "--all", help="Adopt, for every declared resource not in state, the object "
                               "carrying its address tag, or else a unique exact-name match.")] = False,
             state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
+            backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
             signature: SigOpt = None, insecure: InsecureOpt = False,
             poll_interval: PollOpt = "500ms") -> None:
     """Bring existing Mold objects under management (the next plan shows any differences)."""
     if all_ == bool(address or mold_id) or (address is None) != (mold_id is None):
         raise MwinError("give either ADDRESS and ID, or --all")
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
         backend.lock("import", parse_duration(lock_timeout))
         try:
@@ -397,17 +415,19 @@ app.add_typer(state_app, name="state")
 
 
 @state_app.command("list")
-def state_list(state: StateOpt = DEFAULT_STATE) -> None:
+def state_list(state: StateOpt = DEFAULT_STATE,
+               backend_url: BackendOpt = None, workspace: WorkspaceOpt = None) -> None:
     """List the addresses mwin manages, with their Mold ids."""
-    current = LocalState(state).read()
+    current = _backend(state, backend_url, workspace).read()
     for address, record in sorted(current.resources.items()):
         typer.echo(f"{address}\t{record.id}")
 
 
 @state_app.command("show")
-def state_show(address: str, state: StateOpt = DEFAULT_STATE) -> None:
+def state_show(address: str, state: StateOpt = DEFAULT_STATE,
+               backend_url: BackendOpt = None, workspace: WorkspaceOpt = None) -> None:
     """Print what state records for ADDRESS (JSON)."""
-    record = LocalState(state).read().resources.get(address)
+    record = _backend(state, backend_url, workspace).read().resources.get(address)
     if record is None:
         raise MwinError(f"{address} is not in state")
     typer.echo(json.dumps({"address": address, **record.model_dump()}, indent=2,
@@ -416,9 +436,10 @@ def state_show(address: str, state: StateOpt = DEFAULT_STATE) -> None:
 
 @state_app.command("rm")
 def state_rm(addresses: list[str], state: StateOpt = DEFAULT_STATE,
+             backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
              lock_timeout: LockOpt = "0s") -> None:
     """Forget ADDRESS(es): Mold keeps the objects; mwin stops managing them."""
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     backend.lock("state rm", parse_duration(lock_timeout))
     try:
         workflow.state_rm(backend, addresses)
@@ -429,9 +450,10 @@ def state_rm(addresses: list[str], state: StateOpt = DEFAULT_STATE,
 
 @state_app.command("mv")
 def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
+             backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
              lock_timeout: LockOpt = "0s") -> None:
     """Rename an address in state (after renaming its key in the spec)."""
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     backend.lock("state mv", parse_duration(lock_timeout))
     try:
         workflow.state_mv(backend, old, new)
@@ -442,10 +464,11 @@ def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
 
 @state_app.command("rebuild")
 def state_rebuild(state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
+                  backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
                   url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
                   signature: SigOpt = None, insecure: InsecureOpt = False) -> None:
     """Rebuild state from the mwin:address tags on Mold's objects (lost or corrupt state)."""
-    backend = LocalState(state)
+    backend = _backend(state, backend_url, workspace)
     with _client(url, api_key, secret_key, signature, insecure, "500ms") as client:
         backend.lock("state rebuild", parse_duration(lock_timeout))
         try:
@@ -455,6 +478,98 @@ def state_rebuild(state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
     for problem in problems:
         typer.echo(f"Warning: {problem}; import the right one with `mwin import`", err=True)
     typer.echo(f"Rebuilt state with {len(rebuilt.resources)} resource(s) (serial {rebuilt.serial}).")
+
+
+@state_app.command("pull")
+def state_pull(state: StateOpt = DEFAULT_STATE, backend_url: BackendOpt = None,
+               workspace: WorkspaceOpt = None) -> None:
+    """Print the state as JSON (the state file's format), e.g. to move it to another backend."""
+    backend = _backend(state, backend_url, workspace)
+    current = backend.read()
+    if current.serial == 0:
+        raise MwinError(f"no state is stored in {backend.describe()}")
+    typer.echo(json.dumps(current.model_dump(mode="json"), indent=2, ensure_ascii=False,
+                          sort_keys=True))
+
+
+@state_app.command("push")
+def state_push(source: Annotated[Path, typer.Argument(
+                   help="A state file (e.g. state/mwin.state.json or the output of `mwin state "
+                        "pull`), or - for stdin.")],
+               state: StateOpt = DEFAULT_STATE, backend_url: BackendOpt = None,
+               workspace: WorkspaceOpt = None, lock_timeout: LockOpt = "0s",
+               force: Annotated[bool, typer.Option(
+                   "--force", help="Replace a state of another lineage or a newer serial.")
+               ] = False) -> None:
+    """Write a state file into the backend in force (lineage kept; refuses to clobber)."""
+    if str(source) == "-":
+        pushed = State.model_validate_json(sys.stdin.read())
+    elif not source.is_file():
+        raise MwinError(f"{source} is not a state file")
+    else:
+        pushed = LocalState(source).read()
+    backend = _backend(state, backend_url, workspace)
+    backend.lock("state push", parse_duration(lock_timeout))
+    try:
+        written = push_state(backend, pushed, force)
+    finally:
+        backend.unlock()
+    typer.echo(f"Pushed {len(written.resources)} resource(s) to {backend.describe()} "
+               f"(lineage {written.lineage}, serial {written.serial}).")
+
+
+workspace_app = typer.Typer(help="Several states in one backend (e.g. one per spec or zone).",
+                            no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+
+
+@workspace_app.command("list")
+def workspace_list(state: StateOpt = DEFAULT_STATE, backend_url: BackendOpt = None) -> None:
+    """List the workspaces; * marks the selected one."""
+    current = current_workspace()
+    for name in _backend(state, backend_url, current).workspaces():
+        typer.echo(f"{'*' if name == current else ' '} {name}")
+
+
+@workspace_app.command("show")
+def workspace_show() -> None:
+    """Print the selected workspace."""
+    typer.echo(current_workspace())
+
+
+@workspace_app.command("new")
+def workspace_new(name: str, state: StateOpt = DEFAULT_STATE, backend_url: BackendOpt = None,
+                  lock_timeout: LockOpt = "0s") -> None:
+    """Create workspace NAME (an empty state) and select it."""
+    backend = _backend(state, backend_url, name)
+    if name in backend.workspaces():
+        raise MwinError(f"workspace {name} already exists in {backend.describe()}")
+    backend.lock("workspace new", parse_duration(lock_timeout))
+    try:
+        backend.write(backend.read())
+    finally:
+        backend.unlock()
+    _select(name)
+    typer.echo(f"Created and selected workspace {name}.")
+
+
+@workspace_app.command("select")
+def workspace_select(name: str, state: StateOpt = DEFAULT_STATE,
+                     backend_url: BackendOpt = None) -> None:
+    """Select workspace NAME for the following commands (remembered in .mwin/workspace)."""
+    backend = _backend(state, backend_url, name)
+    if name not in backend.workspaces():
+        raise MwinError(f"workspace {name} does not exist in {backend.describe()}; create it "
+                        f"with `mwin workspace new {name}`")
+    _select(name)
+    typer.echo(f"Selected workspace {name}.")
+
+
+def _select(name: str) -> None:
+    select_workspace(name)
+    if os.environ.get("MWIN_WORKSPACE", name) != name:
+        typer.echo(f"Warning: MWIN_WORKSPACE={os.environ['MWIN_WORKSPACE']} is set and wins "
+                   "over the selection.", err=True)
 
 
 @app.command()
