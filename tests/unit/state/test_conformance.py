@@ -241,7 +241,7 @@ WRITER = textwrap.dedent("""\
 
 
 def test_concurrent_writers_never_lose_an_update(target: Target) -> None:
-    writers, each = 4, 8
+    writers, each = 4, 5
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, *target.argv(), str(each)],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
              for _ in range(writers)]
