@@ -503,8 +503,12 @@ def state_push(source: Annotated[Path, typer.Argument(
                ] = False) -> None:
     """Write a state file into the backend in force (lineage kept; refuses to clobber)."""
     if str(source) == "-":
-        pushed = State.model_validate_json(sys.stdin.read())
-    elif not source.is_file():
+        try:
+            pushed = State.model_validate_json(sys.stdin.read())
+        except ValueError:
+            raise MwinError("stdin does not hold a state (the JSON `mwin state pull` prints)") \
+                from None
+    elif not source.exists() or source.is_dir():
         raise MwinError(f"{source} is not a state file")
     else:
         pushed = LocalState(source).read()

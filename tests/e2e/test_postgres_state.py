@@ -155,6 +155,8 @@ def test_push_pull_and_workspaces_through_the_cli(mwin: Mwin, tmp_path: Path, pg
     assert pushed.code == 0, pushed.err
     assert f"(lineage {local['lineage']}, serial {local['serial'] + 1})" in pushed.out
     assert mwin("state", "push", str(mwin.state), "--backend", pg).code == 1  # newer there now
+    garbled = mwin("state", "push", "-", "--backend", pg, stdin="{")
+    assert garbled.code == 1 and "stdin does not hold a state" in garbled.err
     mwin.env["MWIN_BACKEND"] = pg
     assert mwin("plan", str(spec), "--detailed-exitcode").code == 0  # same state, in PostgreSQL
     pulled = mwin("state", "pull")
