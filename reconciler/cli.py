@@ -328,6 +328,8 @@ def _finish_apply(result: ApplyResult, style: Style, events: JsonEvents | None =
     if events is not None:
         events.emit("apply_complete", finished=done, failed=failed, skipped=skipped,
                     ok=result.ok, serial=result.state.serial)
+        if result.ok:
+            return
     if result.ok:
         typer.echo(style(f"\nApply complete! {done} action(s) done.", "green", "bold"))
         return

@@ -186,11 +186,18 @@ class _Walker:
             return Outcome(removed=True)
         if action.operation is Operation.REFRESH:
             return Outcome(action.inputs["id"], action.after)
-        outcome = kind.execute(action.model_copy(update={"inputs": self._resolve(action.inputs)}),
-                               ctx)
+        outcome = kind.execute(action.model_copy(update={
+            "inputs": self._resolve(action.inputs), "mold_id": self._target(action)}), ctx)
         if action.inputs.get("orphan"):  # a leftover object of this address: state unchanged
             return Outcome()
         return outcome
+
+    def _target(self, action: Action) -> str | None:
+        """The object a step acts on is the one state holds now: a VM created or replaced
+        earlier in this plan has an id the plan could not know."""
+        if action.operation in (Operation.CREATE, Operation.REPLACE, Operation.DELETE):
+            return action.mold_id
+        return self.recorder.id_of(action.address) or action.mold_id
 
     def _resolve(self, value: Any) -> Any:
         """Replace {"$ref": address} by the id that state holds now."""

@@ -148,8 +148,11 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     if address in options.force_replace and live is not None:
         drafts = [d for d in drafts if d.operation is Operation.ADOPT] + [_forced_replace(desired, live)]
     if live is not None:
+        recorded = ctx.state_attrs(address)
         for draft in drafts:
             draft.inputs.setdefault("id", live.id)
+            draft.drift = draft.drift or any(  # undoes a change made in Mold, not in the spec
+                k in recorded and recorded[k] != live.attrs.get(k) for k in draft.changed)
     ctx.drafts[address] = drafts
     if decl.spec.lifecycle.protect:
         for draft in drafts:

@@ -1,5 +1,17 @@
 """Command modules; importing this package registers every handler in `registry.COMMANDS`."""
 
-from moldsim.commands import discovery, isos, jobs, tags  # noqa: F401
+from moldsim.commands import (  # noqa: F401
+    deploy,
+    discovery,
+    isos,
+    jobs,
+    networks,
+    power,
+    snapshots,
+    tags,
+    templates,
+    vms,
+)
 
-__all__ = ["discovery", "isos", "jobs", "tags"]
+__all__ = ["deploy", "discovery", "isos", "jobs", "networks", "power", "snapshots", "tags",
+           "templates", "vms"]
