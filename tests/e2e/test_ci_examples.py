@@ -258,8 +258,6 @@ def test_example_command_lines_against_moldsim(example: str, mwin: Mwin, mold: M
         ("iso.win2022", "update", ["display_text"])]
 
 
-@pytest.mark.xfail(strict=True, reason="mwin apply --json prints 'Apply complete! …' as plain "
-                                       "text on stdout after the JSON events")
 def test_apply_json_stdout_is_only_json_lines(mwin: Mwin, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC, encoding="utf-8")
@@ -269,8 +267,6 @@ def test_apply_json_stdout_is_only_json_lines(mwin: Mwin, tmp_path: Path) -> Non
         json.loads(line)
 
 
-@pytest.mark.xfail(strict=True, reason="an update that undoes an out-of-band change is not "
-                                       "flagged drift (only re-creations are)")
 def test_drift_report_flags_out_of_band_change(mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_text(SPEC, encoding="utf-8")
