@@ -185,7 +185,8 @@ def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveOb
     tagged = [o for o in candidates if o.address_tag == str(address)]
     if known is not None:
         current = ctx.live.get(address.kind, known)
-        leftovers = [o for o in tagged if o.id != known]
+        kept = set(ctx.state_attrs(str(address)).get("previous_ids") or [])  # older revisions
+        leftovers = [o for o in tagged if o.id != known and o.id not in kept]
         return _settle(address, desired, current, leftovers) if leftovers else (current, [])
     if len(tagged) == 1:
         return tagged[0], [_adopt(tagged[0], f"found in Mold by its tag {str(address)!r}: adopt")]

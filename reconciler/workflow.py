@@ -189,10 +189,14 @@ def rebuild_state(backend: StateBackend, client: Any) -> tuple[State, list[str]]
     state = old.model_copy(update={"resources": {}})
     problems = []
     for address, objects in sorted(claims.items()):
-        if len(objects) > 1:
+        revisions = [o.attrs.get("revision") for o in objects]
+        if len(objects) > 1 and None in revisions:
             problems.append(f"{address} is claimed by {len(objects)} objects: "
                             + ", ".join(o.id for o in objects))
             continue
+        objects.sort(key=lambda o: o.attrs.get("revision") or 0, reverse=True)
         attrs = {k: v for k, v in objects[0].attrs.items() if not k.startswith("_")}
+        if len(objects) > 1:  # template revisions: the newest is current, the rest were kept
+            attrs["previous_ids"] = [o.id for o in objects[1:]]
         state = state.with_resource(address, ResourceState(id=objects[0].id, attributes=attrs))
     return backend.write(state), problems
