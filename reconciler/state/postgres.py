@@ -80,7 +80,7 @@ class PostgresState:
         self._on_wait = on_wait
         self._connect_timeout = connect_timeout
         try:
-            self._secrets = [v for k, v in conninfo_to_dict(url).items()
+            self._secrets = [str(v) for k, v in conninfo_to_dict(url).items()
                              if k == "password" and v]
         except psycopg.Error:
             raise StateError(f"{mask_url(url)} is not a valid PostgreSQL URL") from None

@@ -22,7 +22,7 @@ import pytest
 
 from reconciler.errors import StateError, StateLocked
 from reconciler.state import ResourceState, State, StateBackend, open_backend, push_state
-from tests.helpers.postgres import PgServer, postgres_server  # noqa: F401 - fixture
+from tests.helpers.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -12,7 +12,7 @@ from psycopg.types.json import Jsonb
 from reconciler.errors import StateError, StateLocked
 from reconciler.state import FORMAT_VERSION, ResourceState, State
 from reconciler.state.postgres import LOCK_CLASS, PostgresState
-from tests.helpers.postgres import PgServer, pg_url, postgres_server  # noqa: F401 - fixtures
+from tests.helpers.postgres import PgServer
 
 
 def sql(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -103,7 +103,7 @@ def test_a_lost_connection_fails_the_next_write_instead_of_writing_unlocked(
     assert PostgresState(pg_url).read().serial == 0
 
 
-def test_connection_errors_never_show_the_password(postgres_server: PgServer) -> None:  # noqa: F811
+def test_connection_errors_never_show_the_password(postgres_server: PgServer) -> None:
     url = f"postgresql://mwin:s3cr3t@127.0.0.1:{postgres_server.port}/nope?password=s3cr3t"
     with pytest.raises(StateError) as caught:
         PostgresState(url).read()
