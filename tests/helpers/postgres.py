@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -37,6 +38,7 @@ class PgServer:
     root: Path  # temp dir holding data/, the socket and the log
     port: int
     as_user: list[str]  # command prefix to run as the cluster's owner
+    watchdog: subprocess.Popen[bytes] | None = None  # stops the cluster if pytest is killed
 
     @property
     def admin_url(self) -> str:
@@ -52,6 +54,9 @@ class PgServer:
         return self.url(name)
 
     def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.kill()
+            self.watchdog.wait(timeout=10)
         subprocess.run([*self.as_user, str(self.bindir / "pg_ctl"), "-D", str(self.root / "data"),
                         "-m", "immediate", "-w", "stop"], capture_output=True, timeout=60)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -112,7 +117,19 @@ def start_server() -> PgServer:
         tail = log.read_text(errors="replace")[-800:] if log.exists() else ""
         shutil.rmtree(root, ignore_errors=True)
         raise NoPostgres(f"{exc} {tail}".strip()) from None
-    return PgServer(bindir, root, port, as_user)
+    return PgServer(bindir, root, port, as_user, _watchdog(bindir, root, as_user))
+
+
+def _watchdog(bindir: Path, root: Path, as_user: list[str]) -> subprocess.Popen[bytes]:
+    """A shell loop that stops the cluster and removes its dir once this process is gone
+    (a pytest killed by a timeout runs no cleanup)."""
+    stop = shlex.join([*as_user, str(bindir / "pg_ctl"), "-D", str(root / "data"), "-m",
+                       "immediate", "-w", "stop"])
+    script = (f"while kill -0 {os.getpid()} 2>/dev/null; do sleep 1; done; {stop}; "
+              f"rm -rf {shlex.quote(str(root))}")
+    return subprocess.Popen(["sh", "-c", script], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 _started: list[PgServer | str] = []  # the one server of this session, or why there is none
