@@ -37,6 +37,9 @@ class Store:
         self.path = Path(data_dir) / FILE_NAME if data_dir is not None else None
         loaded = self._load()
         self.data: dict[str, Any] = loaded if loaded is not None else fresh_data(now())
+        for kind, empty in fresh_data(now()).items():  # kinds added by newer moldsim versions
+            if kind.endswith("s") and isinstance(empty, (dict, list)) and not empty:
+                self.data.setdefault(kind, empty)
         if loaded is None:
             self.save()
 

@@ -44,12 +44,13 @@ def view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _addressing(ctx: Ctx, n: int, p: dict[str, Any]) -> tuple[str, str, str]:
-    """(gateway, netmask, cidr): given ones, or 10.1.<n>.0/24 from the zone's guest CIDR."""
+    """(gateway, netmask, cidr): given ones, or the n-th /24 of the zone's guest range."""
     gateway, netmask = p.get("gateway"), p.get("netmask")
     if (gateway is None) != (netmask is None):
         raise errors.param_error("gateway and netmask should be defined together")
-    if gateway is None:
-        return f"10.1.{n}.1", "255.255.255.0", f"10.1.{n}.0/24"
+    if gateway is None:  # 10.1.1.0/24 … 10.1.254.0/24, then 10.2.1.0/24 …
+        prefix = f"10.{1 + (n - 1) // 254}.{(n - 1) % 254 + 1}"
+        return f"{prefix}.1", "255.255.255.0", f"{prefix}.0/24"
     base = ".".join(str(int(g) & int(m)) for g, m in zip(gateway.split("."), netmask.split(".")))
     return gateway, netmask, f"{base}/{_mask_bits(netmask)}"
 

@@ -62,8 +62,17 @@ api("startVirtualMachine", [Param("id", UUID, True, entity="vms"), Param("hostid
                             Param("podid", UUID), Param("clusterid", UUID),
                             Param("considerlasthost", BOOLEAN)], isasync=True)(
     _async("startVirtualMachine"))
-api("stopVirtualMachine", [Param("id", UUID, True, entity="vms"), Param("forced", BOOLEAN)],
-    isasync=True)(_async("stopVirtualMachine"))
+
+
+@api("stopVirtualMachine", [Param("id", UUID, True, entity="vms"), Param("forced", BOOLEAN)],
+     isasync=True)
+def stop_vm(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """A guest that already powered itself off stops at once (nothing left to shut down)."""
+    guest_off = ctx.get("vms", p["id"]).get("poweroff_at") is not None
+    job = jobs.submit(ctx, "stopVirtualMachine", p["id"], p, seconds=0.0 if guest_off else None)
+    return {"jobid": job["id"]}
+
+
 api("destroyVirtualMachine", [Param("id", UUID, True, entity="vms"), Param("expunge", BOOLEAN),
                               Param("volumeids", LIST)], isasync=True)(
     _async("destroyVirtualMachine"))

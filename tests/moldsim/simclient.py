@@ -107,3 +107,45 @@ class Client:
         resp = self.ok("registerIso", name=name, url=url or f"http://images.test/{name}.iso", **params)
         iso: dict[str, Any] = resp["iso"][0]
         return iso
+
+
+class Workflow(Client):
+    """Client plus the steps of the Windows template workflow, for VM/template tests."""
+
+    def offering(self, command: str, key: str, name: str) -> str:
+        return self.first(command, key, name=name)["id"]
+
+    def network(self, name: str = "prep-net", **params: Any) -> dict[str, Any]:
+        offering = self.offering("listNetworkOfferings", "networkoffering",
+                                 "DefaultIsolatedNetworkOfferingWithSourceNatService")
+        net: dict[str, Any] = self.ok("createNetwork", name=name, zoneid=self.zone_id(),
+                                      networkofferingid=offering, **params)["network"]
+        return net
+
+    def ready_iso(self, name: str, **params: Any) -> dict[str, Any]:
+        iso = self.register_iso(name, **params)
+        deadline = time.monotonic() + 10
+        while not self.first("listIsos", "iso", isofilter="self", id=iso["id"])["isready"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        return iso
+
+    def deploy_params(self, iso_id: str, net_id: str, **params: Any) -> dict[str, Any]:
+        base = {"zoneid": self.zone_id(), "templateid": iso_id, "hypervisor": "KVM",
+                "serviceofferingid": self.offering("listServiceOfferings", "serviceoffering", "4vCore-8GB"),
+                "diskofferingid": self.offering("listDiskOfferings", "diskoffering", "100GB"),
+                "networkids": net_id, "name": "win-master", "boottype": "UEFI", "bootmode": "SECURE",
+                "tpmversion": "V2_0"}
+        base.update(params)
+        return {k: v for k, v in base.items() if v is not None}
+
+    def deploy(self, iso_id: str, net_id: str, **params: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Deploy and wait; returns (the immediate answer, the finished job)."""
+        answer = self.ok("deployVirtualMachine", **self.deploy_params(iso_id, net_id, **params))
+        return answer, self.wait_job(answer["jobid"])
+
+    def vm(self, vm_id: str) -> dict[str, Any]:
+        return self.first("listVirtualMachines", "virtualmachine", id=vm_id)
+
+    def run_job(self, command: str, **params: Any) -> dict[str, Any]:
+        return self.wait_job(self.ok(command, **params)["jobid"])
