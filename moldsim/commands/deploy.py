@@ -154,8 +154,15 @@ def start(ctx: Ctx, vm: dict[str, Any]) -> None:
         ctx.coll("networks")[nic["networkid"]]["state"] = "Implemented"
 
 
+def _deploy_failed(ctx: Ctx, job: dict[str, Any]) -> None:
+    """A deploy whose job fails leaves the VM in Error (reference §3.1)."""
+    vm = ctx.coll("vms").get(job["instanceid"])
+    if vm is not None:
+        vm["state"] = "Error"
+
+
 @job_kind("deployVirtualMachine", "VirtualMachine",
-          "org.apache.cloudstack.api.command.admin.vm.DeployVMCmdByAdmin")
+          "org.apache.cloudstack.api.command.admin.vm.DeployVMCmdByAdmin", _deploy_failed)
 def finish_deploy(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = ctx.coll("vms").get(job["instanceid"])
     if vm is None:

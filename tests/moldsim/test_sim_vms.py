@@ -222,3 +222,13 @@ def test_list_vms_filters_and_apis(wf: Workflow, ready: tuple) -> None:
     params = {p["name"]: p for p in deploy_api["params"]}
     assert deploy_api["isasync"] is True and params["tpmversion"]["type"] == "string"
     assert params["zoneid"]["required"] is True
+
+
+def test_failed_deploy_job_leaves_the_vm_in_error(sim: MoldSim, wf: Workflow, ready: tuple) -> None:
+    win, _, net = ready
+    sim.set_faults(fail_jobs=[{"command": "deployVirtualMachine", "errorcode": 533,
+                               "errortext": "Unable to create a deployment for VM[User|i-2-1-VM]"}])
+    answer, job = wf.deploy(win["id"], net["id"])
+    assert (job["jobstatus"], job["jobresultcode"], job["jobresult"]["errortext"]) == \
+        (2, 533, "Unable to create a deployment for VM[User|i-2-1-VM]")
+    assert wf.vm(answer["id"])["state"] == "Error"
