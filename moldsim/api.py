@@ -10,6 +10,7 @@ every request that mutated it (or that finished a job).
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from datetime import datetime, timezone
 from typing import Any
@@ -54,12 +55,30 @@ class Api:
 
     def __init__(self, store: Store, config: SimConfig, faults: Faults) -> None:
         self.store, self.config, self.faults = store, config, faults
+        self._counts: dict[str, int] = {}  # API requests served, by command (benchmarks)
+        self._count_lock = threading.Lock()
+
+    def stats(self, with_objects: bool = False) -> dict[str, Any]:
+        with self._count_lock:
+            out: dict[str, Any] = {"api_requests": sum(self._counts.values()),
+                                   "by_command": dict(sorted(self._counts.items()))}
+        if with_objects:
+            with self.store.lock:
+                out["objects"] = {k: len(self.store.coll(k)) for k in
+                                  ("isos", "templates", "networks", "vms", "volumes", "vmsnapshots")}
+        return out
+
+    def reset_stats(self) -> None:
+        with self._count_lock:
+            self._counts.clear()
 
     def ctx(self, command: str = "") -> Ctx:
         return Ctx(self.store, self.config, self.faults, self.store.now(), command)
 
     def handle(self, pairs: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
         name = first(pairs, "command")
+        with self._count_lock:
+            self._counts[str(name)] = self._counts.get(str(name), 0) + 1
         cmd = find_command(name)
         key = f"{name.lower()}response" if cmd is not None and name else "errorresponse"
         if not name:

@@ -7,6 +7,10 @@
   POST /moldsim/faults          {"fail_jobs": [...], "clear": true, ...}  (see faults.py)
   POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
   GET  /moldsim/dump            → the whole store document (debugging)
+  GET  /moldsim/stats           → {"api_requests": N, "by_command": {...}, "objects": {...}}
+  POST /moldsim/stats/reset     → zero the request counters
+  POST /moldsim/seed            {"isos": N, "networks": N, "vms": N, "templates": N,
+                                 "prefix": "bulk"}  bulk untagged inventory (see seeding.py)
 Answers: 200 with a JSON object, 400 for a bad body, 404 for an unknown path or VM,
 409 when the VM is not Running.
 """
@@ -15,8 +19,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import commands
+from moldsim import commands, seeding
 from moldsim.api import Api
+from moldsim.commands import power
 from moldsim.config import RUNTIME_KEYS
 from moldsim.registry import COMMANDS
 
@@ -51,8 +56,6 @@ def _guest_poweroff(api: Api, body: dict[str, Any]) -> dict[str, Any]:
     vm_id = body.get("id")
     if not isinstance(vm_id, str):
         raise ControlError(400, 'body must be {"id": "<vm uuid>"}')
-    from moldsim.commands import power  # stage B module
-
     with api.store.lock:
         ctx = api.ctx()
         api.tick()
@@ -82,6 +85,16 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
         return api.faults.snapshot()
     if route == ("POST", "/moldsim/guest-poweroff"):
         return _guest_poweroff(api, body)
+    if route == ("GET", "/moldsim/stats"):
+        return api.stats(with_objects=True)
+    if route == ("POST", "/moldsim/stats/reset"):
+        api.reset_stats()
+        return api.stats()
+    if route == ("POST", "/moldsim/seed"):
+        with api.store.lock:
+            made = seeding.seed(api.ctx(), body)
+            api.store.save()
+            return made
     if route == ("GET", "/moldsim/dump"):
         with api.store.lock:
             return dict(api.store.data)
