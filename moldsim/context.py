@@ -23,6 +23,30 @@ class Ctx:
     faults: Faults
     now: float
     command: str = ""  # camelCase name of the command being served (or of the job's command)
+    # resource id -> its tag records, built on first use in this request; rebuilt when the
+    # tag list changed size (tags are only added or removed, never edited in place)
+    _tag_index: tuple[int, dict[str, list[dict[str, Any]]]] | None = None
+    # instance id -> its oldest unfinished job, for list views in this request (read-only use)
+    _pending: dict[str, dict[str, Any]] | None = None
+
+    def pending_jobs(self) -> dict[str, dict[str, Any]]:
+        if self._pending is None:
+            pending: dict[str, dict[str, Any]] = {}
+            for job in self.coll("jobs").values():
+                known = pending.get(job["instanceid"])
+                if job["status"] == 0 and (known is None or job["seq"] < known["seq"]):
+                    pending[job["instanceid"]] = job
+            self._pending = pending
+        return self._pending
+
+    def tags_by_resource(self) -> dict[str, list[dict[str, Any]]]:
+        tags = self.store.data["tags"]
+        if self._tag_index is None or self._tag_index[0] != len(tags):
+            index: dict[str, list[dict[str, Any]]] = {}
+            for tag in tags:
+                index.setdefault(tag["resourceid"], []).append(tag)
+            self._tag_index = (len(tags), index)
+        return self._tag_index[1]
 
     def coll(self, name: str) -> dict[str, Any]:
         return self.store.coll(name)

@@ -82,8 +82,7 @@ def advance(base: Ctx) -> bool:
 
 def pending_job(ctx: Ctx, instanceid: str) -> dict[str, Any] | None:
     """The oldest unfinished job on an object (for `jobid`/`jobstatus` on list items)."""
-    jobs = [j for j in ctx.coll("jobs").values() if j["status"] == 0 and j["instanceid"] == instanceid]
-    return min(jobs, key=lambda j: j["seq"]) if jobs else None
+    return ctx.pending_jobs().get(instanceid)
 
 
 def view(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:

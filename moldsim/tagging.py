@@ -44,12 +44,12 @@ def view(ctx: Ctx, tag: dict[str, Any]) -> dict[str, Any]:
 
 def tags_of(ctx: Ctx, resource_id: str) -> list[dict[str, Any]]:
     """Inline `tags` of a resource (always a list, possibly empty)."""
-    return [view(ctx, t) for t in ctx.store.data["tags"] if t["resourceid"] == resource_id]
+    return [view(ctx, t) for t in ctx.tags_by_resource().get(resource_id, [])]
 
 
 def matches(ctx: Ctx, resource_id: str, wanted: list[tuple[str, str | None]]) -> bool:
     """True when the resource carries every wanted key (with that value, when one is given)."""
-    have = [(t["key"], t["value"]) for t in ctx.store.data["tags"] if t["resourceid"] == resource_id]
+    have = [(t["key"], t["value"]) for t in ctx.tags_by_resource().get(resource_id, [])]
     for key, value in wanted:
         if not any(k == key and (value is None or v == value) for k, v in have):
             return False

@@ -137,6 +137,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc
 
 def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Address, Declared],
                  diags: Diagnostics, file: str, seen: dict[Address, SourcePos]) -> None:
+    entries = _entry_positions(positions)
     section = KINDS[kind].SECTION
     if value is None:
         return
@@ -153,16 +154,21 @@ def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Addre
         model = _validate(KINDS[kind].Spec, body if body is not None else {}, (section, key),
                           positions, diags, str(address))
         if model is not None:
-            fields = _field_positions(positions, (section, key))
+            fields = entries.get((section, key), {})
             resources[address] = Declared(address, model, pos, fields)
 
 
-def _field_positions(positions: PosMap, prefix: tuple[str, ...]) -> dict[str, SourcePos]:
-    out = {}
+EntryPositions = dict[tuple[Any, Any], dict[str, SourcePos]]
+
+
+def _entry_positions(positions: PosMap) -> EntryPositions:
+    """Per (section, key): "field.path" -> position of its value; built once per file, so
+    loading stays linear in the spec's size."""
+    index: EntryPositions = {}
     for path, pos in positions.items():
-        if path[: len(prefix)] == prefix and len(path) > len(prefix) and "<key>" not in path:
-            out[".".join(str(p) for p in path[len(prefix):])] = pos
-    return out
+        if len(path) > 2 and "<key>" not in path:
+            index.setdefault(path[:2], {})[".".join(str(p) for p in path[2:])] = pos
+    return index
 
 
 def _validate(model: type[BaseModel], data: Any, prefix: tuple[str, ...], positions: PosMap,

@@ -22,6 +22,9 @@ PosMap = dict[Path, SourcePos]
 
 # Bounds that keep hostile input cheap: an alias bomb expands to far more nodes
 # than any honest spec, and deep nesting is never needed by the schema.
+# libyaml's parser when PyYAML was built with it (same marks, ~10x faster), else pure Python.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 MAX_NODES = 200_000
 MAX_DEPTH = 64
 MAX_BYTES = 10 * 1024 * 1024
@@ -48,11 +51,10 @@ def load_yaml(raw: bytes, filename: str) -> tuple[Any, PosMap, Diagnostics]:
                     detail=f"byte 0x{raw[exc.start]:02x} at offset {exc.start}")
         return None, positions, diags
     try:
-        too_deep = _too_deep(text)
+        too_deep, node = _parse(text)
         if too_deep is not None:
             diags.error(f"nesting deeper than {MAX_DEPTH} levels", _mark_pos(filename, too_deep))
             return None, positions, diags
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         pos = _mark_pos(filename, mark) if mark else SourcePos(filename, 1, 1)
@@ -84,11 +86,27 @@ def _mark_pos(filename: str, mark: Any) -> SourcePos:
     return SourcePos(filename, mark.line + 1, mark.column + 1)
 
 
-def _too_deep(text: str) -> Any:
+def _parse(text: str) -> tuple[Any, Any]:
+    """(mark of a too-deep collection or None, root node). libyaml first; on any error the
+    pure-Python parser reads it again, for its more precise messages."""
+    if _LOADER is not yaml.SafeLoader:
+        try:
+            return _parse_with(text, _LOADER)
+        except yaml.YAMLError:
+            pass
+    return _parse_with(text, yaml.SafeLoader)
+
+
+def _parse_with(text: str, loader: Any) -> tuple[Any, Any]:
+    too_deep = _too_deep(text, loader)
+    return (too_deep, None) if too_deep is not None else (None, yaml.compose(text, Loader=loader))
+
+
+def _too_deep(text: str, loader: Any) -> Any:
     """The start of the first collection nested deeper than MAX_DEPTH, found with the
     event parser (iterative), before the recursive composer could overflow the stack."""
     depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+    for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:

@@ -1,0 +1,30 @@
+"""Small versions of the benchmarks: they count requests, never time anything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import plan_scale  # noqa: E402
+
+
+def test_plan_requests_do_not_grow_with_the_declared_resources() -> None:
+    small = plan_scale.measure(0.02, 40)
+    larger = plan_scale.measure(0.06, 40)
+    assert larger["declared"] == 3 * small["declared"]
+    assert small["requests"] <= 30 and larger["requests"] <= 30
+    assert larger["requests"] == small["requests"]  # O(kinds x pages), not O(resources)
+
+
+def test_apply_benchmark_runs_and_reports_polls_per_job() -> None:
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "apply_parallel.py"),
+                          "--vms", "6", "--latency", "0.1", "--parallelism", "3"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    fields = dict(part.split("=", 1) for part in run.stdout.split() if "=" in part)
+    assert fields["vms"] == "6" and int(fields["jobs"]) == 12
+    assert float(fields["polls_per_job"]) <= 4
