@@ -1,0 +1,226 @@
+"""The loops mwin lives in (issue 4), end to end: saved plans, JSON events, drift, import,
+destroy, lifecycle rules, targeting and state commands — the real CLI against moldsim."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from moldsim.server import MoldSim
+from tests.helpers.cli import Mwin, Run
+from tests.helpers.mold_api import MoldApi
+
+ISOS = """\
+version: 1
+defaults: {zone: Zone1}
+isos:
+  win2022:
+    url: https://example.com/ws2022.iso
+    os_type: Windows PV
+    display_text: Windows Server 2022
+  virtio-win:
+    url: https://example.com/virtio-win.iso
+    bootable: false
+"""
+
+# An ISO, a network, a stopped VM and a protected template made from it.
+WORKFLOW = """\
+version: 1
+defaults: {zone: Zone1}
+isos:
+  win2022: {url: https://example.com/ws2022.iso, os_type: Windows PV}
+networks:
+  prep-net: {display_text: Prep network}
+vms:
+  master:
+    install_iso: win2022
+    cdrom: null
+    compute_offering: 2vCore-4GB
+    disk_offering: 50GB
+    networks: [prep-net]
+    state: stopped
+templates:
+  golden:
+    from_vm: master
+    name: 윈도우 서버 2022 템플릿
+    os_type: Windows PV
+    lifecycle: {protect: true}
+"""
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def ok(run: Run) -> Run:
+    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
+    return run
+
+
+def state_of(mwin: Mwin) -> dict[str, Any]:
+    return dict(json.loads(mwin.state.read_text(encoding="utf-8")))
+
+
+def ops(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(a["address"], a["operation"]) for a in plan["actions"]]
+
+
+def isos_in_mold(mold: MoldApi) -> dict[str, dict[str, Any]]:
+    return {r["name"]: r for r in mold.items("listIsos", "iso", isofilter="self", listall=True)}
+
+
+def tags(row: dict[str, Any]) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in row.get("tags", [])}
+
+
+def line_of(spec: Path, text: str) -> int:
+    return next(n for n, line in enumerate(spec.read_text().splitlines(), 1) if text in line)
+
+
+# --- saved plans -----------------------------------------------------------------------------
+
+def test_saved_plan_applies_exactly_and_is_refused_once_state_spec_or_mold_moved(
+        mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    first = tmp_path / "first.plan"
+    ok(mwin("plan", str(spec), "--out", str(first)))
+
+    shown = ok(mwin("show", str(first)))
+    assert "This plan makes changes (Plan: 2 to add, 0 to change, 0 to destroy.)" in shown.out
+    as_json = ok(mwin("show", str(first), "--json")).json()
+    assert as_json["no_op"] is False and as_json["summary"]["add"] == 2
+    assert sorted(ops(as_json)) == [("iso.virtio-win", "create"), ("iso.win2022", "create")]
+    assert as_json["state"] == {"lineage": None, "serial": 0}
+    as_md = ok(mwin("show", str(first), "--markdown")).out
+    assert "**Plan: 2 to add, 0 to change, 0 to destroy.**" in as_md
+
+    # (b) the spec changed after the plan was saved
+    write(spec, ISOS.replace("Windows Server 2022", "WS 2022"))
+    refused = mwin("apply", str(first))
+    assert refused.code == 1 and refused.out == ""
+    assert f"the spec {spec} changed since the plan was made" in refused.err
+    assert isos_in_mold(mold) == {} and not mwin.state.exists()
+
+    # the same spec again: the saved plan applies as it is, without a prompt (stdin is no TTY)
+    write(spec, ISOS)
+    applied = ok(mwin("apply", str(first)))
+    assert "Apply complete! 2 action(s) done." in applied.out
+    held = isos_in_mold(mold)
+    assert sorted(held) == ["virtio-win", "win2022"]
+    assert held["win2022"]["displaytext"] == "Windows Server 2022"
+    assert state_of(mwin)["serial"] >= 1
+
+    # (a) another apply moved the state on: a plan saved before it is refused
+    write(spec, ISOS.replace("Windows Server 2022", "WS 2022"))
+    second = tmp_path / "second.plan"
+    ok(mwin("plan", str(spec), "-o", str(second)))
+    serial = state_of(mwin)["serial"]
+    write(spec, ISOS.replace("bootable: false", "bootable: false\n    public: true"))
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    write(spec, ISOS.replace("Windows Server 2022", "WS 2022"))
+    stale = mwin("apply", str(second))
+    assert stale.code == 1
+    assert (f"the state changed since the plan was made (serial {serial} → "
+            f"{state_of(mwin)['serial']})") in stale.err
+    assert isos_in_mold(mold)["win2022"]["displaytext"] == "Windows Server 2022"
+
+    # (c) an object the plan acts on changed in Mold
+    third = tmp_path / "third.plan"
+    ok(mwin("plan", str(spec), "-o", str(third)))
+    mold.call("updateIso", id=held["win2022"]["id"], displaytext="changed behind mwin's back")
+    moved = mwin("apply", str(third))
+    assert moved.code == 1
+    assert "an object it acts on changed in Mold since the plan was made" in moved.err
+    assert isos_in_mold(mold)["win2022"]["displaytext"] == "changed behind mwin's back"
+
+    # a plan with nothing to do says so in every rendering
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    noop = tmp_path / "noop.plan"
+    ok(mwin("plan", str(spec), "-o", str(noop)))
+    assert "This plan is a no-op." in ok(mwin("show", str(noop))).out
+    assert ok(mwin("show", str(noop), "--json")).json()["no_op"] is True
+    assert "**No changes.**" in ok(mwin("show", str(noop), "--markdown")).out
+    assert "The saved plan has no changes." in ok(mwin("apply", str(noop))).out
+
+
+# --- apply --json ----------------------------------------------------------------------------
+
+def events_of(run: Run) -> list[dict[str, Any]]:
+    lines = run.out.splitlines()
+    assert lines, run.err
+    return [json.loads(line) for line in lines]  # every stdout line is one JSON document
+
+
+def test_apply_json_streams_one_event_per_line_also_for_a_failed_job(
+        mwin: Mwin, sim: MoldSim, mold: MoldApi, tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    events = events_of(ok(mwin("apply", str(spec), "--json", "--auto-approve")))
+    types = [e["type"] for e in events]
+    assert types[0] == "plan" and types[-1] == "apply_complete"
+    assert events[0]["plan"]["summary"]["add"] == 2
+    for index, action in enumerate(events[0]["plan"]["actions"]):
+        mine = [e["type"] for e in events if e.get("index") == index
+                and e["type"] != "action_progress"]
+        assert mine == ["action_started", "action_finished"], (action, events)
+        assert all(e["address"] == action["address"] for e in events if e.get("index") == index)
+    assert {k: events[-1][k] for k in ("finished", "failed", "skipped", "ok")} == {
+        "finished": 2, "failed": 0, "skipped": 0, "ok": True}
+
+    sim.set_faults(fail_jobs=[{"command": "deleteIso", "errortext": "boom"}])
+    write(spec, ISOS.split("  virtio-win:")[0])
+    failed = mwin("apply", str(spec), "--json", "--auto-approve")
+    assert failed.code == 1
+    events = events_of(failed)
+    assert [e["type"] for e in events] == ["plan", "action_started", "action_failed",
+                                           "apply_complete"]
+    assert events[2]["address"] == "iso.virtio-win" and events[2]["operation"] == "delete"
+    assert "boom" in events[2]["error"]
+    assert events[-1]["ok"] is False and events[-1]["failed"] == 1
+    assert "boom" in failed.err
+    assert "virtio-win" in isos_in_mold(mold)
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+def test_refresh_only_records_drift_in_state_and_detailed_exitcode(
+        mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    assert mwin("plan", str(spec), "--detailed-exitcode").code == 0
+    assert mwin("plan", str(spec), "--refresh-only", "--detailed-exitcode").code == 0
+
+    iso_id = isos_in_mold(mold)["win2022"]["id"]
+    mold.call("updateIso", id=iso_id, displaytext="바뀐 설명")
+    drift = mwin("plan", str(spec), "--refresh-only", "--json", "--detailed-exitcode")
+    assert drift.code == 2, drift.err
+    report = drift.json()
+    assert report["refresh_only"] is True
+    assert ops(report) == [("iso.win2022", "refresh")]
+    action = report["actions"][0]
+    assert action["changed"] == ["display_text"] and action["destructive"] is False
+    assert (action["before"]["display_text"], action["after"]["display_text"]) == (
+        "Windows Server 2022", "바뀐 설명")
+    assert report["drift"] == [{"index": 0, "address": "iso.win2022", "operation": "refresh",
+                                "changed": ["display_text"]}]
+    assert report["summary"]["refresh"] == 1 and report["summary"]["change"] == 0
+
+    # a normal plan proposes to undo it, flagged as drift
+    undo = mwin.plan_json(spec)
+    assert ops(undo) == [("iso.win2022", "update")] and undo["actions"][0]["drift"] is True
+
+    serial = state_of(mwin)["serial"]
+    ok(mwin("apply", str(spec), "--refresh-only", "--auto-approve"))
+    recorded = state_of(mwin)
+    assert recorded["serial"] == serial + 1
+    assert recorded["resources"]["iso.win2022"]["attributes"]["display_text"] == "바뀐 설명"
+    assert isos_in_mold(mold)["win2022"]["displaytext"] == "바뀐 설명"  # Mold untouched
+    assert mwin("plan", str(spec), "--refresh-only", "--detailed-exitcode").code == 0
+    assert mwin("plan", str(spec), "--detailed-exitcode").code == 2  # the spec still differs
+
+    write(spec, ISOS + "  broken: {url: 3}\n")
+    error = mwin("plan", str(spec), "--detailed-exitcode")
+    assert error.code == 1 and error.out == ""
+    assert f"{spec}:" in error.err
