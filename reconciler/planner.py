@@ -112,9 +112,7 @@ def make_refresh_plan(state: State, live: LiveSnapshot) -> Plan:
                                           before=dict(record.attributes), inputs={"id": record.id},
                                           drift=True)))
             continue
-        changed = sorted(k for k, v in record.attributes.items()
-                         if v is not None and k in obj.attrs and obj.attrs[k] is not None
-                         and obj.attrs[k] != v)
+        changed = _drifted(kind, record.attributes, obj.attrs)
         if changed:
             after = {**record.attributes, **{k: obj.attrs[k] for k in changed}}
             drafts.append((address, Draft(Operation.REFRESH, f"changed in Mold outside mwin: "
@@ -123,6 +121,22 @@ def make_refresh_plan(state: State, live: LiveSnapshot) -> Plan:
                                           drift=True)))
     plan = _build(drafts, state, "", live, Diagnostics())
     return plan.model_copy(update={"refresh_only": True})
+
+
+def _drifted(kind: str, recorded: dict[str, Any], held: dict[str, Any]) -> list[str]:
+    """Recorded attributes that Mold now holds otherwise. Attributes Mold does not report, and
+    optional ones left unset on either side ("whatever Mold has"), are no drift; None of a
+    required attribute is a value like any other (an empty CD drive, an ISO swapped in)."""
+    attrs = {a.name: a for a in KINDS[kind].ATTRS}
+    changed = []
+    for key, value in recorded.items():
+        attr = attrs.get(key)
+        if key not in held or ((attr is None or attr.optional)
+                               and (value is None or held[key] is None)):
+            continue
+        if not (attr.equal(value, held[key]) if attr else value == held[key]):
+            changed.append(key)
+    return sorted(changed)
 
 
 # --- per resource ----------------------------------------------------------------------

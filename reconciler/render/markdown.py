@@ -32,12 +32,20 @@ def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def _details(index: int, action: Action) -> list[str]:
+def _details(address: str, steps: list[tuple[int, Action]]) -> list[str]:
+    """One collapsed block for a resource: the attribute changes of all its actions."""
+    names = ", ".join(f"#{i + 1} {a.operation.value}" for i, a in steps)
+    lines = [f"<details><summary><code>{address}</code>: {names}</summary>", "", "```diff"]
+    for index, action in steps:
+        lines += [f"@@ #{index + 1} {action.operation.value} @@", *_diff_lines(action)]
+    lines += ["```", "", "</details>"]
+    return lines
+
+
+def _diff_lines(action: Action) -> list[str]:
     before, after = action.before or {}, action.after or {}
-    keys = action.changed or sorted(set(before) | set(after))
-    lines = [f"<details><summary>#{index + 1} <code>{action.address}</code> "
-             f"{action.operation.value}</summary>", "", "```diff"]
-    for key in keys:
+    lines = []
+    for key in action.changed or sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
         if old == new:
             continue
@@ -46,7 +54,6 @@ def _details(index: int, action: Action) -> list[str]:
         if key in after and new is not None:
             mark = "  # forces replacement" if key in action.requires_replace else ""
             lines.append(f"+ {key} = {_value(new)}{mark}")
-    lines += ["```", "", "</details>"]
     return lines
 
 
@@ -67,8 +74,11 @@ def render_markdown(plan: Plan) -> str:
               _cell(a.reason)] for i, a in enumerate(plan.actions)]
     out += _table(rows)
     out.append("")
+    by_resource: dict[str, list[tuple[int, Action]]] = {}  # address -> its steps, plan order
     for index, action in enumerate(plan.actions):
-        out += _details(index, action)
-    for warning in plan.warnings:
-        out.append(f"> [!WARNING]\n> {_cell(warning)}")
+        by_resource.setdefault(action.address, []).append((index, action))
+    for address, steps in by_resource.items():
+        out += _details(address, steps)
+    for warning in plan.warnings:  # the blank line ends the HTML block of </details>
+        out += ["", f"> [!WARNING]\n> {_cell(warning)}"]
     return "\n".join(out) + "\n"

@@ -224,3 +224,77 @@ def test_refresh_only_records_drift_in_state_and_detailed_exitcode(
     error = mwin("plan", str(spec), "--detailed-exitcode")
     assert error.code == 1 and error.out == ""
     assert f"{spec}:" in error.err
+
+
+# --- destroy, protect, drift of a VM ---------------------------------------------------------
+
+def run_job(mold: MoldApi, command: str, **params: Any) -> dict[str, Any]:
+    """An async Mold call made behind mwin's back, waited for."""
+    jobid = mold.call(command, **params)["jobid"]
+    for _ in range(500):
+        result = mold.call("queryAsyncJobResult", jobid=jobid)
+        if result["jobstatus"] != 0:
+            assert result["jobstatus"] == 1, result
+            return result
+        import time
+        time.sleep(0.02)
+    raise AssertionError(f"{command} did not finish")
+
+
+def managed_in_mold(mold: MoldApi) -> dict[str, list[str]]:
+    return {
+        "iso": [r["name"] for r in mold.items("listIsos", "iso", isofilter="self", listall=True)],
+        "network": [r["name"] for r in mold.items("listNetworks", "network", listall=True)],
+        "vm": [r["name"] for r in mold.items("listVirtualMachines", "virtualmachine", listall=True)],
+        "template": [r["name"] for r in mold.items("listTemplates", "template",
+                                                   templatefilter="self", listall=True)],
+    }
+
+
+def test_protect_refresh_only_of_a_vm_and_destroy_in_reverse_dependency_order(
+        mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", WORKFLOW)
+    ok(mwin("apply", str(spec), "--auto-approve", "--wait-for-guest-shutdown", "0",
+            "--force-stop"))
+    held = managed_in_mold(mold)
+    assert held == {"iso": ["win2022"], "network": ["prep-net"], "vm": ["master"],
+                    "template": ["윈도우 서버 2022 템플릿"]}
+
+    # a protected template blocks a plan that would replace it, naming it with file:line
+    write(spec, WORKFLOW + "    revision: 2\n")
+    blocked = mwin("plan", str(spec))
+    assert blocked.code == 1 and blocked.out == ""
+    assert f"{spec}:{line_of(spec, 'lifecycle: {protect: true}')}:" in blocked.err
+    assert "template.golden" in blocked.err and "protected by lifecycle.protect" in blocked.err
+    write(spec, WORKFLOW)
+
+    # power change and ISO swap behind mwin's back: refresh-only reports, proposes no undo
+    vm = mold.items("listVirtualMachines", "virtualmachine", listall=True)[0]
+    iso = mold.items("listIsos", "iso", isofilter="self", listall=True)[0]
+    run_job(mold, "attachIso", id=iso["id"], virtualmachineid=vm["id"])
+    run_job(mold, "startVirtualMachine", id=vm["id"])
+    drift = mwin("plan", str(spec), "--refresh-only", "--json", "--detailed-exitcode")
+    assert drift.code == 2, drift.err
+    report = drift.json()
+    assert ops(report) == [("vm.master", "refresh")]
+    assert set(report["actions"][0]["changed"]) >= {"cdrom", "state"}
+    assert report["actions"][0]["after"]["state"] == "running"
+    assert report["actions"][0]["after"]["cdrom"] == "win2022"
+    assert [d["address"] for d in report["drift"]] == ["vm.master"]
+
+    refused = mwin("destroy")  # stdin is not a TTY and no --auto-approve
+    assert refused.code == 1 and "refusing to go on without confirmation" in refused.err
+    assert managed_in_mold(mold) == {**held, "template": held["template"]}
+
+    gone = ok(mwin("destroy", "--auto-approve"))
+    order = re.findall(r"^  # (\S+) will be destroyed$", gone.out, re.MULTILINE)
+    assert sorted(order) == ["iso.win2022", "network.prep-net", "template.golden", "vm.master"]
+    assert order.index("vm.master") < order.index("network.prep-net")
+    assert order.index("vm.master") < order.index("iso.win2022")
+    assert order.index("template.golden") < order.index("vm.master")
+    finished = re.findall(r"^(\S+) \(delete\): done", gone.err, re.MULTILINE)
+    assert finished.index("vm.master") < min(finished.index("network.prep-net"),
+                                             finished.index("iso.win2022"))
+    assert managed_in_mold(mold) == {"iso": [], "network": [], "vm": [], "template": []}
+    assert state_of(mwin)["resources"] == {}
+    assert "No changes." in ok(mwin("destroy")).out
