@@ -41,6 +41,8 @@ class Moldsim:
     def stop(self) -> None:
         self.proc.terminate()
         self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
 
 
 @dataclass
