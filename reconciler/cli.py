@@ -87,6 +87,10 @@ BackendOpt = Annotated[Optional[str], typer.Option(
     "--backend", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
                       "MWIN_BACKEND, then .mwin/config.yaml, then the --state file). The password "
                       "comes from PGPASSWORD or PGPASSFILE, never from the URL you commit.")]
+TargetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--target", help="Limit to ADDRESS and what it depends on (repeatable).")]
+ReplaceOpt = Annotated[Optional[list[str]], typer.Option(
+    "--replace", help="Force replacement of ADDRESS (repeatable).")]
 WorkspaceOpt = Annotated[Optional[str], typer.Option(
     "--workspace", help="State workspace (default: MWIN_WORKSPACE, then `mwin workspace select`, "
                         "then default).")]
@@ -169,10 +173,7 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
          out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Save the plan to FILE.")] = None,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")] = False,
-         target: Annotated[Optional[list[str]], typer.Option(
-             "--target", help="Limit to ADDRESS and what it depends on (repeatable).")] = None,
-         replace: Annotated[Optional[list[str]], typer.Option(
-             "--replace", help="Force replacement of ADDRESS (repeatable).")] = None,
+         target: TargetOpt = None, replace: ReplaceOpt = None,
          refresh_only: Annotated[bool, typer.Option(
              "--refresh-only", help="Only show what changed in Mold behind mwin's back (as "
                                     "state updates); propose no changes to Mold.")] = False,
@@ -217,6 +218,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
               "--json", help="Stream one JSON event per line (plan, action started/progress/"
                              "finished/failed/skipped, apply_complete) instead of text. Implies "
                              "no prompt: combine with --auto-approve or a plan file.")] = False,
+          target: TargetOpt = None, replace: ReplaceOpt = None,
           url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
           signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
           color: ColorOpt = None) -> None:
@@ -236,7 +238,8 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
             options = with_changes(options, cancel=interrupts.event)
             events = JsonEvents() if as_json else None
             result = _apply_locked(spec_or_plan, backend, client, options, auto_approve, style,
-                                   events, refresh_only)
+                                   events, refresh_only,
+                                   PlanOptions(tuple(target or ()), tuple(replace or ())))
             if result is not None and result.cancelled:
                 _exit_interrupted(result, interrupts, backend)
         finally:
@@ -249,14 +252,18 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
 
 def _apply_locked(source: Path, backend: StateBackend, client: MoldClient, options: ApplyOptions,
                   auto_approve: bool, style: Style, events: JsonEvents | None,
-                  refresh_only: bool = False) -> ApplyResult | None:
+                  refresh_only: bool = False, plan_options: PlanOptions = PlanOptions()
+                  ) -> ApplyResult | None:
     if workflow.is_plan_file(source) and not refresh_only:
+        if plan_options != PlanOptions():
+            raise MwinError("--target and --replace shape a new plan; a saved plan is applied "
+                            "as it is (pass them to `mwin plan --out` instead)")
         the_plan = workflow.read_plan_file(source)
         current = backend.read()
         workflow.verify_saved_plan(the_plan, current, client)
     else:
         planned = (workflow.refresh_plan(backend, client) if refresh_only else
-                   workflow.plan(source, backend, client))
+                   workflow.plan(source, backend, client, plan_options))
         the_plan, current = planned.plan, planned.state
         if events is None:
             _print_diagnostics(planned.diagnostics, style)

@@ -9,6 +9,7 @@ declared are deleted after everything that could still use them.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 from collections.abc import Iterable
@@ -87,10 +88,21 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
             if str(decl.address) in ctx.desired:
                 drafts.extend(_plan_declared(decl, ctx, options))
     drafts.extend(_plan_removed(spec, state, live))
+    _check_flag_addresses(options, {str(a) for a in spec.resources} | set(state.resources),
+                          ctx.diags)
     if ctx.diags.has_errors:
         raise PlanError(ctx.diags)
     drafts = _only_targets(drafts, options.targets, ctx)
     return _build(drafts, state, spec.digest, live, ctx.diags), ctx.diags
+
+
+def _check_flag_addresses(options: PlanOptions, known: set[str], diags: Diagnostics) -> None:
+    """A mistyped --target or --replace is an error, never a silently empty plan."""
+    for flag, addresses in (("--target", options.targets), ("--replace", options.force_replace)):
+        for address in sorted(set(addresses) - known):
+            close = difflib.get_close_matches(address, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            diags.error(f"{flag} {address}: no such address in the spec or in state{hint}")
 
 
 def make_destroy_plan(state: State, live: LiveSnapshot) -> Plan:

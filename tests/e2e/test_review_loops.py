@@ -298,3 +298,75 @@ def test_protect_refresh_only_of_a_vm_and_destroy_in_reverse_dependency_order(
     assert managed_in_mold(mold) == {"iso": [], "network": [], "vm": [], "template": []}
     assert state_of(mwin)["resources"] == {}
     assert "No changes." in ok(mwin("destroy")).out
+
+
+# --- focus: --target, --replace; review: --markdown; state commands --------------------------
+
+WITH_VM = ISOS + """\
+networks:
+  prep-net: {display_text: Prep network}
+vms:
+  master:
+    install_iso: win2022
+    compute_offering: 2vCore-4GB
+    disk_offering: 50GB
+    networks: [prep-net]
+"""
+
+
+def test_target_replace_markdown_and_state_commands(mwin: Mwin, mold: MoldApi,
+                                                     tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", WITH_VM)
+    focused = mwin.plan_json(spec, "--target", "vm.master")
+    assert sorted(ops(focused)) == [("iso.win2022", "create"), ("network.prep-net", "create"),
+                                    ("vm.master", "create")]
+    typo = mwin("plan", str(spec), "--target", "vm.mastr")
+    assert typo.code == 1 and "--target vm.mastr" in typo.err and "vm.master" in typo.err
+
+    ok(mwin("apply", str(spec), "--target", "iso.virtio-win", "--auto-approve"))
+    assert sorted(isos_in_mold(mold)) == ["virtio-win"]
+    assert mold.items("listNetworks", "network", listall=True) == []
+    old_id = isos_in_mold(mold)["virtio-win"]["id"]
+
+    forced = mwin.plan_json(spec, "--replace", "iso.virtio-win", "--target", "iso.virtio-win")
+    assert ops(forced) == [("iso.virtio-win", "replace")]
+    assert forced["actions"][0]["reason"] == "replacement requested with --replace"
+    assert forced["actions"][0]["actions"] == ["create", "delete"]
+
+    md = ok(mwin("plan", str(spec), "--markdown", "--replace", "iso.virtio-win")).out
+    assert "**Plan: 4 to add, 0 to change, 1 to destroy.**" in md
+    assert md.index("> [!CAUTION]") < md.index("| #")
+    assert "> 1 destructive action(s): `iso.virtio-win` (replace)" in md
+    row = next(line for line in md.splitlines() if "`iso.virtio-win`" in line and "|" in line)
+    assert [c.strip() for c in row.strip("|").split("|")][1:] == [
+        "`iso.virtio-win`", "replace ⚠", "replacement requested with --replace"]
+    assert md.count("<details>") == 4  # one per resource
+
+    saved = tmp_path / "replace.plan"
+    ok(mwin("plan", str(spec), "--replace", "iso.virtio-win", "--target", "iso.virtio-win",
+            "-o", str(saved)))
+    mixed = mwin("apply", str(saved), "--target", "iso.win2022")
+    assert mixed.code == 1 and "a saved plan is applied as it is" in mixed.err
+    ok(mwin("apply", str(spec), "--replace", "iso.virtio-win", "--target", "iso.virtio-win",
+            "--auto-approve"))
+    new_id = isos_in_mold(mold)["virtio-win"]["id"]
+    assert new_id != old_id and sorted(isos_in_mold(mold)) == ["virtio-win"]
+
+    # state commands: each edit bumps the serial; Mold keeps its objects
+    listed = ok(mwin("state", "list")).out.splitlines()
+    assert listed == [f"iso.virtio-win\t{new_id}"]
+    shown = ok(mwin("state", "show", "iso.virtio-win")).json()
+    assert shown["address"] == "iso.virtio-win" and shown["id"] == new_id
+    assert shown["attributes"]["url"] == "https://example.com/virtio-win.iso"
+    serial = state_of(mwin)["serial"]
+    ok(mwin("state", "mv", "iso.virtio-win", "iso.drivers"))
+    assert state_of(mwin)["serial"] == serial + 1
+    assert list(state_of(mwin)["resources"]) == ["iso.drivers"]
+    wrong_kind = mwin("state", "mv", "iso.drivers", "network.drivers")
+    assert wrong_kind.code == 1 and "cannot move iso.drivers to another kind" in wrong_kind.err
+    ok(mwin("state", "rm", "iso.drivers"))
+    assert state_of(mwin)["serial"] == serial + 2 and state_of(mwin)["resources"] == {}
+    assert ok(mwin("state", "list")).out == ""
+    missing = mwin("state", "show", "iso.drivers")
+    assert missing.code == 1 and "iso.drivers is not in state" in missing.err
+    assert list(isos_in_mold(mold)) == ["virtio-win"]
