@@ -140,12 +140,23 @@ def import_one(spec_path: str | Path, backend: StateBackend, client: Any, addres
     live = refresh(client, KINDS, wanted=[parsed.kind])
     obj = live.get(parsed.kind, mold_id)
     if obj is None:
-        raise MwinError(f"Mold has no {parsed.kind} with id {mold_id} visible to this account")
+        raise MwinError(_not_importable(client, parsed.kind, mold_id))
     kind = KINDS[parsed.kind]
     client.run_job("createTags", {"resourcetype": kind.RESOURCE_TYPE, "resourceids": [mold_id],
                                   "tags": [{"key": ADDRESS_TAG, "value": address}]}, timeout=600)
     attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_")}
     return backend.write(state.with_resource(address, ResourceState(id=mold_id, attributes=attrs)))
+
+
+def _not_importable(client: Any, kind: str, mold_id: str) -> str:
+    """Why MOLD_ID is no KIND: it is another kind's object, or not visible at all."""
+    others = [k for k in KINDS if k != kind]
+    live = refresh(client, KINDS, wanted=others)
+    found = next((k for k in others if live.get(k, mold_id) is not None), None)
+    if found:
+        return (f"{mold_id} is of kind {found} in Mold, not {kind}: import it as an address "
+                f"declared under {KINDS[found].SECTION}:")
+    return f"Mold has no {kind} with id {mold_id} visible to this account"
 
 
 def state_rm(backend: StateBackend, addresses: list[str]) -> State:

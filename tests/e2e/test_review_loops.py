@@ -370,3 +370,69 @@ def test_target_replace_markdown_and_state_commands(mwin: Mwin, mold: MoldApi,
     missing = mwin("state", "show", "iso.drivers")
     assert missing.code == 1 and "iso.drivers is not in state" in missing.err
     assert list(isos_in_mold(mold)) == ["virtio-win"]
+
+
+# --- import ----------------------------------------------------------------------------------
+
+IMPORT_SPEC = """\
+version: 1
+defaults: {zone: Zone1}
+isos:
+  win2022: {url: https://example.com/ws2022.iso, os_type: Windows PV, display_text: WS 2022}
+  virtio-win: {url: https://example.com/virtio-win.iso, bootable: false}
+  drivers: {url: https://example.com/drivers.iso, bootable: false}
+networks:
+  prep-net: {display_text: Prep network}
+"""
+
+
+def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_name(
+        mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", IMPORT_SPEC)
+    zone = mold.items("listZones", "zone")[0]["id"]
+    winpv = next(o["id"] for o in mold.items("listOsTypes", "ostype") if o["name"] == "Windows PV")
+    offering = next(o["id"] for o in mold.items("listNetworkOfferings", "networkoffering")
+                    if o["name"] == "DefaultIsolatedNetworkOfferingWithSourceNatService")
+
+    def register(name: str, url: str, **extra: Any) -> str:
+        return str(mold.call("registerIso", name=name, url=url, zoneid=zone,
+                             **extra)["iso"][0]["id"])
+
+    win = register("win2022", "https://example.com/ws2022.iso", ostypeid=winpv,
+                   displaytext="made by hand")
+    virtio = register("virtio-old-name", "https://example.com/virtio-win.iso", bootable=False)
+    run_job(mold, "createTags", resourcetype="ISO", resourceids=virtio,
+            **{"tags[0].key": "mwin:address", "tags[0].value": "iso.virtio-win"})
+    drivers = [register("drivers", "https://example.com/drivers.iso", bootable=False)
+               for _ in range(2)]
+    net = mold.call("createNetwork", name="prep-net", displaytext="Prep network",
+                    networkofferingid=offering, zoneid=zone)["network"]["id"]
+
+    wrong = mwin("import", "iso.win2022", net, "--spec", str(spec))
+    assert wrong.code == 1 and not mwin.state.exists()
+    assert f"{net} is of kind network in Mold, not iso" in wrong.err
+
+    ok(mwin("import", "iso.win2022", win, "--spec", str(spec)))
+    assert tags(isos_in_mold(mold)["win2022"]) == {"mwin:address": "iso.win2022"}
+    assert state_of(mwin)["resources"]["iso.win2022"]["id"] == win
+    again = mwin("import", "iso.win2022", win, "--spec", str(spec))
+    assert again.code == 1 and "iso.win2022 is already in state" in again.err
+
+    ambiguous = mwin("import", "--all", "--spec", str(spec))
+    assert ambiguous.code == 1
+    assert "iso.drivers" in ambiguous.err and all(d in ambiguous.err for d in drivers)
+    assert list(state_of(mwin)["resources"]) == ["iso.win2022"]
+
+    mold.call("deleteIso", id=drivers[1])
+    adopted = ok(mwin("import", "--all", "--spec", str(spec)))
+    assert "3 object(s) adopted." in adopted.out
+    recorded = {a: r["id"] for a, r in state_of(mwin)["resources"].items()}
+    assert recorded == {"iso.win2022": win, "iso.virtio-win": virtio, "iso.drivers": drivers[0],
+                        "network.prep-net": net}
+    assert tags(mold.items("listNetworks", "network", listall=True)[0]) == {
+        "mwin:address": "network.prep-net"}
+
+    # the next plan shows the differences from the spec, nothing else
+    diff = mwin.plan_json(spec)
+    assert {a["address"]: (a["operation"], a["changed"]) for a in diff["actions"]} == {
+        "iso.win2022": ("update", ["display_text"]), "iso.virtio-win": ("update", ["name", "display_text"])}
