@@ -94,3 +94,30 @@ def test_markdown_warning_is_its_own_block_after_the_html() -> None:
 
 def test_markdown_of_an_empty_plan() -> None:
     assert render_markdown(Plan()) == "### mwin plan\n\n**No changes.** Mold matches the spec.\n"
+
+
+def test_markdown_parses_as_a_table_details_and_a_warning_quote() -> None:
+    """Parsed the way a forge renders it (markdown-it-py, CommonMark + GFM tables)."""
+    from markdown_it import MarkdownIt
+
+    tokens = MarkdownIt("commonmark").enable("table").parse(render_markdown(review_plan()))
+    cells: list[list[str]] = []
+    for i, token in enumerate(tokens):
+        if token.type == "tr_open":
+            cells.append([])
+        elif token.type == "inline" and tokens[i - 1].type in ("th_open", "td_open"):
+            cells[-1].append(token.content)
+    assert cells == [
+        ["#", "address", "operation", "reason"],
+        ["1", "`network.준비-네트워크`", "update", "display_text changed: update in place"],
+        ["2", "`vm.master`", "replace ⚠", "boot_type BIOS → UEFI forces replacement"],
+        ["3", "`vm.master`", "start", "state: stopped → running"],
+        ["4", "`template.골든`", "create_template", "윈도우 템플릿 | from vm.master"],
+    ]
+    html = [t.content for t in tokens if t.type == "html_block"]
+    assert sum(h.count("<details>") for h in html) == 3
+    assert not any("[!WARNING]" in h for h in html)  # the warning is Markdown, not raw HTML
+    quotes = [tokens[i + 2].content for i, t in enumerate(tokens) if t.type == "blockquote_open"]
+    assert quotes[-1].startswith("[!WARNING]")
+    fences = [t for t in tokens if t.type == "fence"]
+    assert [f.info for f in fences] == ["diff"] * 3
