@@ -436,3 +436,22 @@ def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_na
     diff = mwin.plan_json(spec)
     assert {a["address"]: (a["operation"], a["changed"]) for a in diff["actions"]} == {
         "iso.win2022": ("update", ["display_text"]), "iso.virtio-win": ("update", ["name", "display_text"])}
+
+
+def test_ignored_display_text_never_produces_actions(mwin: Mwin, mold: MoldApi,
+                                                     tmp_path: Path) -> None:
+    ignoring = ISOS.replace("    display_text: Windows Server 2022\n",
+                            "    display_text: Windows Server 2022\n"
+                            "    lifecycle: {ignore_changes: [display_text]}\n")
+    spec = write(tmp_path / "spec.yaml", ignoring)
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    assert isos_in_mold(mold)["win2022"]["displaytext"] == "Windows Server 2022"  # set on create
+    mold.call("updateIso", id=isos_in_mold(mold)["win2022"]["id"], displaytext="손으로 바꿈")
+    write(spec, ignoring.replace("display_text: Windows Server 2022", "display_text: WS")
+          .replace("    url: https://example.com/ws2022.iso", "    name: ws2022\n"
+                   "    url: https://example.com/ws2022.iso"))
+    renamed = mwin.plan_json(spec)
+    assert [(a["address"], a["operation"], a["changed"]) for a in renamed["actions"]] == [
+        ("iso.win2022", "update", ["name"])]
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    assert isos_in_mold(mold)["ws2022"]["displaytext"] == "손으로 바꿈"
