@@ -51,6 +51,25 @@ class PlanContext:
     desired: dict[str, Desired] = field(default_factory=dict)  # address -> resolved desired
     matched: dict[str, LiveObject | None] = field(default_factory=dict)  # address -> live object
     drafts: dict[str, list[Draft]] = field(default_factory=dict)  # address -> its drafts so far
+    _by_tag: dict[str, dict[str, list[LiveObject]]] = field(default_factory=dict)
+    _by_name: dict[str, dict[str, list[LiveObject]]] = field(default_factory=dict)
+
+    def tagged(self, kind: str, address: str) -> list[LiveObject]:
+        """Live objects of a kind carrying this address tag (indexed once per kind)."""
+        if kind not in self._by_tag:
+            index: dict[str, list[LiveObject]] = {}
+            for obj in self.live.of_kind(kind):
+                index.setdefault(obj.address_tag or "", []).append(obj)
+            self._by_tag[kind] = index
+        return self._by_tag[kind].get(address, [])
+
+    def named(self, kind: str, name: str) -> list[LiveObject]:
+        if kind not in self._by_name:
+            index: dict[str, list[LiveObject]] = {}
+            for obj in self.live.of_kind(kind):
+                index.setdefault(obj.name, []).append(obj)
+            self._by_name[kind] = index
+        return self._by_name[kind].get(name, [])
 
     def mark_stop_for_template(self, vm: str) -> None:
         """A template will be made from ``vm``: its stop must be a clean guest power-off."""
@@ -207,8 +226,7 @@ def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveOb
     """The live object for a declared address, plus drafts that fix its bookkeeping:
     an adopt when state lacks it, deletes of leftovers of an interrupted replacement."""
     known = ctx.state.id_of(str(address))
-    candidates = ctx.live.of_kind(address.kind)
-    tagged = [o for o in candidates if o.address_tag == str(address)]
+    tagged = ctx.tagged(address.kind, str(address))
     if known is not None:
         current = ctx.live.get(address.kind, known)
         kept = set(ctx.state_attrs(str(address)).get("previous_ids") or [])  # older revisions
@@ -219,7 +237,8 @@ def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveOb
     if len(tagged) > 1:
         _ambiguous(address, tagged, ctx, "carry the tag of this address")
         return None, []
-    named = [o for o in candidates if o.name == desired.attrs.get("name") and o.address_tag is None]
+    named = [o for o in ctx.named(address.kind, str(desired.attrs.get("name")))
+             if o.address_tag is None]
     if len(named) == 1:
         return named[0], [_adopt(named[0], "an untagged object with this exact name exists: adopt "
                                            "it instead of creating a duplicate")]
