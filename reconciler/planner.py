@@ -332,10 +332,7 @@ def _edges(drafts: list[tuple[str, Draft]], state: State) -> list[set[int]]:
         deps[i].update(last_of[n] for n in draft.needs if n in last_of and n != address)
         if draft.operation in (Operation.DELETE, Operation.FORGET):
             rank = order[address.split(".", 1)[0]]
-            deps[i].update(j for j, (a, d) in enumerate(drafts)
-                           if order[a.split(".", 1)[0]] > rank and j != i
-                           and not (d.operation in (Operation.DELETE, Operation.FORGET)
-                                    and order[a.split(".", 1)[0]] < rank))
+            deps[i].update(j for j, (a, _d) in enumerate(drafts) if order[a.split(".", 1)[0]] > rank)
         if draft.operation in (Operation.DELETE, Operation.REPLACE):
             mold_id = draft.inputs.get("id") or state.id_of(address)
             deps[i].update(j for j, (_a, d) in enumerate(drafts) if mold_id and mold_id in d.releases)

@@ -56,25 +56,29 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     state = backend.read()
     placement = sorted({f for d in doc.of_kind("vm") for f in ("pod", "cluster", "host")
                         if getattr(d.spec, f, None)})
-    in_play = {a.kind for a in doc.resources} | {a.split(".", 1)[0] for a in state.resources}
-    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_play], extra_tables=placement)
+    declared = {a.kind for a in doc.resources}
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared), extra_tables=placement)
     the_plan, plan_diags = make_plan(doc, state, live, options)
     the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)
 
 
+def _kinds_in_play(state: State, declared: set[str] | None = None) -> list[str]:
+    """Kinds worth reading from Mold: declared in the spec or recorded in state."""
+    wanted = (declared or set()) | {a.split(".", 1)[0] for a in state.resources}
+    return [k for k in KINDS if k in wanted]
+
+
 def refresh_plan(backend: StateBackend, client: Any) -> Planned:
     state = backend.read()
-    in_state = {a.split(".", 1)[0] for a in state.resources}
-    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_state])
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state))
     return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
 def destroy_plan(backend: StateBackend, client: Any) -> Planned:
     state = backend.read()
-    in_state = {a.split(".", 1)[0] for a in state.resources}
-    live = refresh(client, KINDS, wanted=[k for k in KINDS if k in in_state])
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state))
     return Planned(make_destroy_plan(state, live), Diagnostics(), live, state)
 
 
