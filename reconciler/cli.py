@@ -83,6 +83,10 @@ ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
 PollOpt = Annotated[str, typer.Option("--poll-interval", help="First wait between job polls "
                                                               "(grows ×1.5 up to 10s), e.g. 500ms.")]
 LockOpt = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock.")]
+RecheckOpt = Annotated[str, typer.Option(
+    "--recheck-delay", help="When a change request gets no answer (connection reset, timeout, "
+                            "proxy error), wait this long before checking whether Mold carried "
+                            "it out; mwin then adopts what it finds or sends the request again.")]
 BackendOpt = Annotated[Optional[str], typer.Option(
     "--backend", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
                       "MWIN_BACKEND, then .mwin/config.yaml, then the --state file). The password "
@@ -203,7 +207,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
           job_timeout: Annotated[str, typer.Option(help="Deadline of each async job.")] = "30m",
           ready_timeout: Annotated[str, typer.Option(
               help="Deadline for an ISO or template to finish downloading.")] = "1h",
-          lock_timeout: LockOpt = "0s",
+          lock_timeout: LockOpt = "0s", recheck_delay: RecheckOpt = "1s",
           wait_for_guest_shutdown: Annotated[str, typer.Option(
               help="Before stopping a VM, wait this long for the guest to power itself off "
                    "(sysprep /shutdown; Mold can take ~3 minutes to notice). 0 = stop at once.")
@@ -230,7 +234,8 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
                            ready_timeout=parse_duration(ready_timeout),
                            extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
                                   "wait_for_guest_shutdown": parse_duration(wait_for_guest_shutdown),
-                                  "force_stop": force_stop})
+                                  "force_stop": force_stop,
+                                  "recheck_delay": parse_duration(recheck_delay)})
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
             _Interrupts() as interrupts:
         backend.lock("apply", parse_duration(lock_timeout))
@@ -354,7 +359,7 @@ def destroy(state: StateOpt = DEFAULT_STATE,
                                                        help="Destroy without asking.")] = False,
             parallelism: Annotated[int, typer.Option(help="Actions run at once.", min=1)] = 10,
             job_timeout: Annotated[str, typer.Option(help="Deadline of each async job.")] = "30m",
-            lock_timeout: LockOpt = "0s",
+            lock_timeout: LockOpt = "0s", recheck_delay: RecheckOpt = "1s",
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
             signature: SigOpt = None, insecure: InsecureOpt = False,
             poll_interval: PollOpt = "500ms", color: ColorOpt = None) -> None:
@@ -363,7 +368,8 @@ def destroy(state: StateOpt = DEFAULT_STATE,
     backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
-                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0))})
+                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
+                                  "recheck_delay": parse_duration(recheck_delay)})
     with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
             _Interrupts() as interrupts:
         backend.lock("destroy", parse_duration(lock_timeout))

@@ -10,6 +10,7 @@
     ├── ApplyFailed                one or more actions failed (summary)
     └── MoldError                  talking to Mold failed
         ├── TransportError         connection refused/reset, timeout, bad JSON, proxy pages
+        │   └── UncertainMutation  a change got no answer: Mold may or may not have made it
         ├── ApiError               Mold answered with an error envelope
         │   └── AuthError          401: keys or signature algorithm wrong
         ├── JobFailed              an async job ended with jobstatus 2
@@ -32,6 +33,7 @@ __all__ = [
     "ApplyFailed",
     "MoldError",
     "TransportError",
+    "UncertainMutation",
     "ApiError",
     "AuthError",
     "JobFailed",
@@ -86,6 +88,12 @@ class TransportError(MoldError):
         self.command = command
         self.detail = detail
         super().__init__(f"{command}: {detail}")
+
+
+class UncertainMutation(TransportError):
+    """A mutation was sent and its answer lost (reset after sending, read timeout, 500/502/504
+    without a Mold answer): Mold may have carried it out. The caller looks at what Mold holds
+    before sending it again (``resources.common.send``)."""
 
 
 class ApiError(MoldError):

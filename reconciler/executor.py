@@ -15,6 +15,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler import failpoints
 from reconciler.errors import PlanStale
 from reconciler.hooks import Hook, NullHook
 from reconciler.plan import Action, Operation, Plan
@@ -164,6 +165,7 @@ class _Walker:
         self.hook.action_started(index, action)
         started = time.monotonic()
         outcome = self._execute(index, action)
+        failpoints.hit(f"before-record:{action.operation.value}")
         self.recorder.record(action.address, outcome)
         self.hook.action_finished(index, action, time.monotonic() - started)
 

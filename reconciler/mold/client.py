@@ -4,9 +4,12 @@ Three jobs and nothing else: ``call`` (one command → the object inside its res
 errors as typed exceptions), ``list_all`` (paging to ``count``) and ``wait_job``/``run_job``
 (async jobs with a deadline, backoff and a progress callback).
 
-Retries are honest: only reads (``list*``, ``query*``, ``get*``) are retried, on transport
-errors and on 429/500/502/503/504. Mold's own errors (4xx, 53x) are answers, never retried.
-Mutations are sent exactly once: after an uncertain failure the caller refreshes and adopts.
+Retries are honest. Reads (``list*``, ``query*``, ``get*``) are retried on transport errors
+and on 429/500/502/503/504. A mutation is sent again only when it certainly did not run: the
+connection was never made, or the answer was 429 (rate limit) or 503 (nothing behind the proxy
+took it). Any other lost answer raises ``UncertainMutation``: the caller looks at what Mold
+holds before deciding (``resources.common.send``). Mold's own errors (4xx, 53x) are answers,
+never retried.
 
 httpx exceptions are translated here and never leak. Imports only ``reconciler.errors``,
 ``reconciler.settings`` and this package. No key, secret or signature in any log line,
@@ -35,7 +38,9 @@ from reconciler.errors import (
     JobTimeout,
     MoldError,
     TransportError,
+    UncertainMutation,
 )
+from reconciler import failpoints
 from reconciler.mold.auth import MoldSigner
 from reconciler.mold.encoding import encode_params
 from reconciler.settings import Settings
@@ -47,6 +52,8 @@ log = logging.getLogger("reconciler.mold")
 # HTTP statuses after which a read is retried: rate limit and proxy/server hiccups. Mold's
 # business errors are 4xx and 530-537 and are real answers.
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Of those, the ones that say the request was not carried out (a mutation may be sent again).
+NOT_EXECUTED_STATUSES = frozenset({429, 503})
 # Parameter names the client owns (the signer owns apikey/signature/signatureversion/expires).
 _CLIENT_PARAMS = frozenset({"command", "response"})
 # Parameter names whose values are never logged.
@@ -147,16 +154,25 @@ class MoldClient:
         TransportError (no usable answer). Reads are retried per RetryPolicy, mutations never.
         """
         data = self._form(command, params or {})
-        attempts = self._retry.attempts if is_read(command) else 1
+        read = is_read(command)
+        attempts = self._retry.attempts
         for attempt in range(1, attempts + 1):
             try:
-                return self._attempt(command, data, attempt)
+                body = self._attempt(command, data, attempt)
             except _Retryable as exc:
+                if not read and exc.maybe_executed:
+                    raise UncertainMutation(command, exc.error.detail
+                                            if isinstance(exc.error, TransportError)
+                                            else str(exc.error)) from None
                 if attempt == attempts:
                     raise exc.error from None
                 delay = self._retry.delay(attempt)
                 log.info("%s; retry %d/%d in %.3gs", exc.error, attempt, attempts - 1, delay)
                 self._sleep(delay)
+                continue
+            if not read:
+                failpoints.hit(f"answered:{command}")
+            return body
         raise AssertionError("unreachable")
 
     def _form(self, command: str, params: Mapping[str, Any]) -> dict[str, str]:
@@ -174,7 +190,7 @@ class MoldClient:
         except httpx.TransportError as exc:
             error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
             log.debug("%s → %s (attempt %d)", _loggable(data), type(exc).__name__, attempt)
-            raise _Retryable(error) from None
+            raise _Retryable(error, maybe_executed=not _never_sent(exc)) from None
         ms = (time.perf_counter() - started) * 1000
         log.debug("%s → HTTP %d in %.0f ms (attempt %d)", _loggable(data),
                   response.status_code, ms, attempt)
@@ -302,11 +318,18 @@ class MoldClient:
 
 
 class _Retryable(Exception):
-    """Internal: a failure a read may retry; carries the error to raise when attempts run out."""
+    """Internal: a failure a read may retry; carries the error to raise when attempts run out.
+    ``maybe_executed``: Mold may have carried the request out (a mutation is then uncertain)."""
 
-    def __init__(self, error: MoldError) -> None:
+    def __init__(self, error: MoldError, *, maybe_executed: bool) -> None:
         super().__init__(str(error))
         self.error = error
+        self.maybe_executed = maybe_executed
+
+
+def _never_sent(exc: httpx.TransportError) -> bool:
+    """The request cannot have reached Mold: no connection was made."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def _unwrap(command: str, response: httpx.Response) -> dict[str, Any]:
@@ -330,7 +353,7 @@ def _unwrap(command: str, response: httpx.Response) -> dict[str, Any]:
         code = envelope.get("errorcode", status)
         error = ApiError(command, code, _errortext(envelope), envelope.get("cserrorcode"))
         if code in RETRY_STATUSES:
-            raise _Retryable(error)
+            raise _Retryable(error, maybe_executed=code not in NOT_EXECUTED_STATUSES)
         raise error
     return envelope
 
@@ -349,20 +372,26 @@ def _envelope(command: str, body: Any) -> dict[str, Any] | None:
 
 
 def _no_envelope(command: str, response: httpx.Response) -> NoReturn:
-    """No Mold envelope (proxy page, HTML, empty body): retry-worthy if the status says so."""
+    """No Mold envelope (proxy page, HTML, broken or empty body): retry-worthy if the status
+    says so. A 2xx answer that is not Mold's JSON (cut off, garbled by a proxy) came after Mold
+    ran the command: a read may be retried, a mutation is uncertain. A 2xx HTML page is a web
+    page (the UI, a login portal), not the API: the URL is wrong."""
     ctype = response.headers.get("Content-Type", "no content type")
-    hint = (
-        "Mold or a proxy in front of it failed"
-        if response.status_code >= 500
-        else "is the URL the Mold API endpoint (…/client/api)?"
-    )
+    status = response.status_code
+    garbled = 200 <= status < 300 and "html" not in ctype.lower()
+    if garbled:
+        hint = "the answer was cut off or garbled on its way"
+    elif status >= 500:
+        hint = "Mold or a proxy in front of it failed"
+    else:
+        hint = "is the URL the Mold API endpoint (…/client/api)?"
     error = TransportError(
         command,
-        f"HTTP {response.status_code} without a Mold JSON answer "
+        f"HTTP {status} without a Mold JSON answer "
         f"({ctype}, {len(response.content)} bytes); {hint}",
     )
-    if response.status_code in RETRY_STATUSES:
-        raise _Retryable(error)
+    if status in RETRY_STATUSES or garbled:
+        raise _Retryable(error, maybe_executed=status not in NOT_EXECUTED_STATUSES)
     raise error
 
 

@@ -1,13 +1,15 @@
 """Helpers shared by the kind modules: the generic create/update/replace planning,
-tagging, waiting for an image to become ready, and tolerant deletes."""
+tagging, waiting for an image to become ready, tolerant deletes, and mutations whose answer
+was lost (``send``/``send_job``: look at what Mold holds, then adopt or send again)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.errors import ApiError, JobFailed, MoldError
+from reconciler.errors import ApiError, JobFailed, MoldError, UncertainMutation
 from reconciler.plan import Operation
 from reconciler.resources.base import (
     ADDRESS_TAG,
@@ -19,10 +21,12 @@ from reconciler.resources.base import (
     LiveObject,
     OnChange,
     diff_attrs,
+    tags_of,
 )
 
 __all__ = ["plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
-           "is_gone", "split_changes"]
+           "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
+           "RESEND"]
 
 
 def describe_changes(changes: list[AttrChange]) -> str:
@@ -69,17 +73,25 @@ def plan_generic(desired: Desired, live: LiveObject | None, attrs: tuple[Attr, .
 def tag_resource(ctx: ExecContext, resource_type: str, mold_id: str, address: str) -> None:
     """Give an object its address tag. A tag job left running by an interrupted apply may
     have set it meanwhile: Mold then refuses the duplicate, which counts as done."""
+    tags = {ADDRESS_TAG: address}
+    set_tags(ctx, resource_type, mold_id, tags)
+
+
+def set_tags(ctx: ExecContext, resource_type: str, mold_id: str, tags: Mapping[str, str]) -> None:
+    """createTags, counting tags that are already there as set (Mold refuses duplicates)."""
+    def present() -> bool:
+        rows = ctx.client.list_all("listTags", "tag", {
+            "resourceid": mold_id, "resourcetype": resource_type, "listall": True})
+        have = {(t.get("key"), t.get("value")) for t in rows}
+        return all(item in have for item in tags.items())
+
     try:
-        ctx.client.run_job("createTags", {
-            "resourcetype": resource_type,
-            "resourceids": [mold_id],
-            "tags": [{"key": ADDRESS_TAG, "value": address}],
-        }, timeout=ctx.job_timeout)
+        send_job(ctx, "createTags", {
+            "resourcetype": resource_type, "resourceids": [mold_id],
+            "tags": [{"key": k, "value": v} for k, v in tags.items()],
+        }, lambda: Held(present()))
     except (ApiError, JobFailed):
-        present = ctx.client.list_all("listTags", "tag", {
-            "resourceid": mold_id, "resourcetype": resource_type, "key": ADDRESS_TAG,
-            "listall": True})
-        if not any(t.get("value") == address for t in present):
+        if not present():
             raise
 
 
@@ -111,10 +123,121 @@ def is_gone(exc: MoldError) -> bool:
     return code == 431 and any(m in text.lower() for m in markers)
 
 
-def delete_job(ctx: ExecContext, command: str, params: dict[str, Any]) -> None:
-    """Run a delete job; an object that is already gone counts as deleted."""
+def delete_job(ctx: ExecContext, command: str, params: dict[str, Any],
+               check: Check | None = None) -> None:
+    """Run a delete job; an object that is already gone counts as deleted. ``check`` says
+    whether a delete whose answer was lost happened (default: send it again)."""
     try:
-        ctx.client.run_job(command, params, timeout=ctx.job_timeout)
+        send_job(ctx, command, params, check or RESEND)
     except (ApiError, JobFailed) as exc:
         if not is_gone(exc):
             raise
+
+
+# --- mutations whose answer was lost ---------------------------------------------------
+
+@dataclass(frozen=True)
+class Held:
+    """What Mold holds after a mutation whose answer was lost. ``done``: its effect is there
+    or on its way; ``id``: the object it made or changed; ``jobid``: a job still running on
+    that object (most likely the lost request's own job)."""
+
+    done: bool
+    id: str | None = None
+    jobid: str | None = None
+
+
+Check = Callable[[], Held]
+
+
+def RESEND() -> Held:  # noqa: N802 - used like a constant
+    """For commands that are safe to send twice: a delete by id (the second finds the object
+    gone, which counts as deleted) or an update that sets values (the same values again)."""
+    return Held(False)
+
+
+def send(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check
+         ) -> dict[str, Any]:
+    """Send a mutation once. If its answer is lost, wait ``recheck_delay``, ask ``check`` what
+    Mold holds, and send it again only when the effect is not there. When it is, the answer is
+    rebuilt as ``{"id": …, "jobid": …, "_found": True}``."""
+    try:
+        return dict(ctx.client.call(command, params))
+    except UncertainMutation as lost:
+        ctx.progress(f"no answer to {command} ({lost.detail}); checking what Mold holds")
+        pause = float(ctx.options.get("recheck_delay", 1.0))
+        if pause > 0:
+            ctx.options.get("sleep", time.sleep)(pause)
+        held = check()
+        if held.done:
+            ctx.progress(f"Mold did carry out {command}" + (f" ({held.id})" if held.id else ""))
+            return {"id": held.id, "jobid": held.jobid, "_found": True}
+        ctx.progress(f"Mold did not carry out {command}; sending it again")
+        try:
+            return dict(ctx.client.call(command, params))
+        except UncertainMutation as again:
+            raise UncertainMutation(command, f"{again.detail} (the first try got no answer "
+                                    "either and had not been carried out)") from None
+
+
+def send_job(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check,
+             on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """``send`` an async command and wait for its job; the jobresult gets ``_id`` (the object
+    an async create made) as ``MoldClient.run_job`` does. A found effect without a running job
+    is already complete."""
+    body = send(ctx, command, params, check)
+    entity = body.get("id") if isinstance(body.get("id"), str) else None
+    jobid = body.get("jobid")
+    if not isinstance(jobid, str) or not jobid:
+        if body.get("_found"):
+            return {"_id": entity} if entity else {}
+        raise MoldError(f"{command}: expected an async job id, got keys {sorted(body)}")
+    result = ctx.client.wait_job(command, jobid, timeout=ctx.job_timeout,
+                                 on_progress=on_progress, resource_id=entity)
+    if entity is not None:
+        result.setdefault("_id", entity)
+    return result
+
+
+def pending_jobid(row: Mapping[str, Any] | None) -> str | None:
+    """The job Mold reports as running on a listed object (``jobid`` with ``jobstatus`` 0)."""
+    if row and row.get("jobid") and row.get("jobstatus", 0) == 0:
+        return str(row["jobid"])
+    return None
+
+
+def named(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
+          name: str, address: str, exclude: Collection[str | None] = ()) -> Check:
+    """Check for a create: one object called ``name`` that carries no address tag or this
+    one, other than ``exclude`` (the objects a replacement replaces, which may share the name).
+    Two or more are an error rather than a guess."""
+    def check() -> Held:
+        rows = [r for r in ctx.client.list_all(command, item_key, params)
+                if r.get("name") == name and str(r.get("id")) not in exclude
+                and tags_of(r).get(ADDRESS_TAG) in (None, address)]
+        if len(rows) > 1:
+            ids = ", ".join(str(r.get("id")) for r in rows)
+            raise MoldError(f"{command}: {len(rows)} objects named {name!r} ({ids}); cannot "
+                            f"tell which one this apply made for {address}. Delete the extra "
+                            "one, then run `mwin plan`")
+        if not rows:
+            return Held(False)
+        return Held(True, str(rows[0]["id"]), pending_jobid(rows[0]))
+    return check
+
+
+def row_state(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
+              done: Callable[[dict[str, Any] | None], bool]) -> Check:
+    """Check for a change of one object: ``done(row)`` (row None when the object is gone), or
+    a job running on it, which is taken to be the lost request's."""
+    def check() -> Held:
+        try:
+            rows = ctx.client.list_all(command, item_key, params)
+        except ApiError as exc:  # some list commands refuse the id of a deleted object
+            if not is_gone(exc):
+                raise
+            rows = []
+        row = rows[0] if rows else None
+        jobid = pending_jobid(row)
+        return Held(done(row) or jobid is not None, jobid=jobid)
+    return check

@@ -30,7 +30,17 @@ from reconciler.resources.base import (
     casefold_equal,
     tags_of,
 )
-from reconciler.resources.common import delete_job, plan_generic, tag_resource, wait_until
+from reconciler.resources.common import (
+    RESEND,
+    Check,
+    delete_job,
+    named,
+    plan_generic,
+    row_state,
+    send,
+    tag_resource,
+    wait_until,
+)
 
 KIND = "iso"
 SECTION = "isos"
@@ -179,13 +189,13 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.REPLACE:
         outcome = _register(action, ctx)
         ctx.record(outcome)  # the new ISO is in state even if deleting the old one fails
-        delete_job(ctx, "deleteIso", {"id": action.mold_id})
+        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
         return outcome
     if op is Operation.UPDATE:
         _update(action, ctx)
         return Outcome(action.mold_id, action.after)
     if op is Operation.DELETE:
-        delete_job(ctx, "deleteIso", {"id": action.mold_id})
+        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
         return Outcome(removed=True)
     raise ValueError(f"iso cannot {op}")  # pragma: no cover - the planner never emits it
 
@@ -204,12 +214,20 @@ def _register(action: Action, ctx: ExecContext) -> Outcome:
         "isextractable": after["extractable"],
         "checksum": after.get("checksum"),
     }
-    result = ctx.client.call("registerIso", params)
-    iso_id = str(result["iso"][0]["id"])
+    lookup = {"isofilter": "self", "zoneid": params["zoneid"], "name": params["name"]}
+    result = send(ctx, "registerIso", params,
+                  named(ctx, "listIsos", "iso", lookup, after["name"], action.address,
+                        exclude=[action.mold_id]))
+    iso_id = str(result["id"] if result.get("_found") else result["iso"][0]["id"])
     ctx.progress(f"registered as {iso_id}; tagging")
     tag_resource(ctx, RESOURCE_TYPE, iso_id, action.address)
     _wait_ready(iso_id, ctx)
     return Outcome(iso_id, after)
+
+
+def _gone(iso_id: str | None, ctx: ExecContext) -> Check:
+    return row_state(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
+                     lambda row: row is None)
 
 
 def _wait_ready(iso_id: str, ctx: ExecContext) -> None:
@@ -246,17 +264,17 @@ def _update(action: Action, ctx: ExecContext) -> None:
     after = action.after or {}
     commands = action.inputs.get("commands", [])
     if "updateIso" in commands:
-        ctx.client.call("updateIso", {
+        send(ctx, "updateIso", {
             "id": action.mold_id,
             "name": after["name"],
             "displaytext": after["display_text"],
             "bootable": after["bootable"],
             "ostypeid": action.inputs.get("ostypeid") if after["bootable"] else None,
-        })
+        }, RESEND)
     if "updateIsoPermissions" in commands:
-        ctx.client.call("updateIsoPermissions", {
+        send(ctx, "updateIsoPermissions", {
             "id": action.mold_id,
             "ispublic": after["public"],
             "isfeatured": after["featured"],
             "isextractable": after["extractable"],
-        })
+        }, RESEND)

@@ -30,7 +30,16 @@ from reconciler.resources.base import (
     casefold_equal,
     tags_of,
 )
-from reconciler.resources.common import delete_job, plan_generic, tag_resource
+from reconciler.resources.common import (
+    RESEND,
+    delete_job,
+    named,
+    plan_generic,
+    row_state,
+    send,
+    send_job,
+    tag_resource,
+)
 
 KIND = "network"
 SECTION = "networks"
@@ -134,29 +143,36 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.CREATE:
         return _create(action, ctx)
     if op is Operation.REPLACE:
-        delete_job(ctx, "deleteNetwork", {"id": action.mold_id})
+        delete_job(ctx, "deleteNetwork", {"id": action.mold_id},
+                   row_state(ctx, "listNetworks", "network", {"id": action.mold_id,
+                                                               "listall": True},
+                             lambda row: row is None))
         return _create(action, ctx)
     if op is Operation.UPDATE:
         after = action.after or {}
-        ctx.client.run_job("updateNetwork", {
+        send_job(ctx, "updateNetwork", {
             "id": action.mold_id, "name": after["name"], "displaytext": after["display_text"],
             "networkdomain": after.get("network_domain"),
-        }, timeout=ctx.job_timeout)
+        }, RESEND)
         return Outcome(action.mold_id, after)
     if op is Operation.DELETE:
-        delete_job(ctx, "deleteNetwork", {"id": action.mold_id})
+        delete_job(ctx, "deleteNetwork", {"id": action.mold_id},
+                   row_state(ctx, "listNetworks", "network", {"id": action.mold_id,
+                                                               "listall": True},
+                             lambda row: row is None))
         return Outcome(removed=True)
     raise ValueError(f"network cannot {op}")  # pragma: no cover
 
 
 def _create(action: Action, ctx: ExecContext) -> Outcome:
     after = action.after or {}
-    result = ctx.client.call("createNetwork", {
+    lookup = {"zoneid": action.inputs["zoneid"], "listall": True}
+    result = send(ctx, "createNetwork", {
         "name": after["name"], "displaytext": after["display_text"],
         "zoneid": action.inputs["zoneid"], "networkofferingid": action.inputs["networkofferingid"],
         "gateway": after.get("gateway"), "netmask": after.get("netmask"),
         "networkdomain": after.get("network_domain"), "externalid": after.get("external_id"),
-    })
-    network_id = str(result["network"]["id"])
+    }, named(ctx, "listNetworks", "network", lookup, after["name"], action.address))
+    network_id = str(result["id"] if result.get("_found") else result["network"]["id"])
     tag_resource(ctx, RESOURCE_TYPE, network_id, action.address)
     return Outcome(network_id, after)

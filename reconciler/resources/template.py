@@ -31,7 +31,17 @@ from reconciler.resources.base import (
     ResourceSpec,
     tags_of,
 )
-from reconciler.resources.common import delete_job, plan_generic, wait_until
+from reconciler.resources.common import (
+    RESEND,
+    Check,
+    delete_job,
+    named,
+    plan_generic,
+    row_state,
+    send,
+    set_tags,
+    wait_until,
+)
 
 KIND = "template"
 SECTION = "templates"
@@ -174,7 +184,7 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
                                         "previous_ids": action.inputs.get("previous_ids", [])})
     if op is Operation.DELETE:
         for old in [action.mold_id, *action.inputs.get("previous_ids", [])]:
-            delete_job(ctx, "deleteTemplate", {"id": old})
+            delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
         return Outcome(removed=True)
     raise ValueError(f"template cannot {op}")  # pragma: no cover
 
@@ -186,32 +196,39 @@ def _create(action: Action, ctx: ExecContext) -> str:
         "virtualmachineid": vm_id, "type": "ROOT", "listall": True})
     if not volumes:
         raise MoldError(f"{after['from_vm']} ({vm_id}) has no ROOT volume")
-    response = ctx.client.call("createTemplate", {
+    response = send(ctx, "createTemplate", {
         "volumeid": volumes[0]["id"], "name": after["name"], "displaytext": after["display_text"],
         "ostypeid": action.inputs["ostypeid"], "ispublic": after["public"],
         "isfeatured": after["featured"], "isdynamicallyscalable": after["dynamically_scalable"],
         "requireshvm": after["requires_hvm"], "passwordenabled": after["password_enabled"],
-    })
+    }, named(ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
+             action.address, exclude=[action.mold_id, *action.inputs.get("previous_ids", [])]))
     template_id = str(response["id"])
-    ctx.client.run_job("createTags", {"resourcetype": RESOURCE_TYPE, "resourceids": [template_id],
-                                      "tags": [{"key": ADDRESS_TAG, "value": action.address},
-                                               {"key": REVISION_TAG, "value": str(after["revision"])},
-                                               {"key": FROM_VM_TAG, "value": after["from_vm"]}]},
-                       timeout=ctx.job_timeout)
+    set_tags(ctx, RESOURCE_TYPE, template_id, {ADDRESS_TAG: action.address,
+                                               REVISION_TAG: str(after["revision"]),
+                                               FROM_VM_TAG: after["from_vm"]})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
-    ctx.client.wait_job("createTemplate", str(response["jobid"]), timeout=ctx.job_timeout)
+    if response.get("jobid"):
+        ctx.client.wait_job("createTemplate", str(response["jobid"]), timeout=ctx.job_timeout,
+                            resource_id=template_id)
     _wait_ready(template_id, ctx)
     return template_id
+
+
+def _gone(template_id: str, ctx: ExecContext) -> Check:
+    return row_state(ctx, "listTemplates", "template",
+                     {"templatefilter": "self", "id": template_id}, lambda row: row is None)
 
 
 def _wait_ready(template_id: str, ctx: ExecContext) -> None:
     def check() -> bool:
         rows = ctx.client.list_all("listTemplates", "template",
                                    {"templatefilter": "self", "id": template_id})
-        if rows and all(r.get("isready") for r in rows):
+        if not rows:
+            raise MoldError(f"template {template_id} disappeared while it was being made")
+        if all(r.get("isready") for r in rows):
             return True
-        if rows:
-            ctx.progress(str(rows[0].get("status") or "waiting for the template"))
+        ctx.progress(str(rows[0].get("status") or "waiting for the template"))
         return False
 
     wait_until(check, timeout=ctx.ready_timeout, what=f"template {template_id}", ctx=ctx)
@@ -223,7 +240,7 @@ def _retire(action: Action, ctx: ExecContext) -> list[str]:
     history = [action.mold_id, *action.inputs.get("previous_ids", [])]
     kept, dropped = history[:keep], history[keep:]
     for old in dropped:
-        delete_job(ctx, "deleteTemplate", {"id": old})
+        delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
     return [k for k in kept if k]
 
 
@@ -231,11 +248,12 @@ def _update(action: Action, ctx: ExecContext) -> None:
     after = action.after or {}
     commands = action.inputs.get("commands", [])
     if "updateTemplate" in commands:
-        ctx.client.call("updateTemplate", {
+        send(ctx, "updateTemplate", {
             "id": action.mold_id, "name": after["name"], "displaytext": after["display_text"],
             "ostypeid": action.inputs["ostypeid"], "passwordenabled": after["password_enabled"],
             "isdynamicallyscalable": after["dynamically_scalable"],
-            "requireshvm": after["requires_hvm"]})
+            "requireshvm": after["requires_hvm"]}, RESEND)
     if "updateTemplatePermissions" in commands:
-        ctx.client.call("updateTemplatePermissions", {
-            "id": action.mold_id, "ispublic": after["public"], "isfeatured": after["featured"]})
+        send(ctx, "updateTemplatePermissions", {
+            "id": action.mold_id, "ispublic": after["public"], "isfeatured": after["featured"]},
+            RESEND)

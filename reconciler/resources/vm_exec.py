@@ -16,7 +16,16 @@ from typing import Any
 from reconciler.errors import MwinError
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import ExecContext, Outcome
-from reconciler.resources.common import delete_job, tag_resource
+from reconciler.resources.common import (
+    RESEND,
+    Check,
+    delete_job,
+    named,
+    row_state,
+    send,
+    send_job,
+    tag_resource,
+)
 
 RESOURCE_TYPE = "UserVm"
 
@@ -37,12 +46,17 @@ def _deploy(action: Action, ctx: ExecContext) -> str:
         "zoneid", "templateid", "hypervisor", "serviceofferingid", "diskofferingid", "size",
         "networkids", "name", "displayname", "group", "keyboard", "boottype", "bootmode",
         "tpmversion", "details", "podid", "clusterid", "hostid", "keypair", "startvm")}
-    response = ctx.client.call("deployVirtualMachine", params)
+    lookup = {"zoneid": inputs.get("zoneid"), "name": inputs.get("name"), "listall": True}
+    response = send(ctx, "deployVirtualMachine", params,
+                    named(ctx, "listVirtualMachines", "virtualmachine", lookup,
+                          str(inputs.get("name")), action.address))
     vm_id = str(response["id"])
     ctx.progress(f"deploying VM {vm_id}")
     tag_resource(ctx, RESOURCE_TYPE, vm_id, action.address)
-    ctx.client.wait_job("deployVirtualMachine", str(response["jobid"]), timeout=ctx.job_timeout,
-                        on_progress=_job_progress(ctx, "deploy"))
+    if response.get("jobid"):
+        ctx.client.wait_job("deployVirtualMachine", str(response["jobid"]),
+                            timeout=ctx.job_timeout, on_progress=_job_progress(ctx, "deploy"),
+                            resource_id=vm_id)
     return vm_id
 
 
@@ -52,29 +66,48 @@ def _replace(action: Action, ctx: ExecContext) -> str:
 
 
 def _destroy(action: Action, ctx: ExecContext) -> None:
-    delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": True})
+    delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": True},
+               _vm_check(action, ctx, lambda row: row is None))
 
 
-def _job(command: str, params: dict[str, Any]) -> Any:
+def _vm_check(action: Action, ctx: ExecContext, done: Any) -> Check:
+    """Whether a VM change whose answer was lost happened: ``done(row)`` on the VM now."""
+    return row_state(ctx, "listVirtualMachines", "virtualmachine",
+                     {"id": action.mold_id, "listall": True}, done)
+
+
+def _job(command: str, params: dict[str, Any], done: Any) -> Any:
+    """A runner for a VM job; ``done(action, row)`` tells whether it happened (lost answer)."""
     def run(action: Action, ctx: ExecContext) -> None:
         values = {k: (action.mold_id if v == "$id" else action.inputs.get(v, v))
                   for k, v in params.items()}
-        ctx.client.run_job(command, values, timeout=ctx.job_timeout,
-                           on_progress=_job_progress(ctx, command))
+        send_job(ctx, command, values, _vm_check(action, ctx, lambda row: done(action, row)),
+                 on_progress=_job_progress(ctx, command))
     return run
+
+
+def _snapshot_gone(action: Action, ctx: ExecContext) -> Check:
+    return row_state(ctx, "listVMSnapshot", "vmSnapshot",
+                     {"vmsnapshotid": action.inputs.get("snapshot_id"), "listall": True},
+                     lambda row: row is None)
+
+
+def _delete_snapshot(action: Action, ctx: ExecContext) -> None:
+    delete_job(ctx, "deleteVMSnapshot", {"vmsnapshotid": action.inputs.get("snapshot_id")},
+               _snapshot_gone(action, ctx))
 
 
 def _update(action: Action, ctx: ExecContext) -> None:
     after = action.after or {}
-    ctx.client.call("updateVirtualMachine", {
+    send(ctx, "updateVirtualMachine", {
         "id": action.mold_id, "displayname": after.get("display_name"),
         "group": after.get("group") or "", "name": after.get("name"),
-    })
+    }, RESEND)
 
 
 def _change_offering(action: Action, ctx: ExecContext) -> None:
-    ctx.client.call("changeServiceForVirtualMachine", {
-        "id": action.mold_id, "serviceofferingid": action.inputs["serviceofferingid"]})
+    send(ctx, "changeServiceForVirtualMachine", {
+        "id": action.mold_id, "serviceofferingid": action.inputs["serviceofferingid"]}, RESEND)
 
 
 def _stop(action: Action, ctx: ExecContext) -> None:
@@ -88,8 +121,13 @@ def _stop(action: Action, ctx: ExecContext) -> None:
             "not be generalized. Run `sysprep /generalize /oobe /shutdown` in the guest and "
             "apply again (raise --wait-for-guest-shutdown if Mold is slow to notice), or pass "
             "--force-stop to stop it and make the template anyway.")
-    ctx.client.run_job("stopVirtualMachine", {"id": action.mold_id, "forced": force or None},
-                       timeout=ctx.job_timeout, on_progress=_job_progress(ctx, "stop"))
+    send_job(ctx, "stopVirtualMachine", {"id": action.mold_id, "forced": force or None},
+             _vm_check(action, ctx, lambda row: _in_state(row, "Stopped")),
+             on_progress=_job_progress(ctx, "stop"))
+
+
+def _in_state(row: dict[str, Any] | None, state: str) -> bool:
+    return row is not None and str(row.get("state")) == state
 
 
 def _wait_guest_poweroff(action: Action, ctx: ExecContext, wait: float) -> bool:
@@ -112,9 +150,12 @@ def _wait_guest_poweroff(action: Action, ctx: ExecContext, wait: float) -> bool:
 
 
 def _create_snapshot(action: Action, ctx: ExecContext) -> None:
-    ctx.client.run_job("createVMSnapshot", {
+    send_job(ctx, "createVMSnapshot", {
         "virtualmachineid": action.mold_id, "name": action.inputs["name"],
-        "description": f"managed by mwin ({action.address})"}, timeout=ctx.job_timeout,
+        "description": f"managed by mwin ({action.address})"},
+        named(ctx, "listVMSnapshot", "vmSnapshot",
+              {"virtualmachineid": action.mold_id, "listall": True}, action.inputs["name"],
+              action.address),
         on_progress=_job_progress(ctx, "snapshot"))
 
 
@@ -136,10 +177,14 @@ _RUNNERS: dict[Operation, Any] = {
     Operation.DELETE: _destroy,
     Operation.UPDATE: _update,
     Operation.CHANGE_OFFERING: _change_offering,
-    Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"}),
-    Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"}),
-    Operation.START: _job("startVirtualMachine", {"id": "$id"}),
+    Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"},
+                               lambda action, row: bool(row) and
+                               row.get("isoid") == action.inputs.get("isoid")),
+    Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"},
+                               lambda action, row: bool(row) and not row.get("isoid")),
+    Operation.START: _job("startVirtualMachine", {"id": "$id"},
+                          lambda action, row: _in_state(row, "Running")),
     Operation.STOP: _stop,
     Operation.CREATE_SNAPSHOT: _create_snapshot,
-    Operation.DELETE_SNAPSHOT: _job("deleteVMSnapshot", {"vmsnapshotid": "snapshot_id"}),
+    Operation.DELETE_SNAPSHOT: _delete_snapshot,
 }

@@ -28,6 +28,7 @@ from typing import IO
 
 from pydantic import ValidationError
 
+from reconciler import failpoints
 from reconciler.errors import StateError, StateLocked
 from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, State, check_base,
                                    check_workspace)
@@ -99,7 +100,7 @@ class LocalState:
                               sort_keys=True)
             if self.path.exists():
                 _atomic_write(self.backup, self.path.read_bytes())
-            _atomic_write(self.path, text.encode("utf-8") + b"\n")
+            _atomic_write(self.path, text.encode("utf-8") + b"\n", failpoint="state-write")
         return new
 
     def _stored(self) -> State | None:
@@ -174,11 +175,16 @@ def _dir_lock(folder: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, failpoint: str | None = None) -> None:
+    """Write a temp file, fsync, rename over ``path``: readers see the old or the new bytes."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
-        os.write(fd, data)
+        half = len(data) // 2
+        os.write(fd, data[:half])
+        if failpoint:
+            failpoints.hit(failpoint)
+        os.write(fd, data[half:])
         os.fsync(fd)
     finally:
         os.close(fd)

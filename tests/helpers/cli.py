@@ -38,7 +38,7 @@ class Mwin:
         if args and args[0] in ("plan", "apply", "destroy", "import", "state"):
             argv += ["--state", str(self.state)]
         if args and args[0] in ("apply", "destroy"):
-            argv += ["--poll-interval", "20ms"]
+            argv += ["--poll-interval", "20ms", "--recheck-delay", "10ms"]
         proc = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True,
                               text=True, timeout=timeout, input=stdin)
         return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -1,7 +1,8 @@
 """The executor: Plan → API calls → state, against a small in-memory fake of Mold.
 
-FakeMold has the three methods the executor and kind modules use (`call`, `run_job`,
-`list_all`) and keeps ISOs and tags in dictionaries; nothing of mwin is patched.
+FakeMold has the methods the executor and kind modules use (`call`, `wait_job`, `run_job`,
+`list_all`) and keeps ISOs and tags in dictionaries; nothing of mwin is patched. Async
+commands run when they are called; `wait_job` hands back their result or failure.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from reconciler.state import ResourceState, State
 
 ZONE = "zone-1"
 OSTYPE = "ostype-winpv"
+ASYNC = frozenset({"createTags", "deleteIso"})
 
 
 class FakeMold:
@@ -34,6 +36,8 @@ class FakeMold:
         self.download_polls = download_polls
         self.download_error: str | None = None
         self._ids = (f"iso-{n}" for n in itertools.count(1))
+        self._jobids = itertools.count(1)
+        self.jobs: dict[str, dict[str, Any] | Exception] = {}
         self._lock = threading.Lock()
 
     def _failure(self, command: str, params: Mapping[str, Any]) -> str | None:
@@ -43,7 +47,7 @@ class FakeMold:
                 return text
         return None
 
-    def call(self, command: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def _sync(self, command: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         params = dict(params or {})
         with self._lock:
             self.calls.append((command, params))
@@ -60,8 +64,28 @@ class FakeMold:
                 return {"iso": {"id": params["id"]}}
         raise AssertionError(f"unexpected call {command}")
 
+    def call(self, command: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        if command not in ASYNC:
+            return self._sync(command, params)
+        jobid = f"job-{next(self._jobids)}"
+        try:
+            self.jobs[jobid] = self._job(command, params)
+        except MoldError as exc:
+            self.jobs[jobid] = exc
+        return {"jobid": jobid}
+
+    def wait_job(self, command: str, jobid: str, *, timeout: float, on_progress: Any = None,
+                 resource_id: str | None = None) -> dict[str, Any]:
+        outcome = self.jobs[jobid]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
     def run_job(self, command: str, params: Mapping[str, Any] | None = None, *, timeout: float,
                 on_progress: Any = None) -> dict[str, Any]:
+        return self.wait_job(command, self.call(command, params)["jobid"], timeout=timeout)
+
+    def _job(self, command: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         params = dict(params or {})
         with self._lock:
             self.calls.append((command, params))

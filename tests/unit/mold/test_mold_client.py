@@ -15,7 +15,14 @@ from urllib.parse import parse_qsl, quote
 import httpx
 import pytest
 
-from reconciler.errors import ApiError, AuthError, JobFailed, JobTimeout, TransportError
+from reconciler.errors import (
+    ApiError,
+    AuthError,
+    JobFailed,
+    JobTimeout,
+    TransportError,
+    UncertainMutation,
+)
 from reconciler.mold import MoldClient, PollPolicy, RetryPolicy
 from reconciler.settings import Settings
 
@@ -260,16 +267,36 @@ def test_json_503_envelope_on_read_is_retried_then_reported_as_api_error():
 
 
 @pytest.mark.parametrize("answer", [
-    httpx.Response(503, html="<h1>Service Unavailable</h1>"),
     httpx.ReadTimeout("timed out"),
-    httpx.ConnectError("refused"),
+    httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    httpx.Response(502, html="<h1>Bad Gateway</h1>"),
+    httpx.Response(504, html="<h1>Gateway Timeout</h1>"),
+    httpx.Response(200, text='{"deployvirtualmachineresponse": {"id": "vm-1", ',
+                   headers={"Content-Type": "application/json"}),
 ])
-def test_mutation_is_sent_exactly_once(answer):
+def test_mutation_whose_answer_is_lost_is_sent_once_and_uncertain(answer):
     app = FakeMold({"deployVirtualMachine": [answer]})
     time = FakeTime()
-    with make_client(app, time) as client, pytest.raises(TransportError):
+    with make_client(app, time) as client, pytest.raises(UncertainMutation) as caught:
         client.call("deployVirtualMachine", {"zoneid": "z1"})
     assert client.request_count == 1 and time.sleeps == []
+    assert caught.value.command == "deployVirtualMachine"
+
+
+@pytest.mark.parametrize("answer", [
+    httpx.Response(503, html="<h1>Service Unavailable</h1>"),
+    httpx.Response(429, json={"deployvirtualmachineresponse": {
+        "errorcode": 429, "errortext": "The given command has reached its API limit"}}),
+    httpx.ConnectError("refused"),
+])
+def test_mutation_that_certainly_did_not_run_is_sent_again(answer):
+    ok = {"deployvirtualmachineresponse": {"id": "vm-1", "jobid": "j-1"}}
+    app = FakeMold({"deployVirtualMachine": [answer, ok]})
+    time = FakeTime()
+    with make_client(app, time) as client:
+        body = client.call("deployVirtualMachine", {"zoneid": "z1"})
+    assert body == {"id": "vm-1", "jobid": "j-1"}
+    assert client.request_count == 2 and time.sleeps == [0.2]
 
 
 def test_uncertain_mutation_failure_says_so():
