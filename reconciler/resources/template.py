@@ -135,8 +135,10 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Dr
     vm = str(desired.attrs["from_vm"])
     if live is not None and live.attrs["revision"] is None:  # untagged: provenance unknown
         recorded = ctx.state_attrs(str(desired.address))
-        attrs = {**live.attrs, "from_vm": recorded.get("from_vm", vm),
-                 "revision": recorded.get("revision", desired.attrs["revision"])}
+        # An untagged template adopted by name (say, made by an apply killed before it could
+        # tag it) is taken to be the declared revision; state may record None for it.
+        attrs = {**live.attrs, "from_vm": recorded.get("from_vm") or vm,
+                 "revision": recorded.get("revision") or desired.attrs["revision"]}
         live = LiveObject(live.kind, live.id, live.name, attrs, live.tags, live.state)
     drafts = plan_generic(desired, live, ATTRS, needs=[vm])
     for draft in drafts:
