@@ -38,6 +38,7 @@ __all__ = [
     "AuthError",
     "JobFailed",
     "JobTimeout",
+    "answer_problem",
 ]
 
 
@@ -154,3 +155,12 @@ class JobTimeout(MoldError):
             f"{command} job {jobid} did not finish within {seconds:g}s; it may still be "
             "running in Mold (check with queryAsyncJobResult, then re-run plan)"
         )
+
+
+def answer_problem(exc: Exception) -> str:
+    """Words for a Python error raised while reading one of Mold's answers."""
+    if isinstance(exc, KeyError):
+        return f"an object lacks the field {exc.args[0]!r}"
+    if isinstance(exc, IndexError):
+        return "a list in it is empty"
+    return f"{type(exc).__name__}: {exc}"

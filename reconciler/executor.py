@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler import failpoints
-from reconciler.errors import PlanStale
+from reconciler.errors import MoldError, PlanStale, answer_problem
 from reconciler.hooks import Hook, NullHook
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
@@ -164,7 +164,12 @@ class _Walker:
         action = self.plan.actions[index]
         self.hook.action_started(index, action)
         started = time.monotonic()
-        outcome = self._execute(index, action)
+        try:
+            outcome = self._execute(index, action)
+        except (KeyError, IndexError) as exc:  # an answer without the fields Mold always sends
+            raise MoldError(f"{action.address}: Mold's answer is not what mwin understands "
+                            f"({answer_problem(exc)}); the change may have been made: run "
+                            "`mwin plan` to see") from None
         failpoints.hit(f"before-record:{action.operation.value}")
         self.recorder.record(action.address, outcome)
         self.hook.action_finished(index, action, time.monotonic() - started)

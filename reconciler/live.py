@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.diagnostics import Diagnostics, SourcePos
+from reconciler.errors import TransportError, answer_problem
 from reconciler.resources.base import LiveObject
 
 __all__ = ["CatalogEntry", "Catalog", "LiveSnapshot", "refresh", "CATALOG_TABLES"]
@@ -116,6 +117,17 @@ def _load_table(client: Any, table: str) -> list[CatalogEntry]:
     return [CatalogEntry(str(r.get("id") or r.get("name")), str(r.get("name", "")), r) for r in rows]
 
 
+def _refresh_kind(kind: Any, client: Any, catalog: Catalog) -> list[LiveObject]:
+    """One kind's objects; an answer without the fields every Mold object has is an error
+    naming the command, not a crash."""
+    try:
+        return list(kind.refresh(client, catalog))
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise TransportError(kind.LIST_COMMAND, f"Mold's answer is not what mwin understands "
+                             f"({answer_problem(exc)}); is something between mwin and Mold changing "
+                             "answers, or is this Mold version unsupported?") from None
+
+
 def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None = None,
             extra_tables: Sequence[str] = (), workers: int = 8) -> LiveSnapshot:
     """Read the catalog (plus ``extra_tables`` of OPTIONAL_TABLES) and every kind in
@@ -125,7 +137,7 @@ def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         tables = {t: pool.submit(_load_table, client, t) for t in [*CATALOG_TABLES, *extra_tables]}
         catalog = Catalog({t: f.result() for t, f in tables.items()})
-        futures = {k: pool.submit(kinds[k].refresh, client, catalog) for k in kind_names}
+        futures = {k: pool.submit(_refresh_kind, kinds[k], client, catalog) for k in kind_names}
         objects = {k: {o.id: o for o in f.result()} for k, f in futures.items()}
     used = getattr(client, "request_count", 0) - before
     return LiveSnapshot(catalog, objects, used)

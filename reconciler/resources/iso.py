@@ -45,6 +45,7 @@ from reconciler.resources.common import (
 KIND = "iso"
 SECTION = "isos"
 RESOURCE_TYPE = "ISO"
+LIST_COMMAND = "listIsos"  # the list refresh reads (named in errors about its answers)
 ALL_ZONES = "all"
 REPLACE_ORDER = "create_before_delete"  # ISO names may repeat, so the new one comes first
 

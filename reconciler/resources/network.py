@@ -44,6 +44,7 @@ from reconciler.resources.common import (
 KIND = "network"
 SECTION = "networks"
 RESOURCE_TYPE = "Network"
+LIST_COMMAND = "listNetworks"
 
 
 class Spec(ResourceSpec):

@@ -46,6 +46,7 @@ from reconciler.resources.common import (
 KIND = "template"
 SECTION = "templates"
 RESOURCE_TYPE = "Template"
+LIST_COMMAND = "listTemplates"
 REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
 

@@ -45,6 +45,7 @@ from reconciler.resources.vm_rules import UNSET, desired, validate  # noqa: F401
 KIND = "vm"
 SECTION = "vms"
 RESOURCE_TYPE = "UserVm"
+LIST_COMMAND = "listVirtualMachines"  # also listVMSnapshot and listVolumes
 BOOT_TYPE_REASON = ("boot type can never change once the OS is installed: the VM and its "
                     "disk are destroyed and deployed again")
 
