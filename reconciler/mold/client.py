@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -166,7 +167,7 @@ class MoldClient:
                                             else str(exc.error)) from None
                 if attempt == attempts:
                     raise exc.error from None
-                delay = self._retry.delay(attempt)
+                delay = max(self._retry.delay(attempt), exc.wait or 0.0)
                 log.info("%s; retry %d/%d in %.3gs", exc.error, attempt, attempts - 1, delay)
                 self._sleep(delay)
                 continue
@@ -321,10 +322,28 @@ class _Retryable(Exception):
     """Internal: a failure a read may retry; carries the error to raise when attempts run out.
     ``maybe_executed``: Mold may have carried the request out (a mutation is then uncertain)."""
 
-    def __init__(self, error: MoldError, *, maybe_executed: bool) -> None:
+    def __init__(self, error: MoldError, *, maybe_executed: bool,
+                 wait: float | None = None) -> None:
         super().__init__(str(error))
         self.error = error
         self.maybe_executed = maybe_executed
+        self.wait = wait  # what the server asked for (rate limits), seconds
+
+
+# Mold's API-limit text: "... has reached his/her account api limit, please retry after [N] ms."
+_LIMIT_WAIT = re.compile(r"retry after \[?(\d+)\]? ?ms", re.IGNORECASE)
+MAX_SERVER_WAIT = 60.0  # never wait longer than this because a server said so
+
+
+def _server_wait(response: httpx.Response, errortext: str) -> float | None:
+    """Seconds a rate-limited answer asks to wait: Mold's text, else a Retry-After header."""
+    match = _LIMIT_WAIT.search(errortext)
+    if match:
+        return min(int(match.group(1)) / 1000, MAX_SERVER_WAIT)
+    header = response.headers.get("Retry-After", "").strip()
+    if header.isdigit():
+        return min(float(header), MAX_SERVER_WAIT)
+    return None
 
 
 def _never_sent(exc: httpx.TransportError) -> bool:
@@ -353,7 +372,8 @@ def _unwrap(command: str, response: httpx.Response) -> dict[str, Any]:
         code = envelope.get("errorcode", status)
         error = ApiError(command, code, _errortext(envelope), envelope.get("cserrorcode"))
         if code in RETRY_STATUSES:
-            raise _Retryable(error, maybe_executed=code not in NOT_EXECUTED_STATUSES)
+            raise _Retryable(error, maybe_executed=code not in NOT_EXECUTED_STATUSES,
+                             wait=_server_wait(response, error.errortext) if code == 429 else None)
         raise error
     return envelope
 
@@ -391,7 +411,8 @@ def _no_envelope(command: str, response: httpx.Response) -> NoReturn:
         f"({ctype}, {len(response.content)} bytes); {hint}",
     )
     if status in RETRY_STATUSES or garbled:
-        raise _Retryable(error, maybe_executed=status not in NOT_EXECUTED_STATUSES)
+        raise _Retryable(error, maybe_executed=status not in NOT_EXECUTED_STATUSES,
+                         wait=_server_wait(response, "") if status == 429 else None)
     raise error
 
 

@@ -61,7 +61,7 @@ def render_markdown(plan: Plan) -> str:
     out = ["### mwin plan", ""]
     if plan.empty:
         out.append("**No changes.** Mold matches the spec.")
-        return "\n".join(out) + "\n"
+        return "\n".join(out + _warnings(plan)) + "\n"
     destructive = [a for a in plan.actions if a.destructive]
     if destructive:
         out.append(f"> [!CAUTION]\n> {len(destructive)} destructive action(s): "
@@ -79,6 +79,12 @@ def render_markdown(plan: Plan) -> str:
         by_resource.setdefault(action.address, []).append((index, action))
     for address, steps in by_resource.items():
         out += _details(address, steps)
-    for warning in plan.warnings:  # the blank line ends the HTML block of </details>
+    return "\n".join(out + _warnings(plan)) + "\n"
+
+
+def _warnings(plan: Plan) -> list[str]:
+    """One quote block each; the blank line before ends the HTML block of a </details>."""
+    out: list[str] = []
+    for warning in plan.warnings:
         out += ["", f"> [!WARNING]\n> {_cell(warning)}"]
-    return "\n".join(out) + "\n"
+    return out

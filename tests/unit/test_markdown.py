@@ -96,6 +96,13 @@ def test_markdown_of_an_empty_plan() -> None:
     assert render_markdown(Plan()) == "### mwin plan\n\n**No changes.** Mold matches the spec.\n"
 
 
+def test_markdown_of_an_empty_plan_keeps_its_warnings() -> None:
+    plan = Plan(warnings=["spec.yaml:3:5: warning: iso.win11: featured refused"])
+    assert render_markdown(plan) == (
+        "### mwin plan\n\n**No changes.** Mold matches the spec.\n\n"
+        "> [!WARNING]\n> spec.yaml:3:5: warning: iso.win11: featured refused\n")
+
+
 def test_markdown_parses_as_a_table_details_and_a_warning_quote() -> None:
     """Parsed the way a forge renders it (markdown-it-py, CommonMark + GFM tables)."""
     from markdown_it import MarkdownIt

@@ -501,3 +501,25 @@ def test_reads_and_mutations():
 
     assert all(map(is_read, ["listIsos", "listApis", "queryAsyncJobResult", "getVMPassword"]))
     assert not any(map(is_read, ["registerIso", "deployVirtualMachine", "getUploadParamsForIso"]))
+
+
+def test_mold_api_limit_is_waited_out_as_mold_asks_then_reported():
+    limit = "The given user has reached his/her account api limit, please retry after [1500] ms."
+    app = FakeMold({"listIsos": lambda p: error(429, limit, p)})
+    time = FakeTime()
+    with make_client(app, time, retry=RetryPolicy(attempts=3, initial=0.2)) as client, \
+            pytest.raises(ApiError) as caught:
+        client.call("listIsos")
+    assert time.sleeps == [1.5, 1.5]  # Mold's wait beats the shorter backoff
+    assert str(caught.value) == f"listIsos failed (429): {limit}"
+
+
+def test_proxy_rate_limit_honours_retry_after_capped_at_a_minute():
+    answers = [httpx.Response(429, text="slow down", headers={"Retry-After": "3"}),
+               httpx.Response(429, text="slow down", headers={"Retry-After": "7200"}),
+               {"listisosresponse": {"count": 0}}]
+    app = FakeMold({"listIsos": answers})
+    time = FakeTime()
+    with make_client(app, time, retry=RetryPolicy(attempts=3, initial=0.2)) as client:
+        assert client.call("listIsos") == {"count": 0}
+    assert time.sleeps == [3.0, 60.0]
