@@ -1,7 +1,7 @@
 """`moldsim serve`: run the emulator until SIGTERM/SIGINT.
 
 Prints exactly one line on start (scripts parse it):
-    moldsim listening on http://HOST:PORT/client/api
+    moldsim listening on http://HOST:PORT/client/api   (https:// with --tls-cert/--tls-key)
 Keys: --api-key/--secret-key, else MOLDSIM_API_KEY/MOLDSIM_SECRET_KEY, else the local
 defaults moldsim-admin-key / moldsim-admin-secret.
 """
@@ -41,17 +41,23 @@ def _parser() -> argparse.ArgumentParser:
                        help="HMAC algorithm: sha256 as Mold (default), sha1 as upstream CloudStack")
     serve.add_argument("--api-key", default=None, help="admin API key (env MOLDSIM_API_KEY)")
     serve.add_argument("--secret-key", default=None, help="admin secret key (env MOLDSIM_SECRET_KEY)")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; needs --tls-key)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     serve.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("moldsim: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     sim = MoldSim(
         api_key=args.api_key or os.environ.get("MOLDSIM_API_KEY") or DEFAULT_API_KEY,
         secret_key=args.secret_key or os.environ.get("MOLDSIM_SECRET_KEY") or DEFAULT_SECRET_KEY,
         signature=args.signature, job_seconds=args.job_seconds, data_dir=args.data,
         download_seconds=args.download_seconds,
         guest_poweroff_detect_seconds=args.guest_poweroff_detect_seconds, verbose=args.verbose,
+        tls_cert=args.tls_cert, tls_key=args.tls_key,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -81,7 +81,10 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
     if route == ("GET", "/moldsim/faults"):
         return api.faults.snapshot()
     if route == ("POST", "/moldsim/faults"):
-        api.faults.update(body)
+        try:
+            api.faults.update(body)
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
         return api.faults.snapshot()
     if route == ("POST", "/moldsim/guest-poweroff"):
         return _guest_poweroff(api, body)

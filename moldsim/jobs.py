@@ -5,7 +5,8 @@ A job record (in `data["jobs"]`):
   seq (submission order), created, due (wall-clock seconds: when it ends),
   status 0/1/2, resultcode, result (jobresult dict once ended), completed (time),
   error ({"errorcode", "errortext"} decided at submission: a business check that failed, or an
-  injected fault; the job then fails at `due` without running its finish function).
+  injected fault; the job then fails at `due` without running its finish function),
+  hung (optional, True: an injected fault; the job never ends).
 No thread runs jobs: `advance()` is called at the start of every request and finishes, in
 (due, seq) order, every job whose due time has passed — so job_seconds=0 means "done by the
 next request", and a restart simply continues (times are wall-clock and persisted).
@@ -42,6 +43,8 @@ def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any
         "status": 0, "resultcode": 0, "result": None, "completed": None,
         "error": None if error is None else {"errorcode": error.errorcode, "errortext": error.errortext},
     }
+    if ctx.faults.take("hang_jobs", command) is not None:
+        job["hung"] = True  # never due: advance() skips it, queryAsyncJobResult says pending
     ctx.coll("jobs")[job["id"]] = job
     return job
 
@@ -69,7 +72,8 @@ def _run(ctx: Ctx, job: dict[str, Any]) -> None:
 
 def advance(base: Ctx) -> bool:
     """Finish every due job (oldest first) and run the tickers; True if anything changed."""
-    pending = [j for j in base.coll("jobs").values() if j["status"] == 0 and j["due"] <= base.now]
+    pending = [j for j in base.coll("jobs").values()
+               if j["status"] == 0 and j["due"] <= base.now and not j.get("hung")]
     pending.sort(key=lambda j: (j["due"], j["seq"]))
     for job in pending:
         ctx = Ctx(base.store, base.config, base.faults, job["due"], job["command"])

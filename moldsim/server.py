@@ -6,6 +6,7 @@ Routes: `/client/api` (GET query string, POST form body) → `api.Api`; `/moldsi
     from moldsim.server import MoldSim
     with MoldSim(signature="sha1", job_seconds=0.05) as sim:   # serves on 127.0.0.1:<free port>
         url = sim.url                                           # http://127.0.0.1:PORT/client/api
+`MoldSim(tls_cert=..., tls_key=...)` serves HTTPS instead (url then starts with https://).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,23 +72,39 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route {parts.path}; the API is at {API_PATH}"})
 
     def _api(self, pairs: list[tuple[str, str]]) -> None:
-        sim = self.server.sim
+        """Faults first (see faults.py), in this order: resets before acting, random failures,
+        delays, injected HTTP errors, bad answers; then the command; then resets after it."""
+        faults = self.server.sim.faults
         name = first(pairs, "command") or ""
-        if sim.faults.take("drop_connections", name):
-            self.close_connection = True
-            self.connection.shutdown(socket.SHUT_RDWR)
+        chance = faults.random_mode(name)
+        if chance == "reset_before" or faults.take("drop_connections", name):
+            self._hang_up()
             return
-        delay = sim.faults.take("delays", name)
+        delay = faults.take("delays", name)
         if delay:
             time.sleep(float(delay.get("seconds", 1.0)))
-        injected = sim.faults.take("http_errors", name)
-        if injected:
-            status = int(injected.get("status", 503))
-            text = str(injected.get("body") or f"moldsim: injected HTTP {status} for {name}")
+        injected = faults.take("http_errors", name)
+        if injected or chance == "http_503":
+            status = int((injected or {}).get("status", 503))
+            text = str((injected or {}).get("body") or f"moldsim: injected HTTP {status} for {name}")
             self._send_raw(status, text.encode("utf-8"), "text/plain; charset=UTF-8")
             return
-        status, doc = sim.api.handle(pairs)
+        bad = faults.take("bad_responses", name)
+        if bad and bad["kind"] != "missing_fields":
+            self._send_raw(*_bad_answer(name, bad))
+            return
+        status, doc = self.server.sim.api.handle(pairs)
+        if chance == "reset_after" or faults.take("reset_after", name):
+            self._hang_up()
+            return
+        if bad:
+            _strip(doc, set(bad.get("fields") or ["id"]))
         self._send(status, doc)
+
+    def _hang_up(self) -> None:
+        """Close the connection without a byte of answer."""
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)
 
     def _control(self, method: str, path: str, raw: bytes) -> None:
         try:
@@ -110,11 +128,56 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _bad_answer(command: str, rule: dict[str, Any]) -> tuple[int, bytes, str]:
+    """(status, body, content type) of an answer no Mold gives, by the rule's kind."""
+    kind = rule["kind"]
+    if kind == "html":
+        status = int(rule.get("status", 502))
+        page = (f"<html><head><title>{status} Bad Gateway</title></head><body><center>"
+                f"<h1>{status} Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+        return status, page.encode(), "text/html"
+    status = int(rule.get("status", 200))
+    if kind == "malformed_json":
+        return status, f'{{"{command.lower()}response": {{"count": 1, "'.encode(), JSON_TYPE
+    if kind == "empty":
+        return status, b"", JSON_TYPE
+    text = str(rule.get("errortext") or f"moldsim: injected error answer for {command}")
+    doc = {"errorresponse": {"uuidList": [], "errorcode": 530, "cserrorcode": 9999,
+                             "errortext": text}}
+    return status, json.dumps(doc).encode(), JSON_TYPE
+
+
+def _strip(doc: Any, fields: set[str]) -> None:
+    """Remove `fields` from every object in an answer (missing_fields)."""
+    if isinstance(doc, dict):
+        for name in fields & set(doc):
+            del doc[name]
+        for value in doc.values():
+            _strip(value, fields)
+    elif isinstance(doc, list):
+        for item in doc:
+            _strip(item, fields)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
     sim: MoldSim
+    tls: ssl.SSLContext | None = None
+
+    def get_request(self) -> tuple[Any, Any]:
+        """With TLS, the handshake is left to the first read, in the request's own thread: a
+        slow or failing client never holds up the accept loop."""
+        sock, address = super().get_request()
+        if self.tls is None:
+            return sock, address
+        return self.tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up, failed the TLS handshake or was killed is not news."""
+        if self.sim.verbose:
+            super().handle_error(request, client_address)
 
 
 class MoldSim:
@@ -136,9 +199,17 @@ class MoldSim:
         guest_poweroff_detect_seconds: float = 0.0,
         max_page_size: int = 500,
         verbose: bool = False,
+        tls_cert: str | os.PathLike[str] | None = None,
+        tls_key: str | os.PathLike[str] | None = None,
     ) -> None:
         if signature not in ("sha256", "sha1"):
             raise ValueError(f"signature must be sha256 or sha1, not {signature!r}")
+        if (tls_cert is None) != (tls_key is None):
+            raise ValueError("TLS needs both a certificate (tls_cert) and its key (tls_key)")
+        self._tls: ssl.SSLContext | None = None
+        if tls_cert is not None and tls_key is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(os.fspath(tls_cert), os.fspath(tls_key))
         self.config = SimConfig(api_key, secret_key, signature, job_seconds, download_seconds,
                                 guest_poweroff_detect_seconds, max_page_size)
         self.store = Store(data_dir)
@@ -154,7 +225,7 @@ class MoldSim:
         if self._server is None:
             raise RuntimeError("MoldSim is not started")
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self._tls else 'http'}://{host}:{port}"
 
     @property
     def url(self) -> str:
@@ -167,6 +238,7 @@ class MoldSim:
             raise RuntimeError("MoldSim is already started")
         self._server = _Server((host, port), _Handler)
         self._server.sim = self
+        self._server.tls = self._tls
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
