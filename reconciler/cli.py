@@ -77,7 +77,12 @@ SecretOpt = Annotated[Optional[str], typer.Option(
                          "visible in the process list).")]
 SigOpt = Annotated[Optional[str], typer.Option(
     "--signature", help="sha256 (current Mold, default) or sha1 (upstream CloudStack, old Mold).")]
-InsecureOpt = Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")]
+InsecureOpt = Annotated[bool, typer.Option(
+    "--insecure", help="Do not verify Mold's TLS certificate (prints a warning). Prefer "
+                       "--ca-bundle for a private CA.")]
+CaBundleOpt = Annotated[Optional[Path], typer.Option(
+    "--ca-bundle", help="PEM file of the CA(s) that signed Mold's certificate, for a private "
+                        "CA (overrides MOLD_CA_BUNDLE).")]
 ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
                                                   help="Force colour on or off (default: TTY only).")]
 PollOpt = Annotated[str, typer.Option("--poll-interval", help="First wait between job polls "
@@ -115,9 +120,14 @@ def parse_duration(text: str) -> float:
 
 
 def _client(url: str | None, api_key: str | None, secret_key: str | None, signature: str | None,
-            insecure: bool, poll_interval: str) -> MoldClient:
+            insecure: bool, poll_interval: str, ca_bundle: Path | None = None) -> MoldClient:
     settings = load_settings(url=url, api_key=api_key, secret_key=secret_key, signature=signature,
-                             verify_tls=False if insecure else None)
+                             verify_tls=False if insecure else None,
+                             ca_bundle=str(ca_bundle) if ca_bundle else None)
+    if not settings.verify_tls:
+        typer.echo("Warning: TLS certificate verification is off (--insecure or MOLD_INSECURE): "
+                   "anyone on the path to Mold can read the traffic and change Mold's answers. "
+                   "Use --ca-bundle FILE for a private CA instead.", err=True)
     initial = parse_duration(poll_interval)
     return MoldClient(settings, poll=PollPolicy(initial=initial, max_interval=max(initial, 10.0)))
 
@@ -182,11 +192,12 @@ def plan(spec: SpecArg = Path("."), state: StateOpt = DEFAULT_STATE,
              "--refresh-only", help="Only show what changed in Mold behind mwin's back (as "
                                     "state updates); propose no changes to Mold.")] = False,
          url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
-         signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
+         signature: SigOpt = None, insecure: InsecureOpt = False, ca_bundle: CaBundleOpt = None,
+         poll_interval: PollOpt = "500ms",
          color: ColorOpt = None) -> None:
     """Show what apply would change: refresh from Mold, diff against the spec, print the plan."""
     style = Style(use_colour(sys.stdout, color))
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
         backend = _backend(state, backend_url, workspace)
         planned = (workflow.refresh_plan(backend, client) if refresh_only else
@@ -224,7 +235,8 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
                              "no prompt: combine with --auto-approve or a plan file.")] = False,
           target: TargetOpt = None, replace: ReplaceOpt = None,
           url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
-          signature: SigOpt = None, insecure: InsecureOpt = False, poll_interval: PollOpt = "500ms",
+          signature: SigOpt = None, insecure: InsecureOpt = False, ca_bundle: CaBundleOpt = None,
+         poll_interval: PollOpt = "500ms",
           color: ColorOpt = None) -> None:
     """Make Mold match the spec (or carry out a saved plan exactly)."""
     style = Style(use_colour(sys.stdout, color))
@@ -236,7 +248,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
                                   "wait_for_guest_shutdown": parse_duration(wait_for_guest_shutdown),
                                   "force_stop": force_stop,
                                   "recheck_delay": parse_duration(recheck_delay)})
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client, \
             _Interrupts() as interrupts:
         backend.lock("apply", parse_duration(lock_timeout))
         try:
@@ -361,7 +373,7 @@ def destroy(state: StateOpt = DEFAULT_STATE,
             job_timeout: Annotated[str, typer.Option(help="Deadline of each async job.")] = "30m",
             lock_timeout: LockOpt = "0s", recheck_delay: RecheckOpt = "1s",
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
-            signature: SigOpt = None, insecure: InsecureOpt = False,
+            signature: SigOpt = None, insecure: InsecureOpt = False, ca_bundle: CaBundleOpt = None,
             poll_interval: PollOpt = "500ms", color: ColorOpt = None) -> None:
     """Delete everything mwin manages (all of state), dependants first."""
     style = Style(use_colour(sys.stdout, color))
@@ -370,7 +382,7 @@ def destroy(state: StateOpt = DEFAULT_STATE,
     options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
                            extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
                                   "recheck_delay": parse_duration(recheck_delay)})
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client, \
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client, \
             _Interrupts() as interrupts:
         backend.lock("destroy", parse_duration(lock_timeout))
         try:
@@ -400,13 +412,13 @@ def import_(address: Annotated[Optional[str], typer.Argument(
             state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
             backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
-            signature: SigOpt = None, insecure: InsecureOpt = False,
+            signature: SigOpt = None, insecure: InsecureOpt = False, ca_bundle: CaBundleOpt = None,
             poll_interval: PollOpt = "500ms") -> None:
     """Bring existing Mold objects under management (the next plan shows any differences)."""
     if all_ == bool(address or mold_id) or (address is None) != (mold_id is None):
         raise MwinError("give either ADDRESS and ID, or --all")
     backend = _backend(state, backend_url, workspace)
-    with _client(url, api_key, secret_key, signature, insecure, poll_interval) as client:
+    with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client:
         backend.lock("import", parse_duration(lock_timeout))
         try:
             if address and mold_id:
@@ -481,10 +493,11 @@ def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
 def state_rebuild(state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
                   backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
                   url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
-                  signature: SigOpt = None, insecure: InsecureOpt = False) -> None:
+                  signature: SigOpt = None, insecure: InsecureOpt = False,
+                  ca_bundle: CaBundleOpt = None) -> None:
     """Rebuild state from the mwin:address tags on Mold's objects (lost or corrupt state)."""
     backend = _backend(state, backend_url, workspace)
-    with _client(url, api_key, secret_key, signature, insecure, "500ms") as client:
+    with _client(url, api_key, secret_key, signature, insecure, "500ms", ca_bundle) as client:
         backend.lock("state rebuild", parse_duration(lock_timeout))
         try:
             rebuilt, problems = workflow.rebuild_state(backend, client)

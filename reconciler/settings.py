@@ -1,4 +1,5 @@
-"""Where mwin finds Mold: endpoint URL, API keys, signature algorithm, TLS verification.
+"""Where mwin finds Mold: endpoint URL, API keys, signature algorithm, TLS verification and
+trusted CAs, the per-request HTTP timeout.
 
 Precedence, per field: explicit argument (CLI flag) > ``MOLD_*`` environment >
 ``CLOUDSTACK_*`` environment > a ``~/.cloudstack.ini`` profile. Empty values count as unset.
@@ -34,6 +35,7 @@ class Settings(pydantic.BaseModel, frozen=True):
     secret_key: pydantic.SecretStr
     signature: Literal["sha256", "sha1"] = "sha256"
     verify_tls: bool = True
+    ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system's
     timeout: float = pydantic.Field(default=30.0, gt=0)  # per HTTP request, seconds
 
     @pydantic.field_validator("url")
@@ -67,6 +69,8 @@ _FIELDS = (
     ),
     _Field("signature", "signature algorithm", "--signature", ("MOLD_SIGNATURE",), "signature"),
     _Field("verify_tls", "TLS verification", "--insecure", ("MOLD_INSECURE",), "verify"),
+    _Field("ca_bundle", "CA bundle", "--ca-bundle", ("MOLD_CA_BUNDLE",), "ca_bundle"),
+    _Field("timeout", "HTTP timeout", "MOLD_HTTP_TIMEOUT", ("MOLD_HTTP_TIMEOUT",), "timeout"),
 )
 _REQUIRED = ("url", "api_key", "secret_key")
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -90,6 +94,7 @@ def load_settings(
     secret_key: str | None = None,
     signature: str | None = None,
     verify_tls: bool | None = None,
+    ca_bundle: str | None = None,
     profile: str | None = None,
     env: Mapping[str, str] = os.environ,
     ini_path: Path | None = None,
@@ -97,7 +102,7 @@ def load_settings(
     """Resolve each field by precedence; SettingsError names what is missing and how to set it."""
     explicit = {
         "url": url, "api_key": api_key, "secret_key": secret_key,
-        "signature": signature, "verify_tls": verify_tls,
+        "signature": signature, "verify_tls": verify_tls, "ca_bundle": ca_bundle, "timeout": None,
     }
     values = {f.name: v for f in _FIELDS if (v := _from_args_or_env(f, explicit, env)) is not None}
     ini = _ini_location(profile, env, ini_path)
@@ -110,6 +115,9 @@ def load_settings(
     missing = [f for f in _FIELDS if f.name in _REQUIRED and f.name not in values]
     if missing:
         raise SettingsError(_missing_message(missing, ini))
+    if values.get("ca_bundle") and values.get("verify_tls") is False:
+        raise SettingsError("--insecure (MOLD_INSECURE) turns TLS verification off, --ca-bundle "
+                            "(MOLD_CA_BUNDLE) says whom to trust: choose one")
     try:
         return Settings(**values)
     except pydantic.ValidationError as exc:
@@ -144,7 +152,27 @@ def _parse(f: _Field, raw: str, source: str) -> Any:
             raise SettingsError(f"{source}: expected true/false (or 1/0)")
         # MOLD_INSECURE=1 turns verification off; the ini key `verify` is the opposite sense.
         return (word in _FALSE) if source == "MOLD_INSECURE" else (word in _TRUE)
+    if f.name == "ca_bundle":
+        return _readable_file(raw.strip(), source)
+    if f.name == "timeout":
+        try:
+            seconds = float(raw.strip().removesuffix("s"))
+        except ValueError:
+            seconds = 0.0
+        if seconds <= 0:
+            raise SettingsError(f"{source}: expected seconds greater than 0, e.g. 30 or 0.5")
+        return seconds
     return raw.strip()
+
+
+def _readable_file(path: str, source: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        raise SettingsError(f"{source}: cannot read the CA bundle {path}: "
+                            f"{exc.strerror or exc}") from None
+    return path
 
 
 def _ini_location(profile: str | None, env: Mapping[str, str], ini_path: Path | None) -> _Ini:

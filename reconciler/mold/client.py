@@ -23,6 +23,7 @@ import itertools
 import json
 import logging
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -132,7 +133,7 @@ class MoldClient:
         self._http = httpx.Client(
             auth=signer,
             transport=transport,
-            verify=settings.verify_tls,
+            verify=_verification(settings),
             timeout=settings.timeout,
             headers={"User-Agent": "mwin", "Accept": "application/json"},
         )
@@ -191,6 +192,8 @@ class MoldClient:
         except httpx.TransportError as exc:
             error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
             log.debug("%s → %s (attempt %d)", _loggable(data), type(exc).__name__, attempt)
+            if _certificate_refused(exc):
+                raise error from None  # asking again changes nothing
             raise _Retryable(error, maybe_executed=not _never_sent(exc)) from None
         ms = (time.perf_counter() - started) * 1000
         log.debug("%s → HTTP %d in %.0f ms (attempt %d)", _loggable(data),
@@ -446,8 +449,27 @@ def _items(command: str, body: Mapping[str, Any], item_key: str) -> list[dict[st
     return found
 
 
+def _verification(settings: Settings) -> ssl.SSLContext | bool:
+    """What httpx checks Mold's certificate against: a given CA bundle, the system's CAs, or
+    nothing (--insecure)."""
+    if not settings.verify_tls:
+        return False
+    if settings.ca_bundle:
+        return ssl.create_default_context(cafile=settings.ca_bundle)
+    return True
+
+
+def _certificate_refused(exc: httpx.TransportError) -> bool:
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc)
+
+
 def _transport_detail(url: str, exc: httpx.TransportError, read: bool) -> str:
     """What went wrong talking to ``url``; for a mutation, whether it may have run anyway."""
+    if _certificate_refused(exc):
+        reason = str(exc).rsplit("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip()
+        return (f"the TLS certificate of {url} could not be verified ({reason or exc}). If "
+                "Mold's certificate comes from a private CA, pass --ca-bundle FILE (or set "
+                "MOLD_CA_BUNDLE) with that CA; --insecure skips the check")
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     detail = f"{kind} talking to {url} ({type(exc).__name__}: {exc})"
     if read or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):

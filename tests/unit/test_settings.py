@@ -142,3 +142,17 @@ def test_default_ini_is_under_home_from_env(tmp_path):
 def test_repr_hides_keys():
     s = Settings(url="http://m", api_key="AK-123", secret_key="SK-456")
     assert "AK-123" not in repr(s) and "SK-456" not in repr(s) and "SK-456" not in str(s)
+
+
+def test_ca_bundle_and_http_timeout_from_the_environment(tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env = {"MOLD_URL": "https://mold.example/client/api", "MOLD_API_KEY": "k",
+           "MOLD_SECRET_KEY": "s", "MOLD_CA_BUNDLE": str(bundle), "MOLD_HTTP_TIMEOUT": "2.5"}
+    settings = load_settings(env=env, ini_path=tmp_path / "none.ini")
+    assert settings.ca_bundle == str(bundle) and settings.timeout == 2.5
+    with pytest.raises(SettingsError, match="MOLD_HTTP_TIMEOUT: expected seconds"):
+        load_settings(env={**env, "MOLD_HTTP_TIMEOUT": "soon"}, ini_path=tmp_path / "none.ini")
+    with pytest.raises(SettingsError, match="MOLD_CA_BUNDLE: cannot read the CA bundle"):
+        load_settings(env={**env, "MOLD_CA_BUNDLE": str(tmp_path / "gone.pem")},
+                      ini_path=tmp_path / "none.ini")
