@@ -475,6 +475,23 @@ def state_rm(addresses: list[str], state: StateOpt = DEFAULT_STATE,
     typer.echo(f"Removed {len(addresses)} address(es) from state.")
 
 
+@state_app.command("unlock")
+def state_unlock(lock_id: Annotated[str, typer.Argument(
+                     help="The lock ID shown by the error of the run that found it locked.")],
+                 state: StateOpt = DEFAULT_STATE,
+                 backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
+                 force: Annotated[bool, typer.Option(
+                     "--force", help="Do not ask for confirmation.")] = False) -> None:
+    """Clear a state lock whose holder cannot release it (killed runner, hung session).
+
+    Only when the holder is really gone: two applies at once on one state can lose or duplicate objects. A file lock is released by the kernel when its process ends, so for a state file this clears what a dead holder left behind and refuses while a live process holds it. For PostgreSQL it ends the holder's database session, which frees the lock.
+    """  # noqa: E501 - one line per paragraph: --help wraps it to the terminal
+    backend = _backend(state, backend_url, workspace)
+    _confirm(force, f"Clear lock {lock_id} on {backend.describe()}? Its holder must no longer "
+                    "be running.")
+    typer.echo(backend.force_unlock(lock_id))
+
+
 @state_app.command("mv")
 def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
              backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reconciler.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
-           "check_base", "check_workspace"]
+           "check_base", "check_workspace", "UNLOCK_HINT"]
 
 DEFAULT_WORKSPACE = "default"
 
@@ -64,6 +64,11 @@ class StateBackend(Protocol):
     * ``lock`` takes the workspace's exclusive lock, waiting up to ``timeout`` seconds, then
       raises ``StateLocked`` naming the holder (who, pid, host, operation, since). The lock is
       released by ``unlock`` or when the holder's process dies; ``unlock`` twice is harmless.
+      Every lock has an ID, shown in that message. Taking a lock whose previous holder ended
+      without releasing it reports that holder through the ``on_wait`` callback.
+    * ``force_unlock(lock_id)`` clears the lock with that ID when its holder cannot release it
+      (gone, or hung on another machine) and returns what it did; a wrong ID, no lock, or a
+      holder that must be stopped instead raise ``StateError`` saying so.
     * ``workspaces`` lists the workspaces that hold a state, always including ``default``.
     * ``describe`` names the backend and workspace for messages; it never contains a secret.
     """
@@ -77,6 +82,8 @@ class StateBackend(Protocol):
     def lock(self, operation: str, timeout: float) -> None: ...
 
     def unlock(self) -> None: ...
+
+    def force_unlock(self, lock_id: str) -> str: ...
 
     def workspaces(self) -> list[str]: ...
 
@@ -105,3 +112,6 @@ def check_workspace(name: str) -> str:
         raise StateError(f"{name!r} is not a workspace name: use letters, digits, '.', '_' and "
                          "'-' (at most 64, starting with a letter or digit)")
     return name
+
+
+UNLOCK_HINT = "if that process is gone or hung, clear the lock with `mwin state unlock {id}`"

@@ -20,18 +20,19 @@ import json
 import os
 import socket
 import time
+import uuid
 from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pydantic import ValidationError
 
 from reconciler import failpoints
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, State, check_base,
-                                   check_workspace)
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, State,
+                                   check_base, check_workspace)
 
 __all__ = ["LocalState"]
 
@@ -129,19 +130,64 @@ class LocalState:
                                   f"waiting up to {timeout:g}s for it")
                     told = True
                 if time.monotonic() >= deadline:
-                    holder = _holder(self.lock_path)
                     handle.close()
-                    raise StateLocked(f"state {self.path} is locked by {holder}; waited "
-                                      f"{timeout:g}s (raise --lock-timeout to wait longer)") from None
+                    raise StateLocked(self._locked_message(timeout)) from None
                 time.sleep(self._poll)
+        left = _read_info(self.lock_path)
+        if left and self._on_wait is not None:  # a holder that died (flock went with it)
+            self._on_wait(f"note: the previous holder of the lock on state {self.path}, "
+                          f"{_describe(left)}, ended without releasing it; taken over")
         handle.seek(0)
         handle.truncate()
         handle.write(json.dumps({
-            "operation": operation, "pid": os.getpid(), "host": socket.gethostname(),
+            "id": str(uuid.uuid4()), "operation": operation, "pid": os.getpid(),
+            "host": socket.gethostname(),
             "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }))
         handle.flush()
         self._lock_file = handle
+
+    def _locked_message(self, timeout: float) -> str:
+        info = _read_info(self.lock_path)
+        text = (f"state {self.path} is locked by {_describe(info)}; waited {timeout:g}s (raise "
+                "--lock-timeout to wait longer)")
+        if _gone_here(info):
+            text += (f". Process {info.get('pid')} on this host is gone, yet the lock is held: "
+                     "a child process may have inherited it")
+        if info.get("id"):
+            text += "; " + UNLOCK_HINT.format(id=info["id"])
+        return text
+
+    def force_unlock(self, lock_id: str) -> str:
+        info = _read_info(self.lock_path)
+        if not info:
+            raise StateError(f"state {self.path} is not locked")
+        if info.get("id") != lock_id:
+            raise StateError(f"lock ID {lock_id} does not match the lock on state {self.path}: "
+                             f"it is {info.get('id')}, held by {_describe(info)}")
+        with open(self.lock_path, "a+", encoding="utf-8") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise StateError(self._cannot_break(info)) from None
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return (f"Cleared lock {lock_id} on state {self.path}, left by {_describe(info)}: that "
+                "process had already ended.")
+
+    def _cannot_break(self, info: dict[str, Any]) -> str:
+        """Why a held file lock stays: only its holder (or the kernel, when it exits) frees it."""
+        pid, host = info.get("pid"), info.get("host")
+        if host == socket.gethostname() and not _gone_here(info):
+            return (f"process {pid} on this host still holds the lock on state {self.path} "
+                    f"({_describe(info)}); stop it (kill {pid}) instead of unlocking under it")
+        if host == socket.gethostname():
+            return (f"process {pid} on this host is gone, but the lock on state {self.path} is "
+                    "still held, probably by a child process that inherited it; stop that "
+                    f"process (`fuser {self.lock_path}` names it)")
+        return (f"the lock on state {self.path} is held by pid {pid} on {host}; a file lock is "
+                "released only by its holder: stop that process there")
 
     def unlock(self) -> None:
         if self._lock_file is None:
@@ -153,15 +199,38 @@ class LocalState:
         self._lock_file = None
 
 
-def _holder(lock_path: Path) -> str:
+def _read_info(lock_path: Path) -> dict[str, Any]:
+    """Who holds (or last held) the lock: {id, pid, host, operation, since}, or {}."""
     try:
         info = json.loads(lock_path.read_text(encoding="utf-8") or "{}")
     except (OSError, json.JSONDecodeError):
-        info = {}
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _holder(lock_path: Path) -> str:
+    return _describe(_read_info(lock_path))
+
+
+def _describe(info: dict[str, Any]) -> str:
     if not info:
         return "another process"
-    return (f"pid {info.get('pid')} on {info.get('host')} (operation {info.get('operation')}, "
-            f"since {info.get('since')})")
+    text = (f"pid {info.get('pid')} on {info.get('host')} (operation {info.get('operation')}, "
+            f"since {info.get('since')}")
+    return text + (f", lock ID {info['id']})" if info.get("id") else ")")
+
+
+def _gone_here(info: dict[str, Any]) -> bool:
+    """The holder was on this host and its process no longer exists."""
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 @contextmanager

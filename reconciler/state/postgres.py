@@ -30,6 +30,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -41,8 +42,8 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, State, check_base,
-                                   check_workspace)
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, State,
+                                   check_base, check_workspace)
 from reconciler.state.select import mask_url
 
 __all__ = ["LOCK_CLASS", "PostgresState"]
@@ -67,6 +68,7 @@ _SCHEMA = [
          operation   text NOT NULL,
          since       timestamptz NOT NULL,
          backend_pid integer NOT NULL)""",
+    "ALTER TABLE mwin_locks ADD COLUMN IF NOT EXISTS lock_id text",  # added in mwin 0.2
 ]
 
 
@@ -221,34 +223,86 @@ class PostgresState:
             while not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))",
                                    (LOCK_CLASS, self.workspace)).fetchone()[0]:  # type: ignore[index]
                 if time.monotonic() >= deadline:
-                    raise StateLocked(f"state {self.describe()} is locked by "
-                                      f"{self._holder(conn)}; waited {timeout:g}s (raise "
-                                      "--lock-timeout to wait longer)")
+                    raise StateLocked(self._locked_message(conn, timeout))
                 if not told and timeout > 0 and self._on_wait is not None:
                     self._on_wait(f"state {self.describe()} is locked by {self._holder(conn)}; "
                                   f"waiting up to {timeout:g}s for it")
                     told = True
                 time.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
+            left = self._lock_row(conn)  # we hold the lock now: any row is a dead holder's
+            if left is not None and self._on_wait is not None:
+                self._on_wait(f"note: the previous holder of the lock on state "
+                              f"{self.describe()}, {_describe(left)}, ended without releasing "
+                              "it; taken over")
             conn.execute(
-                "INSERT INTO mwin_locks (workspace, who, pid, host, operation, since, backend_pid) "
-                "VALUES (%s, %s, %s, %s, %s, %s, pg_backend_pid()) ON CONFLICT (workspace) DO "
-                "UPDATE SET who = excluded.who, pid = excluded.pid, host = excluded.host, "
-                "operation = excluded.operation, since = excluded.since, "
-                "backend_pid = excluded.backend_pid",
+                "INSERT INTO mwin_locks (workspace, who, pid, host, operation, since, backend_pid, "
+                "lock_id) VALUES (%s, %s, %s, %s, %s, %s, pg_backend_pid(), %s) ON CONFLICT "
+                "(workspace) DO UPDATE SET who = excluded.who, pid = excluded.pid, "
+                "host = excluded.host, operation = excluded.operation, since = excluded.since, "
+                "backend_pid = excluded.backend_pid, lock_id = excluded.lock_id",
                 (self.workspace, _user(), os.getpid(), socket.gethostname(), operation,
-                 datetime.now(timezone.utc)))
+                 datetime.now(timezone.utc), str(uuid.uuid4())))
+
+    def _lock_row(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
+        """The recorded holder: who, pid, host, operation, since, backend_pid, lock_id, held
+        (whether that backend still holds the advisory lock)."""
+        row = conn.execute(
+            "SELECT l.who, l.pid, l.host, l.operation, l.since, l.backend_pid, l.lock_id, "
+            "EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = l.backend_pid AND k.locktype = "
+            "'advisory' AND k.granted AND k.classid = %s::oid AND k.objid = "
+            "hashtext(l.workspace)::oid) FROM mwin_locks l WHERE l.workspace = %s",
+            (LOCK_CLASS, self.workspace)).fetchone()
+        if row is None:
+            return None
+        keys = ("who", "pid", "host", "operation", "since", "backend_pid", "lock_id", "held")
+        return dict(zip(keys, row))
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
-        row = conn.execute(
-            "SELECT l.who, l.pid, l.host, l.operation, l.since FROM mwin_locks l "
-            "WHERE l.workspace = %s AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = "
-            "l.backend_pid AND k.locktype = 'advisory' AND k.granted AND k.classid = %s::oid)",
-            (self.workspace, LOCK_CLASS)).fetchone()
-        if row is None:
+        row = self._lock_row(conn)
+        if row is None or not row["held"]:
             return "another session (it has not recorded who it is yet)"
-        who, pid, host, operation, since = row
-        stamp = since.astimezone(timezone.utc).isoformat(timespec="seconds")
-        return f"{who}, pid {pid} on {host} (operation {operation}, since {stamp})"
+        return _describe(row)
+
+    def _locked_message(self, conn: psycopg.Connection[Any], timeout: float) -> str:
+        row = self._lock_row(conn)
+        text = (f"state {self.describe()} is locked by {self._holder(conn)}; waited "
+                f"{timeout:g}s (raise --lock-timeout to wait longer)")
+        if row is not None and row["held"] and row["lock_id"]:
+            text += "; " + UNLOCK_HINT.format(id=row["lock_id"])
+        return text
+
+    def force_unlock(self, lock_id: str) -> str:
+        conn = self._connect()
+        try:
+            with self._errors("unlocking"):
+                row = self._lock_row(conn)
+                if row is None:
+                    raise StateError(f"state {self.describe()} is not locked")
+                if row["lock_id"] != lock_id:
+                    raise StateError(f"lock ID {lock_id} does not match the lock on state "
+                                     f"{self.describe()}: it is {row['lock_id']}, held by "
+                                     f"{_describe(row)}")
+                done = self._end_holder(conn, row) if row["held"] else "its session had ended"
+                conn.execute("DELETE FROM mwin_locks WHERE workspace = %s AND lock_id = %s",
+                             (self.workspace, lock_id))
+        finally:
+            conn.close()
+        return f"Cleared lock {lock_id} on state {self.describe()}, held by {_describe(row)}: {done}."
+
+    def _end_holder(self, conn: psycopg.Connection[Any], row: dict[str, Any]) -> str:
+        """Terminate the holder's database session; PostgreSQL then frees its lock."""
+        ended = conn.execute("SELECT pg_terminate_backend(%s)", (row["backend_pid"],)).fetchone()
+        if not (ended and ended[0]):
+            raise StateError(f"could not end the session (backend pid {row['backend_pid']}) "
+                             "holding the lock: this database user may not signal it; ask "
+                             "an administrator to run pg_terminate_backend on it")
+        deadline = time.monotonic() + 10
+        while (again := self._lock_row(conn)) is not None and again["held"]:
+            if time.monotonic() >= deadline:
+                raise StateError(f"the session (backend pid {row['backend_pid']}) was told to "
+                                 "end but still holds the lock after 10s")
+            time.sleep(0.05)
+        return f"ended its database session (backend pid {row['backend_pid']})"
 
     def unlock(self) -> None:
         conn, self._conn = self._conn, None
@@ -275,3 +329,10 @@ def _user() -> str:
 
 def _who() -> str:
     return f"{_user()}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def _describe(row: dict[str, Any]) -> str:
+    stamp = row["since"].astimezone(timezone.utc).isoformat(timespec="seconds")
+    text = (f"{row['who']}, pid {row['pid']} on {row['host']} (operation {row['operation']}, "
+            f"since {stamp}")
+    return text + (f", lock ID {row['lock_id']})" if row.get("lock_id") else ")")

@@ -8,6 +8,7 @@ Each test runs against the local file backend and against a real PostgreSQL serv
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,7 +179,9 @@ def test_a_second_locker_waits_reporting_the_holder_then_gives_up(
     assert time.monotonic() - started >= 0.5
     text = str(caught.value)
     assert f"pid {holder.pid} on " in text and "(operation apply, since " in text
-    assert text.endswith("; waited 0.5s (raise --lock-timeout to wait longer)")
+    assert "; waited 0.5s (raise --lock-timeout to wait longer); if that process is gone or " \
+           "hung, clear the lock with `mwin state unlock " in text
+    assert lock_id_in(text) in text.split("(operation apply")[1]  # the holder shows its ID
     assert len(told) == 1 and f"pid {holder.pid} on " in told[0]
     assert told[0].endswith("waiting up to 0.5s for it")
 
@@ -206,6 +209,82 @@ def test_killing_the_holder_frees_the_lock_at_once(
     started = time.monotonic()
     backend.lock("apply", 5)
     assert time.monotonic() - started < 2
+    backend.unlock()
+
+
+def lock_id_in(text: str) -> str:
+    match = re.search(r"`mwin state unlock ([0-9a-f-]{36})`", text)
+    assert match, text
+    return match.group(1)
+
+
+def held_lock_id(target: Target) -> str:
+    with pytest.raises(StateLocked) as caught:
+        target.open().lock("plan", 0)
+    return lock_id_in(str(caught.value))
+
+
+def test_a_lock_left_by_a_killed_holder_is_taken_over_and_reported(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    lock_id = held_lock_id(target)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    told: list[str] = []
+    backend = target.open(on_wait=told.append)
+    backend.lock("apply", 5)
+    backend.unlock()
+    assert len(told) == 1 and told[0].startswith("note: the previous holder of the lock on state")
+    assert f"pid {holder.pid} on " in told[0] and f"lock ID {lock_id})" in told[0]
+    assert told[0].endswith("ended without releasing it; taken over")
+    again: list[str] = []
+    backend = target.open(on_wait=again.append)
+    backend.lock("apply", 0)  # released properly last time: nothing to report
+    backend.unlock()
+    assert again == []
+
+
+def test_unlock_refuses_without_a_lock_or_with_another_id(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    with pytest.raises(StateError, match="is not locked"):
+        target.open().force_unlock("0b9d3b44-0000-0000-0000-000000000000")
+    start_holder()
+    lock_id = held_lock_id(target)
+    with pytest.raises(StateError) as caught:
+        target.open().force_unlock("0b9d3b44-0000-0000-0000-000000000000")
+    assert "does not match the lock on state" in str(caught.value)
+    assert f"it is {lock_id}, held by " in str(caught.value)
+
+
+def test_unlock_clears_what_a_dead_holder_left(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    lock_id = held_lock_id(target)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    done = target.open().force_unlock(lock_id)
+    assert done.startswith(f"Cleared lock {lock_id} on state ")
+    told: list[str] = []
+    backend = target.open(on_wait=told.append)
+    backend.lock("apply", 0)
+    backend.unlock()
+    assert told == []  # nothing left to take over
+
+
+def test_unlock_of_a_live_holder(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    lock_id = held_lock_id(target)
+    if target.url is None:  # a file lock: only its process can let go
+        with pytest.raises(StateError) as caught:
+            target.open().force_unlock(lock_id)
+        assert f"process {holder.pid} on this host still holds the lock" in str(caught.value)
+        assert f"kill {holder.pid}" in str(caught.value)
+        return
+    done = target.open().force_unlock(lock_id)  # PostgreSQL: end the holder's session
+    assert "ended its database session (backend pid " in done
+    backend = target.open()
+    backend.lock("apply", 2)
     backend.unlock()
 
 

@@ -134,7 +134,8 @@ def test_second_locker_waits_then_fails_naming_the_holder(
     text = str(caught.value)
     assert text.startswith(f"state {backend.path} is locked by pid {holder.pid} on "
                            f"{socket.gethostname()} (operation apply, since ")
-    assert text.endswith("; waited 0.3s (raise --lock-timeout to wait longer)")
+    assert "; waited 0.3s (raise --lock-timeout to wait longer); if that process is gone or " \
+           "hung, clear the lock with `mwin state unlock " in text
 
 
 def test_waiter_gets_the_lock_once_the_holder_releases_it(
