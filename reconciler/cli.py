@@ -91,7 +91,8 @@ LockOpt = Annotated[str, typer.Option("--lock-timeout", help="How long to wait f
 RecheckOpt = Annotated[str, typer.Option(
     "--recheck-delay", help="When a change request gets no answer (connection reset, timeout, "
                             "proxy error), wait this long before checking whether Mold carried "
-                            "it out; mwin then adopts what it finds or sends the request again.")]
+                            "it out, and twice more at doubling intervals; mwin then adopts "
+                            "what it finds, or sends the request again if it never shows.")]
 BackendOpt = Annotated[Optional[str], typer.Option(
     "--backend", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
                       "MWIN_BACKEND, then .mwin/config.yaml, then the --state file). The password "

@@ -158,17 +158,15 @@ def RESEND() -> Held:  # noqa: N802 - used like a constant
 
 def send(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check
          ) -> dict[str, Any]:
-    """Send a mutation once. If its answer is lost, wait ``recheck_delay``, ask ``check`` what
-    Mold holds, and send it again only when the effect is not there. When it is, the answer is
-    rebuilt as ``{"id": …, "jobid": …, "_found": True}``."""
+    """Send a mutation once. If its answer is lost, ask ``check`` what Mold holds, after
+    ``recheck_delay`` and twice more at doubling intervals (a request that timed out may still
+    be running in Mold), and send it again only when the effect never showed. When it shows,
+    the answer is rebuilt as ``{"id": …, "jobid": …, "_found": True}``."""
     try:
         return dict(ctx.client.call(command, params))
     except UncertainMutation as lost:
         ctx.progress(f"no answer to {command} ({lost.detail}); checking what Mold holds")
-        pause = float(ctx.options.get("recheck_delay", 1.0))
-        if pause > 0:
-            ctx.options.get("sleep", time.sleep)(pause)
-        held = check()
+        held = _look(ctx, check)
         if held.done:
             ctx.progress(f"Mold did carry out {command}" + (f" ({held.id})" if held.id else ""))
             return {"id": held.id, "jobid": held.jobid, "_found": True}
@@ -178,6 +176,22 @@ def send(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check
         except UncertainMutation as again:
             raise UncertainMutation(command, f"{again.detail} (the first try got no answer "
                                     "either and had not been carried out)") from None
+
+
+RECHECKS = 3  # looks at what Mold holds before a lost change is sent again
+
+
+def _look(ctx: ExecContext, check: Check) -> Held:
+    pause = float(ctx.options.get("recheck_delay", 1.0))
+    sleep = ctx.options.get("sleep", time.sleep)
+    held = Held(False)
+    for attempt in range(RECHECKS):
+        if pause > 0:
+            sleep(pause * 2 ** attempt)
+        held = check()
+        if held.done:
+            break
+    return held
 
 
 def send_job(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check,

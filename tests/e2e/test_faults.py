@@ -73,6 +73,22 @@ def test_change_whose_answer_was_garbled_is_checked_and_sent_again(
     assert counts(mold)["iso"] == Counter({"win11": 1, "virtio-win": 1})
 
 
+def test_answers_slower_than_the_client_timeout(sim: MoldSim, mwin: Mwin, mold: MoldApi,
+                                               tmp_path: Path) -> None:
+    """A read that times out is asked again; a change that times out may still be running in
+    Mold: mwin looks again at growing intervals and adopts it once it shows."""
+    spec = tmp_path / "isos.yaml"
+    spec.write_text(ISOS)
+    mwin.env["MOLD_HTTP_TIMEOUT"] = "0.3"
+    sim.set_faults(delays=[{"command": "listIsos", "seconds": 0.6, "count": 1},
+                           {"command": "registerIso", "seconds": 0.8, "count": 1}])
+    run = mwin("apply", str(spec), "--auto-approve", "--recheck-delay", "400ms")
+    assert run.code == 0, run.err
+    assert "no answer to registerIso (timed out talking to" in run.err
+    assert "Mold did carry out registerIso" in run.err
+    assert counts(mold)["iso"] == Counter({"win11": 1, "virtio-win": 1})
+
+
 @pytest.mark.parametrize("command, verdict", [
     ("createNetwork", "Mold did carry out"), ("deployVirtualMachine", "Mold did carry out"),
     ("detachIso", "Mold did carry out"), ("stopVirtualMachine", "Mold did carry out"),

@@ -37,8 +37,10 @@ class Mwin:
         argv = [sys.executable, "-m", "reconciler", *args]
         if args and args[0] in ("plan", "apply", "destroy", "import", "state"):
             argv += ["--state", str(self.state)]
-        if args and args[0] in ("apply", "destroy"):
-            argv += ["--poll-interval", "20ms", "--recheck-delay", "10ms"]
+        if args and args[0] in ("apply", "destroy"):  # fast waits, unless the test sets them
+            for flag, value in (("--poll-interval", "20ms"), ("--recheck-delay", "10ms")):
+                if flag not in args:
+                    argv += [flag, value]
         proc = subprocess.run(argv, cwd=self.workdir, env=self.env, capture_output=True,
                               text=True, timeout=timeout, input=stdin)
         return Run(proc.returncode, proc.stdout, proc.stderr)
