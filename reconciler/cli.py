@@ -482,15 +482,26 @@ def state_unlock(lock_id: Annotated[str, typer.Argument(
                  state: StateOpt = DEFAULT_STATE,
                  backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
                  force: Annotated[bool, typer.Option(
-                     "--force", help="Do not ask for confirmation.")] = False) -> None:
+                     "--force", help="Do not ask for confirmation (needed without a "
+                                     "terminal).")] = False) -> None:
     """Clear a state lock whose holder cannot release it (killed runner, hung session).
 
-    Only when the holder is really gone: two applies at once on one state can lose or duplicate objects. A file lock is released by the kernel when its process ends, so for a state file this clears what a dead holder left behind and refuses while a live process holds it. For PostgreSQL it ends the holder's database session, which frees the lock.
+    Use it when a run failed with "state ... is locked by ..." and you know the holder it names is gone or hung: LOCK_ID is the ID that error shows. A wrong ID is refused. Only when the holder is really gone: two applies at once on one state can lose or duplicate objects.
+
+    A file lock is released by the kernel when its process ends, so for a state file this clears what a dead holder left behind and refuses while a live process holds it (stop that process instead). For PostgreSQL it ends the holder's database session (pg_terminate_backend), which frees the lock.
     """  # noqa: E501 - one line per paragraph: --help wraps it to the terminal
     backend = _backend(state, backend_url, workspace)
-    _confirm(force, f"Clear lock {lock_id} on {backend.describe()}? Its holder must no longer "
-                    "be running.")
-    typer.echo(backend.force_unlock(lock_id))
+    typer.echo(backend.force_unlock(lock_id, None if force else _confirm_unlock))
+
+
+def _confirm_unlock(question: str) -> None:
+    """Asked once the lock ID is checked: the question names the holder and what will be done."""
+    if not sys.stdin.isatty():
+        raise MwinError("refusing to clear the lock without confirmation: stdin is not a "
+                        "terminal. Make sure its holder is gone, then pass --force.")
+    answer = typer.prompt(f"{question} Only 'yes' is accepted")
+    if answer.strip() != "yes":
+        raise MwinError("unlock cancelled; the lock was left as it is.")
 
 
 @state_app.command("mv")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import uuid
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -11,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from reconciler.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
-           "check_base", "check_workspace", "UNLOCK_HINT"]
+           "check_base", "check_workspace", "Confirm", "UNLOCK_HINT", "gone_here", "not_locked",
+           "wrong_lock_id"]
 
 DEFAULT_WORKSPACE = "default"
 
@@ -49,6 +53,10 @@ class State(BaseModel):
         return self.model_copy(update={"resources": resources})
 
 
+Confirm = Callable[[str], None]
+"""Asked before a lock is cleared, with what will be done to whom; raises to cancel."""
+
+
 class StateBackend(Protocol):
     """Where one workspace's state lives. Every implementation passes
     ``tests/unit/state/test_conformance.py``.
@@ -66,9 +74,11 @@ class StateBackend(Protocol):
       released by ``unlock`` or when the holder's process dies; ``unlock`` twice is harmless.
       Every lock has an ID, shown in that message. Taking a lock whose previous holder ended
       without releasing it reports that holder through the ``on_wait`` callback.
-    * ``force_unlock(lock_id)`` clears the lock with that ID when its holder cannot release it
-      (gone, or hung on another machine) and returns what it did; a wrong ID, no lock, or a
-      holder that must be stopped instead raise ``StateError`` saying so.
+    * ``force_unlock(lock_id, confirm)`` clears the lock with that ID when its holder cannot
+      release it (gone, or hung on another machine) and returns what it did; a wrong ID, no
+      lock, or a holder that must be stopped instead raise ``StateError`` saying so, before
+      ``confirm`` is asked. ``confirm(question)`` is called once the ID is checked, with what
+      is about to be done to whom; it raises to cancel. The ID is checked again after it.
     * ``workspaces`` lists the workspaces that hold a state, always including ``default``.
     * ``describe`` names the backend and workspace for messages; it never contains a secret.
     """
@@ -83,7 +93,7 @@ class StateBackend(Protocol):
 
     def unlock(self) -> None: ...
 
-    def force_unlock(self, lock_id: str) -> str: ...
+    def force_unlock(self, lock_id: str, confirm: Confirm | None = None) -> str: ...
 
     def workspaces(self) -> list[str]: ...
 
@@ -115,3 +125,29 @@ def check_workspace(name: str) -> str:
 
 
 UNLOCK_HINT = "if that process is gone or hung, clear the lock with `mwin state unlock {id}`"
+
+
+def gone_here(host: object, pid: object) -> bool:
+    """A lock holder recorded as ``pid`` on this host whose process no longer exists. False
+    when it lives, runs on another host (its pid means nothing here) or cannot be told."""
+    if host != socket.gethostname() or not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # exists, owned by another user
+        return False
+    return False
+
+
+def not_locked(where: str) -> StateError:
+    return StateError(f"state {where} is not locked: there is nothing to unlock")
+
+
+def wrong_lock_id(lock_id: str, where: str, current: object, holder: str) -> StateError:
+    """``mwin state unlock`` with an ID that is not the current lock's."""
+    shown = (f"it is {current}" if current else
+             "the current lock has no ID (taken by an older mwin; it ends with its run)")
+    return StateError(f"lock ID {lock_id} does not match the lock on state {where}: {shown}, "
+                      f"held by {holder}. Nothing was unlocked.")

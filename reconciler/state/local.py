@@ -4,7 +4,10 @@ Invariants: the file on disk is always a complete document of the previous or
 the new serial (temp file + fsync + rename); the previous version is kept as
 ``<file>.backup``; both are mode 0600. The lock is an ``fcntl`` lock on
 ``<file>.lock`` (released by the kernel if the holder dies) whose content names
-the holder for whoever waits.
+the holder for whoever waits: ``{id, pid, host, operation, since}``, emptied on
+unlock. Content found by whoever gets the flock was left by a holder that died:
+it is reported and replaced. The content is only ever changed under the flock,
+and the file is never deleted (a second opener would lock another inode).
 
 Workspaces: ``default`` is the ``--state`` file itself; workspace ``NAME`` lives beside it
 in ``<stem>.d/NAME.json`` (``state/mwin.state.json`` → ``state/mwin.state.d/NAME.json``), with
@@ -31,8 +34,9 @@ from pydantic import ValidationError
 
 from reconciler import failpoints
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, State,
-                                   check_base, check_workspace)
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, Confirm,
+                                   State, check_base, check_workspace, gone_here, not_locked,
+                                   wrong_lock_id)
 
 __all__ = ["LocalState"]
 
@@ -120,19 +124,15 @@ class LocalState:
         os.chmod(self.lock_path, 0o600)
         deadline = time.monotonic() + timeout
         told = False
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not told and timeout > 0 and self._on_wait is not None:
-                    self._on_wait(f"state {self.path} is locked by {_holder(self.lock_path)}; "
-                                  f"waiting up to {timeout:g}s for it")
-                    told = True
-                if time.monotonic() >= deadline:
-                    handle.close()
-                    raise StateLocked(self._locked_message(timeout)) from None
-                time.sleep(self._poll)
+        while not _try_flock(handle):
+            if not told and timeout > 0 and self._on_wait is not None:
+                self._on_wait(f"state {self.path} is locked by {_holder(self.lock_path)}; "
+                              f"waiting up to {timeout:g}s for it")
+                told = True
+            if time.monotonic() >= deadline:
+                handle.close()
+                raise StateLocked(self._locked_message(timeout))
+            time.sleep(self._poll)
         left = _read_info(self.lock_path)
         if left and self._on_wait is not None:  # a holder that died (flock went with it)
             self._on_wait(f"note: the previous holder of the lock on state {self.path}, "
@@ -151,43 +151,58 @@ class LocalState:
         info = _read_info(self.lock_path)
         text = (f"state {self.path} is locked by {_describe(info)}; waited {timeout:g}s (raise "
                 "--lock-timeout to wait longer)")
-        if _gone_here(info):
-            text += (f". Process {info.get('pid')} on this host is gone, yet the lock is held: "
-                     "a child process may have inherited it")
+        if gone_here(info.get("host"), info.get("pid")):  # unlocking cannot help here
+            return (f"{text}; {_held_after_exit(info)}: stop the process that holds it "
+                    f"(`fuser {self.lock_path}` names it)")
         if info.get("id"):
             text += "; " + UNLOCK_HINT.format(id=info["id"])
         return text
 
-    def force_unlock(self, lock_id: str) -> str:
-        info = _read_info(self.lock_path)
-        if not info:
-            raise StateError(f"state {self.path} is not locked")
-        if info.get("id") != lock_id:
-            raise StateError(f"lock ID {lock_id} does not match the lock on state {self.path}: "
-                             f"it is {info.get('id')}, held by {_describe(info)}")
+    def force_unlock(self, lock_id: str, confirm: Confirm | None = None) -> str:
+        """Clear what a dead holder left in the lock file. Only under our own flock: while
+        another process holds it, the info is that live holder's and stays (deleting or
+        rewriting it would let a second holder in, or hide the first)."""
+        info = self._lock_to_clear(lock_id)
         with open(self.lock_path, "a+", encoding="utf-8") as handle:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StateError(self._cannot_break(info)) from None
+            if not _try_flock(handle):
+                raise StateError(self._cannot_break(info))
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)  # not held while the user decides
+            if confirm is not None:
+                confirm(f"Clear lock {lock_id} on state {self.path}, left by {_describe(info)}? "
+                        "No process holds the file lock now; only that record remains.")
+            if not _try_flock(handle):
+                raise StateError(self._cannot_break(_read_info(self.lock_path)))
+            info = self._lock_to_clear(lock_id)  # again: it may have changed while asking
             handle.seek(0)
             handle.truncate()
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return (f"Cleared lock {lock_id} on state {self.path}, left by {_describe(info)}: that "
-                "process had already ended.")
+                "process had already ended without releasing it.")
+
+    def _lock_to_clear(self, lock_id: str) -> dict[str, Any]:
+        info = _read_info(self.lock_path)
+        if not info:
+            raise not_locked(str(self.path))
+        if info.get("id") != lock_id:
+            raise wrong_lock_id(lock_id, str(self.path), info.get("id"), _describe(info))
+        return info
 
     def _cannot_break(self, info: dict[str, Any]) -> str:
         """Why a held file lock stays: only its holder (or the kernel, when it exits) frees it."""
         pid, host = info.get("pid"), info.get("host")
-        if host == socket.gethostname() and not _gone_here(info):
-            return (f"process {pid} on this host still holds the lock on state {self.path} "
-                    f"({_describe(info)}); stop it (kill {pid}) instead of unlocking under it")
+        if not info:  # taken a moment ago, its holder has not written who it is yet
+            return (f"the lock on state {self.path} was just taken by another process; "
+                    "nothing was unlocked")
+        if gone_here(host, pid):
+            return (f"the lock on state {self.path} is still held: {_held_after_exit(info)}. "
+                    f"Stop the process that holds it (`fuser {self.lock_path}` names it); "
+                    "nothing was unlocked")
         if host == socket.gethostname():
-            return (f"process {pid} on this host is gone, but the lock on state {self.path} is "
-                    "still held, probably by a child process that inherited it; stop that "
-                    f"process (`fuser {self.lock_path}` names it)")
+            return (f"process {pid} on this host still holds the lock on state {self.path} "
+                    f"({_describe(info)}); stop it (kill {pid}) instead of unlocking under it. "
+                    "Nothing was unlocked")
         return (f"the lock on state {self.path} is held by pid {pid} on {host}; a file lock is "
-                "released only by its holder: stop that process there")
+                "released only by its holder: stop that process there. Nothing was unlocked")
 
     def unlock(self) -> None:
         if self._lock_file is None:
@@ -220,17 +235,18 @@ def _describe(info: dict[str, Any]) -> str:
     return text + (f", lock ID {info['id']})" if info.get("id") else ")")
 
 
-def _gone_here(info: dict[str, Any]) -> bool:
-    """The holder was on this host and its process no longer exists."""
-    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
-        return False
+def _held_after_exit(info: dict[str, Any]) -> str:
+    return (f"process {info.get('pid')} on this host is gone, yet the lock is held (a child "
+            "process it started may have inherited it, or a network filesystem has not "
+            "released it yet)")
+
+
+def _try_flock(handle: IO[str]) -> bool:
     try:
-        os.kill(info["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         return False
-    return False
+    return True
 
 
 @contextmanager

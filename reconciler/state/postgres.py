@@ -16,8 +16,10 @@ Invariants:
   dies, its connection closes and PostgreSQL frees the lock at once. While locked, every
   read and write goes through that same connection, so a lost connection (and with it a
   lost lock) fails the next write instead of going unnoticed. Who holds it (user, pid,
-  host, operation, since, backend pid) is written to ``mwin_locks`` for whoever waits;
-  a row whose backend no longer holds the lock is ignored as stale.
+  host, operation, since, backend pid, lock ID) is written to ``mwin_locks`` for whoever
+  waits; a row whose backend no longer holds the lock is stale: ignored while waiting,
+  reported and replaced by the next holder. ``force_unlock`` terminates the backend that
+  holds the lock (``pg_terminate_backend``), which frees it, then deletes the row.
 * Credentials never come from the spec: the URL names host, port, database and user; the
   password comes from ``PGPASSWORD``/``PGPASSFILE`` (``~/.pgpass``) as libpq reads them.
   A password written into the URL is accepted but masked in every message.
@@ -42,8 +44,9 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, State,
-                                   check_base, check_workspace)
+from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, Confirm,
+                                   State, check_base, check_workspace, gone_here, not_locked,
+                                   wrong_lock_id)
 from reconciler.state.select import mask_url
 
 __all__ = ["LOCK_CLASS", "PostgresState"]
@@ -250,7 +253,8 @@ class PostgresState:
             "SELECT l.who, l.pid, l.host, l.operation, l.since, l.backend_pid, l.lock_id, "
             "EXISTS (SELECT 1 FROM pg_locks k WHERE k.pid = l.backend_pid AND k.locktype = "
             "'advisory' AND k.granted AND k.classid = %s::oid AND k.objid = "
-            "hashtext(l.workspace)::oid) FROM mwin_locks l WHERE l.workspace = %s",
+            "hashtext(l.workspace)::oid AND k.objsubid = 2) "
+            "FROM mwin_locks l WHERE l.workspace = %s",
             (LOCK_CLASS, self.workspace)).fetchone()
         if row is None:
             return None
@@ -267,27 +271,47 @@ class PostgresState:
         row = self._lock_row(conn)
         text = (f"state {self.describe()} is locked by {self._holder(conn)}; waited "
                 f"{timeout:g}s (raise --lock-timeout to wait longer)")
-        if row is not None and row["held"] and row["lock_id"]:
+        if row is None or not row["held"]:
+            return text
+        if gone_here(row["host"], row["pid"]):
+            text += (f"; process {row['pid']} on this host is gone, yet its database session "
+                     f"(backend pid {row['backend_pid']}) still holds the lock")
+        if row["lock_id"]:
             text += "; " + UNLOCK_HINT.format(id=row["lock_id"])
         return text
 
-    def force_unlock(self, lock_id: str) -> str:
+    def force_unlock(self, lock_id: str, confirm: Confirm | None = None) -> str:
         conn = self._connect()
         try:
             with self._errors("unlocking"):
-                row = self._lock_row(conn)
-                if row is None:
-                    raise StateError(f"state {self.describe()} is not locked")
-                if row["lock_id"] != lock_id:
-                    raise StateError(f"lock ID {lock_id} does not match the lock on state "
-                                     f"{self.describe()}: it is {row['lock_id']}, held by "
-                                     f"{_describe(row)}")
+                row = self._lock_to_clear(conn, lock_id)
+                if confirm is not None:
+                    confirm(self._unlock_question(row))
+                    row = self._lock_to_clear(conn, lock_id)  # it may have changed meanwhile
                 done = self._end_holder(conn, row) if row["held"] else "its session had ended"
                 conn.execute("DELETE FROM mwin_locks WHERE workspace = %s AND lock_id = %s",
                              (self.workspace, lock_id))
         finally:
             conn.close()
-        return f"Cleared lock {lock_id} on state {self.describe()}, held by {_describe(row)}: {done}."
+        return (f"Cleared lock {lock_id} on state {self.describe()}, {_held_or_left(row)} "
+                f"{_describe(row)}: {done}.")
+
+    def _lock_to_clear(self, conn: psycopg.Connection[Any], lock_id: str) -> dict[str, Any]:
+        row = self._lock_row(conn)
+        if row is None:
+            raise not_locked(self.describe())
+        if row["lock_id"] != lock_id:
+            raise wrong_lock_id(lock_id, self.describe(), row["lock_id"], _describe(row))
+        return row
+
+    def _unlock_question(self, row: dict[str, Any]) -> str:
+        where = (f"Clear lock {row['lock_id']} on state {self.describe()}, {_held_or_left(row)} "
+                 f"{_describe(row)}?")
+        if not row["held"]:
+            return f"{where} Its session has ended; only its record remains."
+        return (f"{where} Its database session (backend pid {row['backend_pid']}) is still "
+                "open and will be terminated; if that run is still working, it fails at its "
+                "next state write.")
 
     def _end_holder(self, conn: psycopg.Connection[Any], row: dict[str, Any]) -> str:
         """Terminate the holder's database session; PostgreSQL then frees its lock."""
@@ -329,6 +353,10 @@ def _user() -> str:
 
 def _who() -> str:
     return f"{_user()}@{socket.gethostname()} pid {os.getpid()}"
+
+
+def _held_or_left(row: dict[str, Any]) -> str:
+    return "held by" if row["held"] else "left by"
 
 
 def _describe(row: dict[str, Any]) -> str:

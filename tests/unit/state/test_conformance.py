@@ -7,9 +7,11 @@ Each test runs against the local file backend and against a real PostgreSQL serv
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -19,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from reconciler.errors import StateError, StateLocked
 from reconciler.state import ResourceState, State, StateBackend, open_backend, push_state
+from reconciler.state.postgres import LOCK_CLASS
 from tests.helpers.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -244,31 +248,97 @@ def test_a_lock_left_by_a_killed_holder_is_taken_over_and_reported(
     assert again == []
 
 
+WRONG_ID = "0b9d3b44-0000-0000-0000-000000000000"
+
+
+def never_asked(question: str) -> None:
+    raise AssertionError(f"asked to confirm what is refused anyway: {question}")
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", ""])
+    proc.wait(timeout=10)
+    return proc.pid
+
+
+def lock_file(target: Target) -> Path:
+    return target.state.with_name(target.state.name + ".lock")
+
+
+def wait_until_the_server_frees_it(target: Target) -> None:
+    """A killed client's advisory lock goes when its backend notices the closed connection
+    (milliseconds later); a file lock goes with the process itself."""
+    if target.url is None:
+        return
+    deadline = time.monotonic() + 10
+    with psycopg.connect(target.url, autocommit=True) as conn:
+        while conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND "
+                           "classid = %s::oid", (LOCK_CLASS,)).fetchone() != (0,):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+def kill(target: Target, holder: subprocess.Popen[str]) -> None:
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    wait_until_the_server_frees_it(target)
+
+
 def test_unlock_refuses_without_a_lock_or_with_another_id(
         target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
-    with pytest.raises(StateError, match="is not locked"):
-        target.open().force_unlock("0b9d3b44-0000-0000-0000-000000000000")
-    start_holder()
+    backend = target.open()
+    with pytest.raises(StateError) as caught:
+        backend.force_unlock(WRONG_ID, never_asked)
+    assert str(caught.value) == (f"state {backend.describe()} is not locked: there is nothing "
+                                 "to unlock")
+    holder = start_holder()
     lock_id = held_lock_id(target)
     with pytest.raises(StateError) as caught:
-        target.open().force_unlock("0b9d3b44-0000-0000-0000-000000000000")
-    assert "does not match the lock on state" in str(caught.value)
-    assert f"it is {lock_id}, held by " in str(caught.value)
+        backend.force_unlock(WRONG_ID, never_asked)
+    text = str(caught.value)
+    assert text.startswith(f"lock ID {WRONG_ID} does not match the lock on state "
+                           f"{backend.describe()}: it is {lock_id}, held by ")
+    assert f"pid {holder.pid} on " in text and text.endswith(". Nothing was unlocked.")
+    assert held_lock_id(target) == lock_id  # still held, by the same holder
 
 
-def test_unlock_clears_what_a_dead_holder_left(
+def test_unlock_clears_what_a_dead_holder_left_after_asking(
         target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
     holder = start_holder()
     lock_id = held_lock_id(target)
-    os.kill(holder.pid, signal.SIGKILL)
-    holder.wait(timeout=10)
-    done = target.open().force_unlock(lock_id)
-    assert done.startswith(f"Cleared lock {lock_id} on state ")
+    kill(target, holder)
+    asked: list[str] = []
+    backend = target.open()
+    done = backend.force_unlock(lock_id, asked.append)
+    assert len(asked) == 1
+    assert asked[0].startswith(f"Clear lock {lock_id} on state {backend.describe()}, left by ")
+    assert f"pid {holder.pid} on " in asked[0]
+    assert done.startswith(f"Cleared lock {lock_id} on state {backend.describe()}, left by ")
     told: list[str] = []
     backend = target.open(on_wait=told.append)
     backend.lock("apply", 0)
     backend.unlock()
     assert told == []  # nothing left to take over
+    with pytest.raises(StateError, match="is not locked: there is nothing to unlock"):
+        backend.force_unlock(lock_id)
+
+
+def test_a_cancelled_unlock_leaves_the_lock_record(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    holder = start_holder()
+    lock_id = held_lock_id(target)
+    kill(target, holder)
+
+    def say_no(question: str) -> None:
+        raise StateError("cancelled")
+
+    with pytest.raises(StateError, match="^cancelled$"):
+        target.open().force_unlock(lock_id, say_no)
+    told: list[str] = []
+    backend = target.open(on_wait=told.append)
+    backend.lock("apply", 0)  # the record is still there: taken over and reported
+    backend.unlock()
+    assert len(told) == 1 and f"lock ID {lock_id}), ended without releasing it" in told[0]
 
 
 def test_unlock_of_a_live_holder(
@@ -277,15 +347,76 @@ def test_unlock_of_a_live_holder(
     lock_id = held_lock_id(target)
     if target.url is None:  # a file lock: only its process can let go
         with pytest.raises(StateError) as caught:
-            target.open().force_unlock(lock_id)
-        assert f"process {holder.pid} on this host still holds the lock" in str(caught.value)
-        assert f"kill {holder.pid}" in str(caught.value)
+            target.open().force_unlock(lock_id, never_asked)
+        text = str(caught.value)
+        assert f"process {holder.pid} on this host still holds the lock" in text
+        assert f"stop it (kill {holder.pid}) instead of unlocking under it" in text
+        assert held_lock_id(target) == lock_id and holder.poll() is None
         return
-    done = target.open().force_unlock(lock_id)  # PostgreSQL: end the holder's session
-    assert "ended its database session (backend pid " in done
+    asked: list[str] = []
     backend = target.open()
-    backend.lock("apply", 2)
+    done = backend.force_unlock(lock_id, asked.append)  # PostgreSQL: end the holder's session
+    assert len(asked) == 1 and asked[0].startswith(f"Clear lock {lock_id} on state "
+                                                   f"{backend.describe()}, held by ")
+    assert "is still open and will be terminated" in asked[0]
+    assert done.startswith(f"Cleared lock {lock_id} on state {backend.describe()}, held by ")
+    assert "ended its database session (backend pid " in done
+    told: list[str] = []
+    backend = target.open(on_wait=told.append)
+    backend.lock("apply", 0)  # free at once, and no record left to take over
     backend.unlock()
+    assert told == []
+
+
+def record_holder_pid(target: Target, pid: int) -> None:
+    """Make the lock record name ``pid`` as its holder: what is seen when the process that
+    took the lock is gone but the lock lives on (a child that inherited the file lock, a
+    network filesystem, a database session the server has not ended yet)."""
+    if target.url is None:
+        info = json.loads(lock_file(target).read_text(encoding="utf-8"))
+        lock_file(target).write_text(json.dumps({**info, "pid": pid}), encoding="utf-8")
+        return
+    with psycopg.connect(target.url, autocommit=True) as conn:
+        conn.execute("UPDATE mwin_locks SET pid = %s", (pid,))
+
+
+def test_a_held_lock_whose_process_on_this_host_is_gone_says_so(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    start_holder()
+    lock_id = held_lock_id(target)
+    gone = dead_pid()
+    record_holder_pid(target, gone)
+    with pytest.raises(StateLocked) as caught:
+        target.open().lock("apply", 0)
+    text = str(caught.value)
+    assert f"pid {gone} on {socket.gethostname()} (operation apply" in text
+    if target.url is None:  # the flock is held by some process: only stopping it helps
+        assert text.endswith(f"; process {gone} on this host is gone, yet the lock is held (a "
+                             "child process it started may have inherited it, or a network "
+                             "filesystem has not released it yet): stop the process that holds "
+                             f"it (`fuser {lock_file(target)}` names it)")
+        with pytest.raises(StateError) as refused:
+            target.open().force_unlock(lock_id, never_asked)
+        assert f"process {gone} on this host is gone, yet the lock is held" in str(refused.value)
+        assert str(refused.value).endswith("names it); nothing was unlocked")
+        assert json.loads(lock_file(target).read_text(encoding="utf-8"))["id"] == lock_id
+        return
+    assert text.endswith(f"; process {gone} on this host is gone, yet its database session "
+                         f"(backend pid {session_of(target)}) still holds the lock; if that "
+                         "process is gone or hung, clear the lock with "
+                         f"`mwin state unlock {lock_id}`")
+    done = target.open().force_unlock(lock_id)
+    assert "ended its database session" in done
+    backend = target.open()
+    backend.lock("apply", 0)
+    backend.unlock()
+
+
+def session_of(target: Target) -> int:
+    with psycopg.connect(target.url or "", autocommit=True) as conn:
+        row = conn.execute("SELECT backend_pid FROM mwin_locks").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_locks_are_per_workspace(

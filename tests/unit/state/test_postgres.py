@@ -109,3 +109,24 @@ def test_connection_errors_never_show_the_password(postgres_server: PgServer) ->
         PostgresState(url).read()
     text = str(caught.value)
     assert "s3cr3t" not in text and "connecting failed" in text and "nope" in text
+
+
+def test_unlock_ends_the_session_of_a_live_holder_and_never_shows_the_password(
+        pg_url: str) -> None:
+    url = pg_url.replace("postgresql://mwin@", "postgresql://mwin:s3cr3t@")
+    holder = PostgresState(url)  # another connection of this process holds the lock
+    holder.lock("apply", 0)
+    lock_id, session = sql(pg_url, "SELECT lock_id, backend_pid FROM mwin_locks")[0]
+    with pytest.raises(StateLocked) as caught:
+        PostgresState(url).lock("plan", 0)
+    asked: list[str] = []
+    done = PostgresState(url).force_unlock(lock_id, asked.append)
+    assert done.endswith(f": ended its database session (backend pid {session}).")
+    for text in (str(caught.value), *asked, done):
+        assert "s3cr3t" not in text and "postgresql://mwin:***@127.0.0.1" in text
+    assert sql(pg_url, "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", session) == [(0,)]
+    assert sql(pg_url, "SELECT * FROM mwin_locks") == []
+    with pytest.raises(StateError) as lost:  # the holder cannot go on as if it still held it
+        holder.write(State())
+    assert str(lost.value).endswith("(the state lock went with the connection)")
+    holder.unlock()
