@@ -10,6 +10,7 @@ converges with no duplicates.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -93,16 +94,17 @@ def test_answers_slower_than_the_client_timeout(sim: MoldSim, mwin: Mwin, mold: 
     ("createNetwork", "Mold did carry out"), ("deployVirtualMachine", "Mold did carry out"),
     ("detachIso", "Mold did carry out"), ("stopVirtualMachine", "Mold did carry out"),
     ("createVMSnapshot", "Mold did carry out"), ("createTemplate", "Mold did carry out"),
-    # A tag job leaves no trace until it ends, so it is sent again; Mold refuses the duplicate
-    # once the first has landed, which counts as done.
-    ("createTags", "Mold did not carry out"),
+    # A tag job leaves no trace until it ends: whether a look sees it depends on timing. If
+    # not, it is sent again and Mold refuses the duplicate once the first lands: done either way.
+    ("createTags", "Mold did( not)? carry out"),
 ])
 def test_every_step_kind_survives_a_reset_after_mold_acted(
         sim: MoldSim, mwin: Mwin, mold: MoldApi, command: str, verdict: str) -> None:
     sim.set_faults(reset_after=[{"command": command, "count": 1}])
     run = mwin("apply", str(FINAL), *APPLY)
     assert run.code == 0, run.err
-    assert f"no answer to {command}" in run.err and f"{verdict} {command}" in run.err
+    assert f"no answer to {command}" in run.err
+    assert re.search(f"{verdict} {command}", run.err), run.err
     assert duplicates(mold) == []
     tags = mold.items("listTags", "tag", listall=True)
     assert sorted(t["value"] for t in tags if t["key"] == "mwin:address") == sorted(
