@@ -2,6 +2,8 @@
 
 Prints exactly one line on start (scripts parse it):
     moldsim listening on http://HOST:PORT/client/api   (https:// with --tls-cert/--tls-key)
+--tls-cert FILE --tls-key FILE (both or neither, PEM) serve HTTPS; a client that fails the
+handshake is dropped quietly (its traceback only with --verbose).
 Keys: --api-key/--secret-key, else MOLDSIM_API_KEY/MOLDSIM_SECRET_KEY, else the local
 defaults moldsim-admin-key / moldsim-admin-secret.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Sequence
@@ -47,11 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _serve(args: argparse.Namespace) -> int:
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("moldsim: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    sim = MoldSim(
+def _make(args: argparse.Namespace) -> MoldSim:
+    return MoldSim(
         api_key=args.api_key or os.environ.get("MOLDSIM_API_KEY") or DEFAULT_API_KEY,
         secret_key=args.secret_key or os.environ.get("MOLDSIM_SECRET_KEY") or DEFAULT_SECRET_KEY,
         signature=args.signature, job_seconds=args.job_seconds, data_dir=args.data,
@@ -59,6 +59,18 @@ def _serve(args: argparse.Namespace) -> int:
         guest_poweroff_detect_seconds=args.guest_poweroff_detect_seconds, verbose=args.verbose,
         tls_cert=args.tls_cert, tls_key=args.tls_key,
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        sim = _make(args)
+    except ssl.SSLError as exc:
+        print(f"moldsim: cannot use {args.tls_cert} with {args.tls_key} for TLS: {exc}",
+              file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"moldsim: cannot read the TLS certificate or key: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -75,7 +87,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together: give both (HTTPS) or neither (HTTP)")
     return _serve(args)
 
 

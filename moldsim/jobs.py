@@ -6,7 +6,8 @@ A job record (in `data["jobs"]`):
   status 0/1/2, resultcode, result (jobresult dict once ended), completed (time),
   error ({"errorcode", "errortext"} decided at submission: a business check that failed, or an
   injected fault; the job then fails at `due` without running its finish function),
-  hung (optional, True: an injected fault; the job never ends).
+  hung (optional, True: the hang_jobs fault; the job never ends, `advance` skips it, and its
+  object keeps the transitional state its kind's `hang` gives it).
 No thread runs jobs: `advance()` is called at the start of every request and finishes, in
 (due, seq) order, every job whose due time has passed — so job_seconds=0 means "done by the
 next request", and a restart simply continues (times are wall-clock and persisted).
@@ -43,10 +44,18 @@ def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any
         "status": 0, "resultcode": 0, "result": None, "completed": None,
         "error": None if error is None else {"errorcode": error.errorcode, "errortext": error.errortext},
     }
-    if ctx.faults.take("hang_jobs", command) is not None:
-        job["hung"] = True  # never due: advance() skips it, queryAsyncJobResult says pending
     ctx.coll("jobs")[job["id"]] = job
+    if ctx.faults.take("hang_jobs", command) is not None:
+        _hang(ctx, job)
     return job
+
+
+def _hang(ctx: Ctx, job: dict[str, Any]) -> None:
+    """Make a job never end: `advance` skips it, queryAsyncJobResult says jobstatus 0."""
+    job["hung"] = True
+    hang = JOB_KINDS[job["command"].lower()].hang
+    if hang is not None:
+        hang(ctx, job)
 
 
 def _fail(ctx: Ctx, job: dict[str, Any], code: int, text: str) -> None:

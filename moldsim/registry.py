@@ -64,6 +64,8 @@ class JobKind:
 
     finish(ctx, job) -> jobresult (e.g. {"virtualmachine": {...}}), may raise ApiError.
     rollback(ctx, job): puts transitional states back when the job fails (may be None).
+    hang(ctx, job): shows the transitional state for good when the job never ends (the
+      hang_jobs fault; may be None, e.g. when the object already looks unfinished).
     instancetype: `jobinstancetype`. cmdclass: the Java class name shown as `cmd`.
     """
 
@@ -72,6 +74,7 @@ class JobKind:
     cmdclass: str
     finish: Callable[[Any, dict[str, Any]], dict[str, Any]]
     rollback: Callable[[Any, dict[str, Any]], None] | None = None
+    hang: Callable[[Any, dict[str, Any]], None] | None = None
 
 
 COMMANDS: dict[str, Command] = {}
@@ -128,11 +131,13 @@ def job_kind(
     instancetype: str | None,
     cmdclass: str,
     rollback: Callable[[Any, dict[str, Any]], None] | None = None,
+    hang: Callable[[Any, dict[str, Any]], None] | None = None,
 ) -> Callable[[Callable[[Any, dict[str, Any]], dict[str, Any]]], Callable[[Any, dict[str, Any]], dict[str, Any]]]:
     """Register the finish function of an async command's job."""
 
     def register(fn: Callable[[Any, dict[str, Any]], dict[str, Any]]) -> Callable[[Any, dict[str, Any]], dict[str, Any]]:
-        JOB_KINDS[command.lower()] = JobKind(command, instancetype, cmdclass, fn, rollback)
+        JOB_KINDS[command.lower()] = JobKind(command, instancetype, cmdclass, fn, rollback,
+                                              hang)
         return fn
 
     return register

@@ -17,6 +17,7 @@ import socket
 import ssl
 import threading
 import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -72,8 +73,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, {"error": f"no route {parts.path}; the API is at {API_PATH}"})
 
     def _api(self, pairs: list[tuple[str, str]]) -> None:
-        """Faults first (see faults.py), in this order: resets before acting, random failures,
-        delays, injected HTTP errors, bad answers; then the command; then resets after it."""
+        """Faults first (see faults.py), in this order: a random rule's draw, resets before
+        acting, delays, HTTP errors and bad answers; then the command; then resets after it,
+        or missing fields."""
         faults = self.server.sim.faults
         name = first(pairs, "command") or ""
         chance = faults.random_mode(name)
@@ -83,22 +85,17 @@ class _Handler(BaseHTTPRequestHandler):
         delay = faults.take("delays", name)
         if delay:
             time.sleep(float(delay.get("seconds", 1.0)))
-        injected = faults.take("http_errors", name)
-        if injected or chance == "http_503":
-            status = int((injected or {}).get("status", 503))
-            text = str((injected or {}).get("body") or f"moldsim: injected HTTP {status} for {name}")
-            self._send_raw(status, text.encode("utf-8"), "text/plain; charset=UTF-8")
-            return
-        bad = faults.take("bad_responses", name)
-        if bad and bad["kind"] != "missing_fields":
-            self._send_raw(*_bad_answer(name, bad))
+        early = _early_answer(faults, name, chance)
+        if early is not None:
+            self._send_raw(*early)
             return
         status, doc = self.server.sim.api.handle(pairs)
         if chance == "reset_after" or faults.take("reset_after", name):
             self._hang_up()
             return
-        if bad:
-            _strip(doc, set(bad.get("fields") or ["id"]))
+        stripped = faults.take("bad_responses", name, _missing_fields)
+        if stripped:
+            _strip(doc, set(stripped.get("fields") or ["id"]))
         self._send(status, doc)
 
     def _hang_up(self) -> None:
@@ -128,13 +125,43 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+def _missing_fields(rule: dict[str, Any]) -> bool:
+    return bool(rule["kind"] == "missing_fields")
+
+
+def _early_answer(faults: Faults, command: str, chance: str | None) -> tuple[int, bytes, str] | None:
+    """(status, body, content type) of an injected answer given before acting, or None."""
+    if chance == "http_503":
+        return _text(503, f"moldsim: injected HTTP 503 for {command}")
+    injected = faults.take("http_errors", command)
+    if injected:
+        status = int(injected.get("status", 503))
+        return _text(status, str(injected.get("body") or
+                                 f"moldsim: injected HTTP {status} for {command}"))
+    bad = faults.take("bad_responses", command, lambda rule: not _missing_fields(rule))
+    return None if bad is None else _bad_answer(command, bad)
+
+
+def _text(status: int, text: str) -> tuple[int, bytes, str]:
+    return status, text.encode("utf-8"), "text/plain; charset=UTF-8"
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def _bad_answer(command: str, rule: dict[str, Any]) -> tuple[int, bytes, str]:
     """(status, body, content type) of an answer no Mold gives, by the rule's kind."""
     kind = rule["kind"]
     if kind == "html":
         status = int(rule.get("status", 502))
-        page = (f"<html><head><title>{status} Bad Gateway</title></head><body><center>"
-                f"<h1>{status} Bad Gateway</h1></center><hr><center>nginx</center></body></html>")
+        title = f"{status} {_reason(status)}"
+        page = (f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+                f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                "</body>\r\n</html>\r\n")
         return status, page.encode(), "text/html"
     status = int(rule.get("status", 200))
     if kind == "malformed_json":
@@ -147,16 +174,29 @@ def _bad_answer(command: str, rule: dict[str, Any]) -> tuple[int, bytes, str]:
     return status, json.dumps(doc).encode(), JSON_TYPE
 
 
-def _strip(doc: Any, fields: set[str]) -> None:
-    """Remove `fields` from every object in an answer (missing_fields)."""
-    if isinstance(doc, dict):
-        for name in fields & set(doc):
-            del doc[name]
-        for value in doc.values():
-            _strip(value, fields)
-    elif isinstance(doc, list):
-        for item in doc:
-            _strip(item, fields)
+def _strip(doc: dict[str, Any], fields: set[str]) -> None:
+    """missing_fields: remove `fields` from the response object (the one value of `doc`) and
+    from every object that is an item of a list anywhere inside it."""
+    for inner in doc.values():
+        if isinstance(inner, dict):
+            _drop(inner, fields)
+            _strip_lists(inner, fields)
+
+
+def _drop(obj: dict[str, Any], fields: set[str]) -> None:
+    for name in fields & set(obj):
+        del obj[name]
+
+
+def _strip_lists(value: Any, fields: set[str], list_item: bool = False) -> None:
+    if isinstance(value, dict):
+        if list_item:
+            _drop(value, fields)
+        for inner in value.values():
+            _strip_lists(inner, fields)
+    elif isinstance(value, list):
+        for item in value:
+            _strip_lists(item, fields, list_item=True)
 
 
 class _Server(ThreadingHTTPServer):

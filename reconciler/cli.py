@@ -13,8 +13,8 @@ import os
 import re
 import signal
 import sys
-import threading
 import tempfile
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import replace as with_changes
@@ -37,8 +37,15 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.text import ProgressView, render_plan, summary_line
 from reconciler.settings import load_settings
 from reconciler.spec import json_schema
-from reconciler.state import (LocalState, State, StateBackend, current_workspace,
-                              open_backend, push_state, select_workspace)
+from reconciler.state import (
+    LocalState,
+    State,
+    StateBackend,
+    current_workspace,
+    open_backend,
+    push_state,
+    select_workspace,
+)
 
 __all__ = ["app", "main"]
 
@@ -683,7 +690,7 @@ def _run(entry: Callable[..., Any]) -> int:
         return int(exc.exit_code)
     except (SpecInvalid, PlanError) as exc:
         typer.echo(str(exc.diagnostics), err=True)
-        count = len(exc.diagnostics.errors)  # type: ignore[attr-defined]
+        count = len(exc.diagnostics.errors)
         typer.echo(f"\n{count} error(s); nothing was changed.", err=True)
         return 1
     except MwinError as exc:

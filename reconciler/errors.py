@@ -22,6 +22,8 @@ secret: the client passes commands and Mold's texts, never keys or signatures.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "MwinError",
     "SpecInvalid",
@@ -47,7 +49,7 @@ class MwinError(Exception):
 
 
 class SpecInvalid(MwinError):
-    def __init__(self, diagnostics: object) -> None:
+    def __init__(self, diagnostics: Any) -> None:  # reconciler.diagnostics.Diagnostics
         self.diagnostics = diagnostics
         super().__init__(str(diagnostics))
 
@@ -69,7 +71,7 @@ class PlanStale(StateError):
 
 
 class PlanError(MwinError):
-    def __init__(self, diagnostics: object) -> None:
+    def __init__(self, diagnostics: Any) -> None:  # reconciler.diagnostics.Diagnostics
         self.diagnostics = diagnostics
         super().__init__(str(diagnostics))
 

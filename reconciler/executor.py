@@ -147,6 +147,8 @@ class _Walker:
                 for future in finished:
                     index = running.pop(future)
                     error = future.exception()
+                    if error is not None and not isinstance(error, Exception):
+                        raise error  # KeyboardInterrupt/SystemExit in a worker: not a failure
                     if error is None:
                         done.add(index)
                         self.result.finished.append(index)

@@ -26,7 +26,7 @@ from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KINDS
 from reconciler.resources.base import Desired, Draft, LiveObject, diff_attrs
 from reconciler.resources.common import split_changes
-from reconciler.spec import Defaults, Declared, SpecDoc
+from reconciler.spec import Declared, Defaults, SpecDoc
 from reconciler.state import State
 
 __all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan", "make_refresh_plan"]

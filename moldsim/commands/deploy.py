@@ -86,9 +86,9 @@ def _root_size(ctx: Ctx, p: dict[str, Any], source: dict[str, Any]) -> int:
 def _check_name(ctx: Ctx, name: str, network_ids: list[str]) -> None:
     if not _HOSTNAME.match(name):
         raise errors.param_error(
-            f"Invalid name. Vm name can contain ASCII letters 'a' through 'z', the digits '0' "
-            f"through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and "
-            f"can't start or end with \"-\" and can't start with digit")
+            "Invalid name. Vm name can contain ASCII letters 'a' through 'z', the digits '0' "
+            "through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and "
+            "can't start or end with \"-\" and can't start with digit")
     for vm in ctx.coll("vms").values():
         shares = any(nic["networkid"] in network_ids for nic in vm["nics"])
         if vm["name"] == name and shares and vm["state"] != "Destroyed":
@@ -154,6 +154,13 @@ def start(ctx: Ctx, vm: dict[str, Any]) -> None:
         ctx.coll("networks")[nic["networkid"]]["state"] = "Implemented"
 
 
+def hold_starting(ctx: Ctx, job: dict[str, Any]) -> None:
+    """A start (or a deploy with startvm) that never ends leaves the VM `Starting`."""
+    vm = ctx.coll("vms").get(job["instanceid"])
+    if vm is not None and job["params"].get("startvm", True):
+        vm["state"] = "Starting"
+
+
 def _deploy_failed(ctx: Ctx, job: dict[str, Any]) -> None:
     """A deploy whose job fails leaves the VM in Error (reference §3.1)."""
     vm = ctx.coll("vms").get(job["instanceid"])
@@ -162,7 +169,8 @@ def _deploy_failed(ctx: Ctx, job: dict[str, Any]) -> None:
 
 
 @job_kind("deployVirtualMachine", "VirtualMachine",
-          "org.apache.cloudstack.api.command.admin.vm.DeployVMCmdByAdmin", _deploy_failed)
+          "org.apache.cloudstack.api.command.admin.vm.DeployVMCmdByAdmin", _deploy_failed,
+          hold_starting)
 def finish_deploy(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = ctx.coll("vms").get(job["instanceid"])
     if vm is None:

@@ -51,7 +51,7 @@ def _addressing(ctx: Ctx, n: int, p: dict[str, Any]) -> tuple[str, str, str]:
     if gateway is None:  # 10.1.1.0/24 … 10.1.254.0/24, then 10.2.1.0/24 …
         prefix = f"10.{1 + (n - 1) // 254}.{(n - 1) % 254 + 1}"
         return f"{prefix}.1", "255.255.255.0", f"{prefix}.0/24"
-    base = ".".join(str(int(g) & int(m)) for g, m in zip(gateway.split("."), netmask.split(".")))
+    base = ".".join(str(int(g) & int(m)) for g, m in zip(gateway.split("."), netmask.split("."), strict=False))
     return gateway, netmask, f"{base}/{_mask_bits(netmask)}"
 
 
@@ -66,7 +66,7 @@ def _addressing(ctx: Ctx, n: int, p: dict[str, Any]) -> tuple[str, str, str]:
 def create_network(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     offering = ctx.coll("networkofferings")[p["networkofferingid"]]
     if offering.get("state") != "Enabled":
-        raise errors.param_error(f"Network offering with specified id is not in Enabled state")
+        raise errors.param_error("Network offering with specified id is not in Enabled state")
     n = ctx.store.next_seq("network")
     gateway, netmask, cidr = _addressing(ctx, n, p)
     rec = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from moldsim import errors, jobs, listing, tagging
-from moldsim.commands.deploy import start
+from moldsim.commands.deploy import hold_starting, start
 from moldsim.context import Ctx
 from moldsim.params import flat_map
 from moldsim.registry import BOOLEAN, LIST, MAP, UUID, Param, api, job_kind
@@ -83,7 +83,7 @@ api("detachIso", [Param("virtualmachineid", UUID, True, entity="vms"), Param("fo
     isasync=True)(_async("detachIso"))
 
 
-@job_kind("startVirtualMachine", "VirtualMachine", _VM + "StartVMCmd")
+@job_kind("startVirtualMachine", "VirtualMachine", _VM + "StartVMCmd", hang=hold_starting)
 def finish_start(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = _vm(ctx, job)
     if vm["state"] not in ("Stopped", "Running"):
@@ -92,7 +92,14 @@ def finish_start(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     return {"virtualmachine": view(ctx, vm)}
 
 
-@job_kind("stopVirtualMachine", "VirtualMachine", _VM + "StopVMCmd")
+def _hold_stopping(ctx: Ctx, job: dict[str, Any]) -> None:
+    """A stop that never ends leaves the VM `Stopping`."""
+    vm = ctx.coll("vms").get(job["instanceid"])
+    if vm is not None and vm["state"] == "Running":
+        vm["state"] = "Stopping"
+
+
+@job_kind("stopVirtualMachine", "VirtualMachine", _VM + "StopVMCmd", hang=_hold_stopping)
 def finish_stop(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = _vm(ctx, job)
     if vm["state"] not in ("Stopped", "Running"):

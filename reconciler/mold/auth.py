@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Generator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import parse_qsl, quote
 
 import httpx
@@ -67,7 +67,7 @@ def form_encode(params: Mapping[str, str]) -> bytes:
     )
 
 
-def _digest(algorithm: str) -> Callable[[], object]:
+def _digest(algorithm: str) -> Callable[[], Any]:
     if algorithm == "sha256":
         return hashlib.sha256
     if algorithm == "sha1":

@@ -33,6 +33,7 @@ from typing import Any, NoReturn
 
 import httpx
 
+from reconciler import failpoints
 from reconciler.errors import (
     ApiError,
     AuthError,
@@ -42,7 +43,6 @@ from reconciler.errors import (
     TransportError,
     UncertainMutation,
 )
-from reconciler import failpoints
 from reconciler.mold.auth import MoldSigner
 from reconciler.mold.encoding import encode_params
 from reconciler.settings import Settings
@@ -427,7 +427,8 @@ def _errortext(envelope: Mapping[str, Any]) -> str:
 def _job_failed(
     command: str, jobid: str, job: Mapping[str, Any], resource_id: str | None
 ) -> JobFailed:
-    result = job.get("jobresult") if isinstance(job.get("jobresult"), dict) else {}
+    found = job.get("jobresult")
+    result: Mapping[str, Any] = found if isinstance(found, dict) else {}
     code = job.get("jobresultcode") or result.get("errorcode") or 530
     return JobFailed(command, jobid, code, _errortext(result), resource_id=resource_id)
 

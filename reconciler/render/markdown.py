@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from reconciler.plan import Action, Plan
-from reconciler.render.colour import pad, display_width
+from reconciler.render.colour import display_width, pad
 from reconciler.render.text import summary_line
 
 __all__ = ["render_markdown"]
@@ -22,7 +22,7 @@ def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = []
     for n, row in enumerate(rows):
-        lines.append("| " + " | ".join(pad(c, w) for c, w in zip(row, widths)) + " |")
+        lines.append("| " + " | ".join(pad(c, w) for c, w in zip(row, widths, strict=True)) + " |")
         if n == 0:
             lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     return lines

@@ -23,7 +23,6 @@ from typing import Any, Literal
 from pydantic import Field, StrictInt, StrictStr, field_validator
 
 from reconciler.address import Address
-from reconciler.diagnostics import Diagnostics
 from reconciler.plan import Operation
 from reconciler.resources.base import (
     Attr,
@@ -39,8 +38,12 @@ from reconciler.resources.base import (
     tags_of,
 )
 from reconciler.resources.common import replace_reason, split_changes
-from reconciler.resources.vm_exec import execute  # noqa: F401 - the kind's execute()
-from reconciler.resources.vm_rules import UNSET, desired, validate  # noqa: F401 - kind API
+
+# The kind's API functions live in sibling modules; `x as x` re-exports them.
+from reconciler.resources.vm_exec import execute as execute
+from reconciler.resources.vm_rules import UNSET
+from reconciler.resources.vm_rules import desired as desired
+from reconciler.resources.vm_rules import validate as validate
 
 KIND = "vm"
 SECTION = "vms"

@@ -158,7 +158,7 @@ def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Addre
             resources[address] = Declared(address, model, pos, fields)
 
 
-EntryPositions = dict[tuple[Any, Any], dict[str, SourcePos]]
+EntryPositions = dict[tuple[str | int, ...], dict[str, SourcePos]]
 
 
 def _entry_positions(positions: PosMap) -> EntryPositions:
@@ -281,8 +281,9 @@ def _digest(doc: SpecDoc) -> str:
 
 
 def json_schema() -> dict[str, Any]:
-    sections: dict[str, Any] = {
-        KINDS[k].SECTION: (dict[str, KINDS[k].Spec] | None, None) for k in KIND_ORDER if k in KINDS
+    sections: dict[str, Any] = {  # pydantic field definitions built at run time
+        KINDS[k].SECTION: (dict[str, KINDS[k].Spec] | None, None)  # type: ignore[misc]
+        for k in KIND_ORDER if k in KINDS
     }
     top = create_model("MwinSpec", __base__=SpecModel, version=(int, 1),
                        defaults=(Defaults | None, None), **sections)

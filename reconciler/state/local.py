@@ -24,9 +24,9 @@ import os
 import socket
 import time
 import uuid
-from datetime import datetime, timezone
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,9 +34,18 @@ from pydantic import ValidationError
 
 from reconciler import failpoints
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, Confirm,
-                                   State, check_base, check_workspace, gone_here, not_locked,
-                                   wrong_lock_id)
+from reconciler.state.base import (
+    DEFAULT_WORKSPACE,
+    FORMAT_VERSION,
+    UNLOCK_HINT,
+    Confirm,
+    State,
+    check_base,
+    check_workspace,
+    gone_here,
+    not_locked,
+    wrong_lock_id,
+)
 
 __all__ = ["LocalState"]
 

@@ -44,9 +44,18 @@ from psycopg.types.json import Jsonb
 from pydantic import ValidationError
 
 from reconciler.errors import StateError, StateLocked
-from reconciler.state.base import (DEFAULT_WORKSPACE, FORMAT_VERSION, UNLOCK_HINT, Confirm,
-                                   State, check_base, check_workspace, gone_here, not_locked,
-                                   wrong_lock_id)
+from reconciler.state.base import (
+    DEFAULT_WORKSPACE,
+    FORMAT_VERSION,
+    UNLOCK_HINT,
+    Confirm,
+    State,
+    check_base,
+    check_workspace,
+    gone_here,
+    not_locked,
+    wrong_lock_id,
+)
 from reconciler.state.select import mask_url
 
 __all__ = ["LOCK_CLASS", "PostgresState"]
@@ -259,7 +268,7 @@ class PostgresState:
         if row is None:
             return None
         keys = ("who", "pid", "host", "operation", "since", "backend_pid", "lock_id", "held")
-        return dict(zip(keys, row))
+        return dict(zip(keys, row, strict=True))
 
     def _holder(self, conn: psycopg.Connection[Any]) -> str:
         row = self._lock_row(conn)

@@ -63,13 +63,18 @@ class Client:
             return self.http.post(self.url, data=dict(pairs))
         return self.http.get(self.url, params=pairs)
 
-    def call(self, command: str, **params: Any) -> tuple[int, dict[str, Any]]:
-        """Signed v3 call; values are stringified (bools as true/false)."""
+    def request(self, command: str, **params: Any) -> httpx.Response:
+        """Signed v3 call, the HTTP response as it came; values are stringified (bools as
+        true/false)."""
         pairs = [("command", command), ("response", "json"), ("apiKey", self.key),
                  ("signatureVersion", "3"), ("expires", expires_in(300))]
         for k, v in params.items():
             pairs.append((k, str(v).lower() if isinstance(v, bool) else str(v)))
-        resp = self.raw(pairs)
+        return self.raw(pairs)
+
+    def call(self, command: str, **params: Any) -> tuple[int, dict[str, Any]]:
+        """Signed v3 call: (HTTP status, the object inside the response envelope)."""
+        resp = self.request(command, **params)
         doc = resp.json()
         [(_, inner)] = doc.items()
         return resp.status_code, inner

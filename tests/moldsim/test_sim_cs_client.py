@@ -8,6 +8,7 @@ import pytest
 from cs import CloudStack, CloudStackApiException
 
 from moldsim.server import MoldSim
+
 from simclient import API_KEY, SECRET_KEY
 
 

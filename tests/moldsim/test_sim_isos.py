@@ -7,6 +7,7 @@ import time
 import pytest
 
 from moldsim.server import MoldSim
+
 from simclient import Client
 
 

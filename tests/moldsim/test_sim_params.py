@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moldsim.server import MoldSim
+
 from simclient import Client
 
 

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from moldsim.server import MoldSim
+
 from simclient import Client
 
 

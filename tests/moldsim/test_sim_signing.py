@@ -8,6 +8,7 @@ import pytest
 
 from moldsim import signing
 from moldsim.server import MoldSim
+
 from simclient import API_KEY, SECRET_KEY, Client, canonical, expires_in, signature
 
 # Korean text, spaces, + * ~ / = &, map names, mixed-case names; as a client would send them.

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from moldsim.server import MoldSim
+
 from simclient import Workflow
 
 

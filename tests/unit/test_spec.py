@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from reconciler.address import Address
 from reconciler.diagnostics import SourcePos
 from reconciler.spec import json_schema, load_spec

@@ -58,7 +58,7 @@ def test_control_character_is_reported_at_its_position() -> None:
 
 def test_alias_bomb_is_refused_quickly() -> None:
     lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for prev, name in zip("abcdefgh", "bcdefghi"):
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     started = time.monotonic()
     data, _pos, diags = load_yaml("\n".join(lines).encode(), "f.yaml")
