@@ -310,12 +310,18 @@ def _confirm(auto_approve: bool,
              question: str = "Do you want to perform these actions?") -> None:
     if auto_approve:
         return
+    _ask_yes(f"\n{question}", no_terminal="refusing to go on without confirmation: stdin is not "
+                                          "a terminal. Review the plan and pass --auto-approve, "
+                                          "or apply a saved plan file.",
+             cancelled="apply cancelled.")
+
+
+def _ask_yes(question: str, *, no_terminal: str, cancelled: str) -> None:
+    """Only a typed 'yes' on a terminal goes on; anything else raises with the given words."""
     if not sys.stdin.isatty():
-        raise MwinError("refusing to go on without confirmation: stdin is not a terminal. "
-                        "Review the plan and pass --auto-approve, or apply a saved plan file.")
-    answer = typer.prompt(f"\n{question} Only 'yes' is accepted")
-    if answer.strip() != "yes":
-        raise MwinError("apply cancelled.")
+        raise MwinError(no_terminal)
+    if typer.prompt(f"{question} Only 'yes' is accepted").strip() != "yes":
+        raise MwinError(cancelled)
 
 
 class _Interrupts:
@@ -503,12 +509,10 @@ def state_unlock(lock_id: Annotated[str, typer.Argument(
 
 def _confirm_unlock(question: str) -> None:
     """Asked once the lock ID is checked: the question names the holder and what will be done."""
-    if not sys.stdin.isatty():
-        raise MwinError("refusing to clear the lock without confirmation: stdin is not a "
-                        "terminal. Make sure its holder is gone, then pass --force.")
-    answer = typer.prompt(f"{question} Only 'yes' is accepted")
-    if answer.strip() != "yes":
-        raise MwinError("unlock cancelled; the lock was left as it is.")
+    _ask_yes(question, no_terminal="refusing to clear the lock without confirmation: stdin is "
+                                   "not a terminal. Make sure its holder is gone, then pass "
+                                   "--force.",
+             cancelled="unlock cancelled; the lock was left as it is.")
 
 
 @state_app.command("mv")
