@@ -3,8 +3,9 @@
   GET  /moldsim/health          → {"status": "ok", ...}
   GET  /moldsim/config          → current run-time settings
   POST /moldsim/config          {"job_seconds": 0.5, ...}  (keys in config.RUNTIME_KEYS)
-  GET  /moldsim/faults          → active fault rules
-  POST /moldsim/faults          {"fail_jobs": [...], "clear": true, ...}  (see faults.py)
+  GET  /moldsim/faults          → active fault rules by kind (random rules with "fired")
+  POST /moldsim/faults          {"fail_jobs": [...], "random": [...], "clear": true, ...}
+                                kinds and rule shapes: faults.py; 400 changes nothing
   POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
   GET  /moldsim/dump            → the whole store document (debugging)
   GET  /moldsim/stats           → {"api_requests": N, "by_command": {...}, "objects": {...}}

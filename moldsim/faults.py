@@ -39,8 +39,14 @@ Rule kinds:
                   `share` it fails, in a mode drawn by the same generator from `modes`
                   ("http_503", "reset_before", "reset_after"; default all three). Commands in
                   `exclude` are never hit and draw nothing. `count` limits firings. The
-                  rule's "fired" ({mode: firings}) is shown by GET /moldsim/faults. Rules are
-                  asked in order; the first that fires decides, later ones do not draw.
+                  rule's "fired" ({mode: firings}) is shown by GET /moldsim/faults. Without a
+                  seed the failures are not reproducible. Rules are asked in order; the first
+                  that fires decides, later ones do not draw for that request.
+
+Order within one API request (server.py): the random draw; a reset before acting (random or
+drop_connections); a delay; an HTTP error (random http_503, else http_errors); a bad answer
+given before acting; the command itself; a reset after acting (random or reset_after); else
+missing_fields. A rule's firing is only spent when it takes effect.
 """
 
 from __future__ import annotations

@@ -30,9 +30,11 @@ TICKERS: list[Callable[[Ctx], bool]] = []
 
 def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any],
            error: errors.ApiError | None = None, seconds: float | None = None) -> dict[str, Any]:
-    """Queue a job of `command`; an injected fault or a given error makes it fail at its end."""
+    """Queue a job of `command`; an injected fault or a given error makes it fail at its end,
+    the hang_jobs fault makes it never end (and then spares the fail_jobs rules)."""
     kind = JOB_KINDS[command.lower()]
-    fault = ctx.faults.take("fail_jobs", command)
+    hung = ctx.faults.take("hang_jobs", command) is not None
+    fault = None if hung else ctx.faults.take("fail_jobs", command)
     if error is None and fault is not None:
         code = int(fault.get("errorcode", errors.INTERNAL_ERROR))
         error = errors.ApiError(code, str(fault.get("errortext") or f"{command} failed (injected fault)"))
@@ -45,7 +47,7 @@ def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any
         "error": None if error is None else {"errorcode": error.errorcode, "errortext": error.errortext},
     }
     ctx.coll("jobs")[job["id"]] = job
-    if ctx.faults.take("hang_jobs", command) is not None:
+    if hung:
         _hang(ctx, job)
     return job
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ssl
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,9 +43,10 @@ class Client:
     """Signed calls over httpx; returns (status, inner object) or raises on nothing."""
 
     def __init__(self, url: str, key: str = API_KEY, secret: str = SECRET_KEY,
-                 algo: str = "sha256", post: bool = False) -> None:
+                 algo: str = "sha256", post: bool = False,
+                 verify: ssl.SSLContext | bool = True) -> None:
         self.url, self.key, self.secret, self.algo, self.post = url, key, secret, algo, post
-        self.http = httpx.Client(timeout=10)
+        self.http = httpx.Client(timeout=10, verify=verify)
 
     def close(self) -> None:
         self.http.close()

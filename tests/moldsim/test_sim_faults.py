@@ -92,8 +92,6 @@ def test_random_rule_spares_excluded_commands_which_draw_nothing(sim: MoldSim,
         assert client.request("listZones").status_code == 200
         seen.append(client.request("listIsos", isofilter="self").status_code)
     assert seen == [503 if m else 200 for m in predict(3, 0.5, ["http_503"], 30)]
-    assert client.request("listIsos").headers["Content-Type"].startswith(("text/plain",
-                                                                           "application/json"))
 
 
 def test_random_count_limits_the_firings(sim: MoldSim, client: Client) -> None:
@@ -167,7 +165,9 @@ def test_hung_job_never_finishes_while_others_do(sim: MoldSim) -> None:
         vm = flow.vm(hung["id"])
         assert (vm["state"], vm["jobid"], vm["jobstatus"]) == ("Starting", hung["jobid"], 0)
         assert flow.vm(done["id"])["state"] == "Running"
-        assert flow.ok("startVirtualMachine", id=hung["id"])  # queued behind the hung one
+        start = flow.run_job("startVirtualMachine", id=hung["id"])
+        assert (start["jobstatus"], start["jobresult"]["errortext"]) == (
+            2, "Unable to start VM a in state Starting")
         root = flow.first("listVolumes", "volume", virtualmachineid=hung["id"], listall=True)
         assert root["state"] == "Allocated"
 
