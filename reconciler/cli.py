@@ -379,7 +379,11 @@ def _finish_apply(result: ApplyResult, style: Style, events: JsonEvents | None =
 
 
 @app.command()
-def destroy(state: StateOpt = DEFAULT_STATE,
+def destroy(spec: Annotated[Path, typer.Argument(
+                help="Spec file or directory: resources it declares with lifecycle.protect "
+                     "stop the destroy. Without one, protection cannot be checked (a warning "
+                     "says so).")] = Path("."),
+            state: StateOpt = DEFAULT_STATE,
             backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
             auto_approve: Annotated[bool, typer.Option("--auto-approve",
                                                        help="Destroy without asking.")] = False,
@@ -389,7 +393,7 @@ def destroy(state: StateOpt = DEFAULT_STATE,
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
             signature: SigOpt = None, insecure: InsecureOpt = False, ca_bundle: CaBundleOpt = None,
             poll_interval: PollOpt = "500ms", color: ColorOpt = None) -> None:
-    """Delete everything mwin manages (all of state), dependants first."""
+    """Delete everything mwin manages (all of state), dependants first; resources the spec protects stop it."""
     style = Style(use_colour(sys.stdout, color))
     backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
@@ -400,7 +404,12 @@ def destroy(state: StateOpt = DEFAULT_STATE,
             _Interrupts() as interrupts:
         backend.lock("destroy", parse_duration(lock_timeout))
         try:
-            planned = workflow.destroy_plan(backend, client)
+            found = workflow.find_spec(spec)
+            if found is None:
+                typer.echo(f"Warning: no spec at {spec}, so lifecycle.protect is not checked: "
+                           "everything in state will be destroyed.", err=True)
+            planned = workflow.destroy_plan(backend, client, found)
+            _print_diagnostics(planned.diagnostics, style)
             typer.echo(render_plan(planned.plan, style))
             if planned.plan.empty:
                 return

@@ -13,7 +13,7 @@ from typing import Any
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
-from reconciler.errors import MwinError, PlanStale, SpecInvalid, StateError
+from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
 from reconciler.hooks import Hook
 from reconciler.live import LiveSnapshot, refresh
@@ -76,10 +76,38 @@ def refresh_plan(backend: StateBackend, client: Any) -> Planned:
     return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
-def destroy_plan(backend: StateBackend, client: Any) -> Planned:
+def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | None = None
+                 ) -> Planned:
+    """Everything in state, dependants first. With a spec, resources it declares with
+    ``lifecycle.protect`` make it an error (each named at its protect key), as in a plan."""
     state = backend.read()
+    diags = Diagnostics()
+    if spec_path is not None:
+        doc, diags = validate(spec_path)
+        _refuse_protected(doc, state)
     live = refresh(client, KINDS, wanted=_kinds_in_play(state))
-    return Planned(make_destroy_plan(state, live), Diagnostics(), live, state)
+    return Planned(make_destroy_plan(state, live), diags, live, state)
+
+
+def _refuse_protected(doc: SpecDoc, state: State) -> None:
+    problems = Diagnostics()
+    for address, decl in sorted(doc.resources.items(), key=lambda item: str(item[0])):
+        if decl.spec.lifecycle.protect and str(address) in state.resources:
+            problems.error("protected by lifecycle.protect: `mwin destroy` would delete it. "
+                           "Set `protect: false` first if it really must go",
+                           decl.at("lifecycle.protect"), address=str(address))
+    if problems.has_errors:
+        raise PlanError(problems)
+
+
+def find_spec(path: str | Path) -> Path | None:
+    """``path`` if it holds a spec (a file, or a directory with *.yaml/*.yml files)."""
+    where = Path(path)
+    if where.is_file():
+        return where
+    if where.is_dir() and any([*where.glob("*.yaml"), *where.glob("*.yml")]):
+        return where
+    return None
 
 
 def apply(the_plan: Plan, backend: StateBackend, state: State, client: Any, hook: Hook,

@@ -282,9 +282,19 @@ def test_protect_refresh_only_of_a_vm_and_destroy_in_reverse_dependency_order(
     assert report["actions"][0]["after"]["cdrom"] == "win2022"
     assert [d["address"] for d in report["drift"]] == ["vm.master"]
 
-    refused = mwin("destroy")  # stdin is not a TTY and no --auto-approve
+    # the spec in the working directory protects the template: destroy touches nothing
+    protected = mwin("destroy", "--auto-approve")
+    assert protected.code == 1 and protected.out == ""
+    assert f"spec.yaml:{line_of(spec, 'lifecycle: {protect: true}')}:" in protected.err
+    assert "template.golden" in protected.err and "protected by lifecycle.protect" in protected.err
+    assert managed_in_mold(mold) == held
+    write(spec, WORKFLOW.replace("    lifecycle: {protect: true}\n", ""))
+
+    refused = mwin("destroy", str(tmp_path / "nowhere"))  # stdin is not a TTY, no --auto-approve
     assert refused.code == 1 and "refusing to go on without confirmation" in refused.err
-    assert managed_in_mold(mold) == {**held, "template": held["template"]}
+    assert f"Warning: no spec at {tmp_path / 'nowhere'}, so lifecycle.protect is not checked" \
+        in refused.err
+    assert managed_in_mold(mold) == held
 
     gone = ok(mwin("destroy", "--auto-approve"))
     order = re.findall(r"^  # (\S+) will be destroyed$", gone.out, re.MULTILINE)
