@@ -475,7 +475,7 @@ def _transport_detail(url: str, exc: httpx.TransportError, read: bool) -> str:
     detail = f"{kind} talking to {url} ({type(exc).__name__}: {exc})"
     if read or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return detail  # nothing was executed, or executing twice is harmless
-    return f"{detail}; Mold may have executed it anyway, refresh before retrying"
+    return f"{detail}; Mold may have carried it out"
 
 
 def _loggable(data: Mapping[str, str]) -> str:
