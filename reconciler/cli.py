@@ -133,9 +133,9 @@ def _client(url: str | None, api_key: str | None, secret_key: str | None, signat
                              verify_tls=False if insecure else None,
                              ca_bundle=str(ca_bundle) if ca_bundle else None)
     if not settings.verify_tls:
-        typer.echo("Warning: TLS certificate verification is off (--insecure or MOLD_INSECURE): "
-                   "anyone on the path to Mold can read the traffic and change Mold's answers. "
-                   "Use --ca-bundle FILE for a private CA instead.", err=True)
+        typer.echo("Warning: TLS certificate verification is disabled (--insecure or "
+                   "MOLD_INSECURE): anyone on the path to Mold can read the traffic and change "
+                   "Mold's answers. Use --ca-bundle FILE for a private CA instead.", err=True)
     initial = parse_duration(poll_interval)
     return MoldClient(settings, poll=PollPolicy(initial=initial, max_interval=max(initial, 10.0)))
 

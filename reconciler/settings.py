@@ -6,6 +6,15 @@ Precedence, per field: explicit argument (CLI flag) > ``MOLD_*`` environment >
 The ini file is only read when arguments and environment leave a field open, and an unreadable
 one only matters when a required field is still missing.
 
+TLS: Mold's certificate is always verified unless ``--insecure``/``MOLD_INSECURE=1`` (or
+``verify = false`` in the ini profile) says otherwise. A CA bundle (``--ca-bundle``,
+``MOLD_CA_BUNDLE``, ``ca_bundle =``; ``~`` expands) replaces the default trust, which is the
+system's CA store (OpenSSL's ``SSL_CERT_FILE``/``SSL_CERT_DIR`` can point it elsewhere) plus
+certifi's Mozilla bundle. ``REQUESTS_CA_BUNDLE`` is not read: it belongs to python-requests, and
+a variable set for another tool should not quietly change whom mwin trusts. The bundle is
+checked here (readable, holds PEM certificates) so a bad one fails before any request, naming
+where it came from; turning verification off while naming a bundle is an error, not a guess.
+
 Secrets are ``SecretStr`` from the moment they are read: no message, log line or repr built
 here contains a key. Imports only ``reconciler.errors``.
 """
@@ -14,6 +23,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +114,11 @@ def load_settings(
         "url": url, "api_key": api_key, "secret_key": secret_key,
         "signature": signature, "verify_tls": verify_tls, "ca_bundle": ca_bundle, "timeout": None,
     }
-    values = {f.name: v for f in _FIELDS if (v := _from_args_or_env(f, explicit, env)) is not None}
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}  # field → where its value came from, for error messages
+    for f in _FIELDS:
+        if (found := _from_args_or_env(f, explicit, env)) is not None:
+            values[f.name], sources[f.name] = found
     ini = _ini_location(profile, env, ini_path)
     if any(f.name not in values for f in _FIELDS):
         _read_ini(ini)
@@ -112,12 +126,15 @@ def load_settings(
             raw = ini.values.get(f.ini_key or "", "").strip()
             if f.name not in values and raw:
                 values[f.name] = _parse(f, raw, f"{ini.path} [{ini.section}]")
+                sources[f.name] = f"`{f.ini_key} = {_shown(f, raw)}` in {ini.path} [{ini.section}]"
     missing = [f for f in _FIELDS if f.name in _REQUIRED and f.name not in values]
     if missing:
         raise SettingsError(_missing_message(missing, ini))
     if values.get("ca_bundle") and values.get("verify_tls") is False:
-        raise SettingsError("--insecure (MOLD_INSECURE) turns TLS verification off, --ca-bundle "
-                            "(MOLD_CA_BUNDLE) says whom to trust: choose one")
+        raise SettingsError(
+            f"{sources['verify_tls']} turns TLS verification off, but {sources['ca_bundle']} "
+            "names a CA bundle to verify against: choose one (keep the CA bundle, or skip "
+            "verification with --insecure)")
     try:
         return Settings(**values)
     except pydantic.ValidationError as exc:
@@ -126,17 +143,24 @@ def load_settings(
         raise SettingsError(f"invalid Mold settings: {problems}") from None
 
 
-def _from_args_or_env(f: _Field, explicit: Mapping[str, Any], env: Mapping[str, str]) -> Any:
+def _from_args_or_env(f: _Field, explicit: Mapping[str, Any],
+                      env: Mapping[str, str]) -> tuple[Any, str] | None:
+    """(value, where it came from), or None when neither an argument nor the environment has it."""
     given = explicit[f.name]
     if isinstance(given, bool):
-        return given
+        return given, f.flag
     if given is not None and given.strip():
-        return _parse(f, given, f.flag)
+        return _parse(f, given, f.flag), f"{f.flag} {_shown(f, given)}"
     for var in f.env:
         raw = env.get(var, "").strip()
         if raw:
-            return _parse(f, raw, var)
+            return _parse(f, raw, var), f"{var}={_shown(f, raw)}"
     return None
+
+
+def _shown(f: _Field, raw: str) -> str:
+    """A value as it may appear in a message: keys never do."""
+    return "***" if f.name in ("api_key", "secret_key") else raw.strip()
 
 
 def _parse(f: _Field, raw: str, source: str) -> Any:
@@ -166,12 +190,21 @@ def _parse(f: _Field, raw: str, source: str) -> Any:
 
 
 def _readable_file(path: str, source: str) -> str:
+    """A CA bundle that exists, can be read and holds at least one PEM certificate."""
+    path = os.path.expanduser(path)
     try:
         with open(path, "rb") as handle:
             handle.read(1)
     except OSError as exc:
         raise SettingsError(f"{source}: cannot read the CA bundle {path}: "
                             f"{exc.strerror or exc}") from None
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SettingsError(f"{source}: the CA bundle {path} holds no usable PEM certificate "
+                            f"({reason}); it should contain '-----BEGIN CERTIFICATE-----' "
+                            "blocks of the CA(s) that signed Mold's certificate") from None
     return path
 
 

@@ -451,13 +451,19 @@ def _items(command: str, body: Mapping[str, Any], item_key: str) -> list[dict[st
 
 
 def _verification(settings: Settings) -> ssl.SSLContext | bool:
-    """What httpx checks Mold's certificate against: a given CA bundle, the system's CAs, or
-    nothing (--insecure)."""
+    """What httpx checks Mold's certificate against: the given CA bundle only; else the system's
+    CA store (where an admin installs a private CA; SSL_CERT_FILE/SSL_CERT_DIR can move it) plus
+    certifi's Mozilla bundle (for a Python without a usable system store); or nothing
+    (--insecure). settings.py has already checked that the bundle loads."""
     if not settings.verify_tls:
         return False
     if settings.ca_bundle:
         return ssl.create_default_context(cafile=settings.ca_bundle)
-    return True
+    import certifi  # httpx's own dependency
+
+    context = ssl.create_default_context()  # silently skips a missing SSL_CERT_FILE
+    context.load_verify_locations(cafile=certifi.where())
+    return context
 
 
 def _certificate_refused(exc: httpx.TransportError) -> bool:
@@ -468,11 +474,21 @@ def _transport_detail(url: str, exc: httpx.TransportError, read: bool) -> str:
     """What went wrong talking to ``url``; for a mutation, whether it may have run anyway."""
     if _certificate_refused(exc):
         reason = str(exc).rsplit("certificate verify failed:", 1)[-1].split("(_ssl")[0].strip()
-        return (f"the TLS certificate of {url} could not be verified ({reason or exc}). If "
-                "Mold's certificate comes from a private CA, pass --ca-bundle FILE (or set "
-                "MOLD_CA_BUNDLE) with that CA; --insecure skips the check")
+        reason = reason.rstrip(".") or str(exc)
+        if "mismatch" in reason.lower():
+            todo = (f"connect with a host name the certificate was issued for (--url or "
+                    f"MOLD_URL; {httpx.URL(url).host} is not one of them)")
+        elif "expired" in reason.lower() or "not yet valid" in reason.lower():
+            todo = "renew Mold's certificate (or check this machine's clock)"
+        else:
+            todo = ("if Mold's certificate comes from a private CA, pass --ca-bundle FILE (or "
+                    "set MOLD_CA_BUNDLE) with the CA that signed it")
+        return (f"the TLS certificate of {url} could not be verified ({reason}): {todo}; "
+                "--insecure skips verification (not recommended)")
     kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "connection failed"
     detail = f"{kind} talking to {url} ({type(exc).__name__}: {exc})"
+    if url.startswith("https://") and "WRONG_VERSION_NUMBER" in str(exc):
+        detail += "; the server does not seem to speak TLS there: for plain HTTP use an http:// URL"
     if read or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return detail  # nothing was executed, or executing twice is harmless
     return f"{detail}; Mold may have carried it out"

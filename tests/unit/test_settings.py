@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import trustme
 
 from reconciler.errors import SettingsError
 from reconciler.settings import Settings, load_settings
@@ -144,9 +145,15 @@ def test_repr_hides_keys():
     assert "AK-123" not in repr(s) and "SK-456" not in repr(s) and "SK-456" not in str(s)
 
 
-def test_ca_bundle_and_http_timeout_from_the_environment(tmp_path):
-    bundle = tmp_path / "ca.pem"
-    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+@pytest.fixture
+def ca_pem(tmp_path: Path) -> Path:
+    path = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(path))
+    return path
+
+
+def test_ca_bundle_and_http_timeout_from_the_environment(tmp_path, ca_pem):
+    bundle = ca_pem
     env = {"MOLD_URL": "https://mold.example/client/api", "MOLD_API_KEY": "k",
            "MOLD_SECRET_KEY": "s", "MOLD_CA_BUNDLE": str(bundle), "MOLD_HTTP_TIMEOUT": "2.5"}
     settings = load_settings(env=env, ini_path=tmp_path / "none.ini")
@@ -156,3 +163,84 @@ def test_ca_bundle_and_http_timeout_from_the_environment(tmp_path):
     with pytest.raises(SettingsError, match="MOLD_CA_BUNDLE: cannot read the CA bundle"):
         load_settings(env={**env, "MOLD_CA_BUNDLE": str(tmp_path / "gone.pem")},
                       ini_path=tmp_path / "none.ini")
+
+
+KEYS = {"MOLD_URL": "https://mold.example/client/api", "MOLD_API_KEY": "AK-123",
+        "MOLD_SECRET_KEY": "SK-456"}
+
+
+def test_ca_bundle_precedence_flag_env_ini(tmp_path, ca_pem, monkeypatch):
+    other = tmp_path / "other.pem"
+    other.write_bytes(ca_pem.read_bytes())
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "ini.pem").write_bytes(ca_pem.read_bytes())
+    ini = tmp_path / "cs.ini"
+    ini.write_text("[cloudstack]\nca_bundle = ~/ini.pem\n")
+    monkeypatch.setenv("HOME", str(home))  # ~ in a bundle path expands like a shell would
+    env = {**KEYS, "MOLD_CA_BUNDLE": str(other)}
+    assert load_settings(ca_bundle=str(ca_pem), env=env, ini_path=ini).ca_bundle == str(ca_pem)
+    assert load_settings(env=env, ini_path=ini).ca_bundle == str(other)
+    assert load_settings(env=KEYS, ini_path=ini).ca_bundle == str(home / "ini.pem")
+    assert load_settings(env=KEYS, ini_path=tmp_path / "none.ini").ca_bundle is None
+
+
+def test_other_tools_ca_variables_are_not_a_ca_bundle(tmp_path, ca_pem):
+    # REQUESTS_CA_BUNDLE is python-requests' own; SSL_CERT_FILE only moves the default store.
+    env = {**KEYS, "REQUESTS_CA_BUNDLE": str(ca_pem), "SSL_CERT_FILE": str(ca_pem)}
+    settings = load_settings(env=env, ini_path=tmp_path / "none.ini")
+    assert settings.ca_bundle is None and settings.verify_tls is True
+    # ...so they cannot clash with --insecure either
+    assert load_settings(verify_tls=False, env=env, ini_path=tmp_path / "none.ini").verify_tls is False
+
+
+def test_bad_ca_bundle_names_the_file_and_where_it_came_from(tmp_path):
+    gone, junk, empty = tmp_path / "gone.pem", tmp_path / "junk.pem", tmp_path / "empty.pem"
+    junk.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n")
+    empty.write_bytes(b"")
+    none = tmp_path / "none.ini"
+    cases = [
+        ({"ca_bundle": str(gone)}, KEYS, f"--ca-bundle: cannot read the CA bundle {gone}: "
+                                         "No such file or directory"),
+        ({}, {**KEYS, "MOLD_CA_BUNDLE": str(gone)},
+         f"MOLD_CA_BUNDLE: cannot read the CA bundle {gone}: No such file or directory"),
+        ({"ca_bundle": str(tmp_path)}, KEYS,
+         f"--ca-bundle: cannot read the CA bundle {tmp_path}: Is a directory"),
+        ({"ca_bundle": str(junk)}, KEYS,
+         f"--ca-bundle: the CA bundle {junk} holds no usable PEM certificate"),
+        ({}, {**KEYS, "MOLD_CA_BUNDLE": str(empty)},
+         f"MOLD_CA_BUNDLE: the CA bundle {empty} holds no usable PEM certificate"),
+    ]
+    for args, env, expected in cases:
+        with pytest.raises(SettingsError) as caught:
+            load_settings(**args, env=env, ini_path=none)
+        assert str(caught.value).startswith(expected), str(caught.value)
+    ini = tmp_path / "cs.ini"
+    ini.write_text("[lab]\nca_bundle = %s\n" % gone)
+    with pytest.raises(SettingsError) as caught:
+        load_settings(profile="lab", env=KEYS, ini_path=ini)
+    assert str(caught.value) == (f"{ini} [lab]: cannot read the CA bundle {gone}: "
+                                 "No such file or directory")
+
+
+def test_insecure_and_a_ca_bundle_is_an_error_naming_both(tmp_path, ca_pem):
+    none = tmp_path / "none.ini"
+    with pytest.raises(SettingsError) as caught:
+        load_settings(verify_tls=False, ca_bundle=str(ca_pem), env=KEYS, ini_path=none)
+    assert str(caught.value) == (
+        f"--insecure turns TLS verification off, but --ca-bundle {ca_pem} names a CA bundle to "
+        "verify against: choose one (keep the CA bundle, or skip verification with --insecure)")
+    with pytest.raises(SettingsError, match=f"^MOLD_INSECURE=1 turns .* but MOLD_CA_BUNDLE={ca_pem} "):
+        load_settings(env={**KEYS, "MOLD_INSECURE": "1", "MOLD_CA_BUNDLE": str(ca_pem)},
+                      ini_path=none)
+    ini = tmp_path / "cs.ini"
+    ini.write_text(f"[cloudstack]\nverify = false\nca_bundle = {ca_pem}\n")
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env=KEYS, ini_path=ini)
+    message = str(caught.value)
+    assert message.startswith(f"`verify = false` in {ini} [cloudstack] turns TLS verification "
+                              f"off, but `ca_bundle = {ca_pem}` in {ini} [cloudstack] names")
+    assert "AK-123" not in message and "SK-456" not in message
+    # a lower source of either no longer counts once a higher one decides: MOLD_INSECURE=0 wins
+    s = load_settings(env={**KEYS, "MOLD_INSECURE": "0"}, ini_path=ini)
+    assert (s.verify_tls, s.ca_bundle) == (True, str(ca_pem))
