@@ -713,12 +713,18 @@ def _run(entry: Callable[..., Any]) -> int:
         typer.echo("Interrupted.", err=True)
         return 130
     except Exception as exc:  # noqa: BLE001 - the one place bugs are caught
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return 1
+        if _is_usage_error(exc):
+            exc.show()  # type: ignore[attr-defined]
+            return int(exc.exit_code)  # type: ignore[attr-defined]
         return _report_bug(exc)
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's own errors (unknown option, missing argument, bad value). Typer may bundle its
+    own copy of click, so they are recognised by shape, not by importing click."""
+    return (type(exc).__module__.split(".")[-1] == "exceptions"
+            and callable(getattr(exc, "show", None)) and isinstance(getattr(exc, "exit_code",
+                                                                            None), int))
 
 
 def main() -> None:

@@ -152,3 +152,15 @@ isos:
     assert "'Windows PV'" in lines[3] and "'Windows Server 2022 (64-bit)'" in lines[3]
     assert lines[-1] == "2 error(s); nothing was changed."
     assert not mwin.state.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (("plan", "--bogus"), "No such option: --bogus"),
+    (("apply", "--parallelism", "x"), "Invalid value for '--parallelism'"),
+    (("state", "unlock"), "Missing argument"),
+])
+def test_usage_errors_are_one_message_and_exit_2(tmp_path: Path, args: tuple[str, ...],
+                                                 message: str) -> None:
+    run = Mwin("http://127.0.0.1:9/client/api", tmp_path)(*args)
+    assert run.code == 2 and run.out == ""
+    assert message in run.err and "Traceback" not in run.err
