@@ -42,7 +42,7 @@ def pg(postgres_server: PgServer) -> str:  # noqa: F811 - the imported fixture
 
 @pytest.fixture
 def slow_sim() -> Iterator[MoldSim]:
-    with MoldSim(job_seconds=1.0) as server:
+    with MoldSim(job_seconds=2.5) as server:  # the first apply outlasts the second's start
         yield server
 
 
