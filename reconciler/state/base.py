@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from reconciler.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
-           "check_base", "check_workspace", "Confirm", "UNLOCK_HINT", "gone_here", "not_locked",
-           "wrong_lock_id"]
+           "check_base", "check_format_version", "check_workspace", "Confirm", "UNLOCK_HINT",
+           "gone_here", "not_locked", "wrong_lock_id"]
 
 DEFAULT_WORKSPACE = "default"
 
@@ -98,6 +98,14 @@ class StateBackend(Protocol):
     def workspaces(self) -> list[str]: ...
 
     def describe(self) -> str: ...
+
+
+def check_format_version(data: Any, where: str) -> None:
+    """Refuse a stored document written by a newer mwin before trying to read it."""
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise StateError(f"{where} has format_version {version}; this mwin reads up to "
+                         f"{FORMAT_VERSION}. Upgrade mwin.")
 
 
 def check_base(stored: State | None, state: State, where: str) -> None:

@@ -36,11 +36,11 @@ from reconciler import failpoints
 from reconciler.errors import StateError, StateLocked
 from reconciler.state.base import (
     DEFAULT_WORKSPACE,
-    FORMAT_VERSION,
     UNLOCK_HINT,
     Confirm,
     State,
     check_base,
+    check_format_version,
     check_workspace,
     gone_here,
     not_locked,
@@ -89,10 +89,7 @@ class LocalState:
             data = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StateError(self._corrupt(f"is not valid JSON ({exc})")) from None
-        version = data.get("format_version") if isinstance(data, dict) else None
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise StateError(f"state file {self.path} has format_version {version}; this mwin "
-                             f"reads up to {FORMAT_VERSION}. Upgrade mwin.")
+        check_format_version(data, f"state file {self.path}")
         try:
             return State.model_validate(data)
         except ValidationError as exc:

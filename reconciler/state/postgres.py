@@ -46,11 +46,11 @@ from pydantic import ValidationError
 from reconciler.errors import StateError, StateLocked
 from reconciler.state.base import (
     DEFAULT_WORKSPACE,
-    FORMAT_VERSION,
     UNLOCK_HINT,
     Confirm,
     State,
     check_base,
+    check_format_version,
     check_workspace,
     gone_here,
     not_locked,
@@ -166,10 +166,7 @@ class PostgresState:
         return State() if row is None else self._parse(row[0])
 
     def _parse(self, data: Any) -> State:
-        version = data.get("format_version") if isinstance(data, dict) else None
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            raise StateError(f"state {self.describe()} has format_version {version}; this mwin "
-                             f"reads up to {FORMAT_VERSION}. Upgrade mwin.")
+        check_format_version(data, f"state {self.describe()}")
         try:
             return State.model_validate(data)
         except ValidationError as exc:
