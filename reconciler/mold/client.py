@@ -292,11 +292,23 @@ class MoldClient:
         JobFailed/JobTimeout as ``resource_id``, so a failed or slow create can still be
         recorded. A command that answers without a ``jobid`` raises TransportError.
         """
-        body = self.call(command, params)
-        jobid = body.get("jobid")
+        return self.finish_job(command, self.call(command, params), timeout=timeout,
+                               on_progress=on_progress)
+
+    def finish_job(
+        self,
+        command: str,
+        answer: Mapping[str, Any],
+        *,
+        timeout: float,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The second half of ``run_job``: wait for the job an async command's ``answer``
+        names; the entity id it carries is added to the result as ``"_id"``."""
+        jobid = answer.get("jobid")
         if not isinstance(jobid, str) or not jobid:
-            raise TransportError(command, f"expected an async job id, got keys {sorted(body)}")
-        entity = body.get("id") if isinstance(body.get("id"), str) else None
+            raise TransportError(command, f"expected an async job id, got keys {sorted(answer)}")
+        entity = answer.get("id") if isinstance(answer.get("id"), str) else None
         result = self.wait_job(
             command, jobid, timeout=timeout, on_progress=on_progress, resource_id=entity
         )

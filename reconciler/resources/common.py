@@ -196,21 +196,13 @@ def _look(ctx: ExecContext, check: Check) -> Held:
 
 def send_job(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check,
              on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """``send`` an async command and wait for its job; the jobresult gets ``_id`` (the object
-    an async create made) as ``MoldClient.run_job`` does. A found effect without a running job
-    is already complete."""
+    """``send`` an async command and wait for its job, as ``MoldClient.run_job`` does. A found
+    effect without a running job is already complete."""
     body = send(ctx, command, params, check)
-    entity = body.get("id") if isinstance(body.get("id"), str) else None
-    jobid = body.get("jobid")
-    if not isinstance(jobid, str) or not jobid:
-        if body.get("_found"):
-            return {"_id": entity} if entity else {}
-        raise MoldError(f"{command}: expected an async job id, got keys {sorted(body)}")
-    result = ctx.client.wait_job(command, jobid, timeout=ctx.job_timeout,
-                                 on_progress=on_progress, resource_id=entity)
-    if entity is not None:
-        result.setdefault("_id", entity)
-    return result
+    if body.get("_found") and not body.get("jobid"):
+        return {"_id": body["id"]} if body.get("id") else {}
+    return dict(ctx.client.finish_job(command, body, timeout=ctx.job_timeout,
+                                      on_progress=on_progress))
 
 
 def pending_jobid(row: Mapping[str, Any] | None) -> str | None:

@@ -1,6 +1,6 @@
 """The executor: Plan → API calls → state, against a small in-memory fake of Mold.
 
-FakeMold has the methods the executor and kind modules use (`call`, `wait_job`, `run_job`,
+FakeMold has the methods the executor and kind modules use (`call`, `wait_job`, `finish_job`, `run_job`,
 `list_all`) and keeps ISOs and tags in dictionaries; nothing of mwin is patched. Async
 commands run when they are called; `wait_job` hands back their result or failure.
 """
@@ -81,9 +81,13 @@ class FakeMold:
             raise outcome
         return outcome
 
+    def finish_job(self, command: str, answer: Mapping[str, Any], *, timeout: float,
+                   on_progress: Any = None) -> dict[str, Any]:
+        return self.wait_job(command, answer["jobid"], timeout=timeout)
+
     def run_job(self, command: str, params: Mapping[str, Any] | None = None, *, timeout: float,
                 on_progress: Any = None) -> dict[str, Any]:
-        return self.wait_job(command, self.call(command, params)["jobid"], timeout=timeout)
+        return self.finish_job(command, self.call(command, params), timeout=timeout)
 
     def _job(self, command: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         params = dict(params or {})
