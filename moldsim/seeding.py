@@ -71,7 +71,8 @@ def _vms(ctx: Ctx, count: int, prefix: str, zone: str) -> int:
               "group": None, "zoneid": zone, "templateid": image["id"], "isoid": None,
               "serviceofferingid": offering, "diskofferingid": disk, "hypervisor": "KVM",
               "keypair": None, "state": "Stopped", "details": {"tpmversion": "NONE"},
-              "nics": [{"id": ctx.new_id(), "networkid": net["id"], "deviceid": 0,
+              "nics": [{"id": ctx.new_id(), "n": ctx.store.next_seq("nic"),
+                        "networkid": net["id"], "deviceid": 0,
                         "isdefault": True, "ipaddress": f"10.3.{n // 250}.{n % 250}",
                         "macaddress": f"02:01:{n // 256 % 256:02x}:{n % 256:02x}:00:01"}],
               "created": ctx.now, "poweroff_at": None}

@@ -5,7 +5,9 @@ A VM record (in `data["vms"]`):
   zoneid, templateid (the ISO or template it was deployed from), isoid (in the drive or
   None), serviceofferingid, diskofferingid, hypervisor, keypair, state, details (dict, e.g.
   UEFI=SECURE, tpmversion=2.0, rootDiskController, keyboard), nics (list of {id, networkid,
-  ipaddress, macaddress, deviceid, isdefault}), created,
+  ipaddress, macaddress, deviceid, isdefault, n (internal NIC number; NICs stored by older
+  moldsim versions get one on first use in moldsim.commands.nics)}), removed_nics (optional: NICs taken off by
+  removeNicFromVirtualMachine, whose ids still bind as Mold's do), created,
   poweroff_at (when Mold notices a guest-initiated power-off; None when none is pending).
 A volume record (in `data["volumes"]`): id, name ROOT-<n>, type, vmid, size (bytes), state
   (Allocated until the VM first starts, then Ready), diskofferingid, zoneid, created.

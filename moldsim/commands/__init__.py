@@ -6,6 +6,7 @@ from moldsim.commands import (  # noqa: F401
     isos,
     jobs,
     networks,
+    nics,
     power,
     snapshots,
     tags,
@@ -13,5 +14,5 @@ from moldsim.commands import (  # noqa: F401
     vms,
 )
 
-__all__ = ["deploy", "discovery", "isos", "jobs", "networks", "power", "snapshots", "tags",
+__all__ = ["deploy", "discovery", "isos", "jobs", "networks", "nics", "power", "snapshots", "tags",
            "templates", "vms"]

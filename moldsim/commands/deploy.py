@@ -102,7 +102,8 @@ def _new_vm(ctx: Ctx, p: dict[str, Any], source: dict[str, Any], details: dict[s
     name = p.get("name") or f"VM-{ctx.new_id()}"
     networks = p.get("networkids") or []
     _check_name(ctx, name, networks)
-    nics = [{"id": ctx.new_id(), "networkid": net, "deviceid": i, "isdefault": i == 0,
+    nics = [{"id": ctx.new_id(), "n": ctx.store.next_seq("nic"), "networkid": net,
+             "deviceid": i, "isdefault": i == 0,
              "ipaddress": f"{ctx.coll('networks')[net]['gateway'].rsplit('.', 1)[0]}.{100 + n}",
              "macaddress": f"02:00:{n // 256:02x}:{n % 256:02x}:{i:02x}:01"}
             for i, net in enumerate(networks)]
