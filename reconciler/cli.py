@@ -431,7 +431,16 @@ def import_(address: Annotated[Optional[str], typer.Argument(
             spec: Annotated[Path, typer.Option("--spec", help="Spec file or directory.")] = Path("."),
             all_: Annotated[bool, typer.Option(
                 "--all", help="Adopt, for every declared resource not in state, the object "
-                              "carrying its address tag, or else a unique exact-name match.")] = False,
+                              "carrying its address and this state's owner tag, or else a "
+                              "unique exact-name match among untagged objects.")] = False,
+            unowned: Annotated[bool, typer.Option(
+                "--unowned", help="With --all: also take objects carrying the address tag but "
+                                  "no owner tag (made by mwin 0.1, before owners existed).")
+            ] = False,
+            take_over: Annotated[bool, typer.Option(
+                "--take-over", help="With ADDRESS ID: import an object another state owns "
+                                    "(its mwin:owner tag is replaced). Remove it from that "
+                                    "state first.")] = False,
             state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
             backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
             url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
@@ -440,15 +449,23 @@ def import_(address: Annotated[Optional[str], typer.Argument(
     """Bring existing Mold objects under management (the next plan shows any differences)."""
     if all_ == bool(address or mold_id) or (address is None) != (mold_id is None):
         raise MwinError("give either ADDRESS and ID, or --all")
+    if unowned and not all_:
+        raise MwinError("--unowned goes with --all (an object given by ID is taken anyway)")
+    if take_over and all_:
+        raise MwinError("--take-over goes with ADDRESS ID only: objects of another state are "
+                        "never taken in bulk")
     backend = _backend(state, backend_url, workspace)
     with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client:
         backend.lock("import", parse_duration(lock_timeout))
         try:
             if address and mold_id:
-                workflow.import_one(spec, backend, client, address, mold_id)
-                typer.echo(f"Imported {mold_id} as {address}. Run `mwin plan` to see differences.")
+                done = workflow.import_one(spec, backend, client, address, mold_id, take_over)
+                whose = f" (taken over from owner {done.taken_from})" if done.taken_from else ""
+                moved = f" (it was tagged {done.old_address})" if done.old_address else ""
+                typer.echo(f"Imported {mold_id} as {address}{whose}{moved}, owner "
+                           f"{done.state.owner}. Run `mwin plan` to see differences.")
                 return
-            planned = workflow.plan(spec, backend, client)
+            planned = workflow.plan(spec, backend, client, PlanOptions(adopt_unowned=unowned))
             adopt = workflow.adoptions_only(planned.plan)
             workflow.apply(adopt, backend, planned.state, client, ProgressView(sys.stderr),
                            ApplyOptions())
@@ -541,20 +558,25 @@ def state_mv(old: str, new: str, state: StateOpt = DEFAULT_STATE,
 @state_app.command("rebuild")
 def state_rebuild(state: StateOpt = DEFAULT_STATE, lock_timeout: LockOpt = "0s",
                   backend_url: BackendOpt = None, workspace: WorkspaceOpt = None,
+                  owner: Annotated[Optional[str], typer.Option(
+                      "--owner", help="Collect the objects tagged with this owner (default: "
+                                      "this state's own, as recorded or derived from where it "
+                                      "lives); the rebuilt state then has that owner.")] = None,
                   url: UrlOpt = None, api_key: KeyOpt = None, secret_key: SecretOpt = None,
                   signature: SigOpt = None, insecure: InsecureOpt = False,
                   ca_bundle: CaBundleOpt = None) -> None:
-    """Rebuild state from the mwin:address tags on Mold's objects (lost or corrupt state)."""
+    """Rebuild state from Mold's tags (lost or corrupt state): only the objects of this state's owner."""
     backend = _backend(state, backend_url, workspace)
     with _client(url, api_key, secret_key, signature, insecure, "500ms", ca_bundle) as client:
         backend.lock("state rebuild", parse_duration(lock_timeout))
         try:
-            rebuilt, problems = workflow.rebuild_state(backend, client)
+            rebuilt, problems = workflow.rebuild_state(backend, client, owner)
         finally:
             backend.unlock()
     for problem in problems:
-        typer.echo(f"Warning: {problem}; import the right one with `mwin import`", err=True)
-    typer.echo(f"Rebuilt state with {len(rebuilt.resources)} resource(s) (serial {rebuilt.serial}).")
+        typer.echo(f"Warning: {problem}", err=True)
+    typer.echo(f"Rebuilt state with {len(rebuilt.resources)} resource(s) of owner {rebuilt.owner} "
+               f"(serial {rebuilt.serial}).")
 
 
 @state_app.command("pull")

@@ -21,7 +21,7 @@ from reconciler.hooks import Hook, NullHook
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
 from reconciler.resources.base import ExecContext, Outcome
-from reconciler.resources.common import tag_resource
+from reconciler.resources.common import set_tags
 from reconciler.state import ResourceState, State, StateBackend
 
 __all__ = ["ApplyOptions", "ApplyResult", "StateRecorder", "apply_plan", "check_fresh"]
@@ -67,7 +67,9 @@ class StateRecorder:
         """Wait for a write in progress, then refuse further writes (before a hard exit)."""
         self._lock.acquire()
 
-    def record(self, address: str, outcome: Outcome) -> None:
+    def record(self, address: str, outcome: Outcome, protect: bool | None = None) -> None:
+        """Write ``outcome`` for ``address``; ``protect`` (lifecycle.protect as declared) is
+        recorded with it, else the recorded flag is kept."""
         with self._lock:
             if outcome.removed:
                 new = self.state.with_resource(address, None)
@@ -78,7 +80,9 @@ class StateRecorder:
                     return
                 attrs = outcome.attributes if outcome.attributes is not None else (
                     old.attributes if old else {})
-                new = self.state.with_resource(address, ResourceState(id=mold_id, attributes=attrs))
+                protected = protect if protect is not None else bool(old and old.protected)
+                new = self.state.with_resource(address, ResourceState(
+                    id=mold_id, attributes=attrs, protected=protected))
             if new.resources != self.state.resources:
                 self.state = self.backend.write(new)
 
@@ -173,7 +177,7 @@ class _Walker:
                             f"({answer_problem(exc)}); the change may have been made: run "
                             "`mwin plan` to see") from None
         failpoints.hit(f"before-record:{action.operation.value}")
-        self.recorder.record(action.address, outcome)
+        self.recorder.record(action.address, outcome, action.protect)
         self.hook.action_finished(index, action, time.monotonic() - started)
 
     def _execute(self, index: int, action: Action) -> Outcome:
@@ -184,12 +188,16 @@ class _Walker:
             job_timeout=self.options.job_timeout,
             ready_timeout=self.options.ready_timeout,
             options=dict(self.options.extra),
-            record=lambda outcome: self.recorder.record(action.address, outcome),
+            record=lambda outcome: self.recorder.record(action.address, outcome,
+                                                        action.protect),
+            owner=self.recorder.state.owner,
         )
         kind = KINDS[action.kind]
         if action.operation is Operation.ADOPT:
-            if not action.inputs.get("tagged"):
-                tag_resource(ctx, kind.RESOURCE_TYPE, action.inputs["id"], action.address)
+            wanted = ctx.ownership_tags(action.address)
+            missing = {k: v for k, v in wanted.items() if k in action.inputs.get("add_tags", [])}
+            if missing:
+                set_tags(ctx, kind.RESOURCE_TYPE, action.inputs["id"], missing)
             return Outcome(action.inputs["id"], action.after)
         if action.operation is Operation.FORGET:
             return Outcome(removed=True)

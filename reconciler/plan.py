@@ -36,6 +36,9 @@ class Operation(StrEnum):
     CREATE_TEMPLATE = "create_template"
     CREATE_SNAPSHOT = "create_snapshot"
     DELETE_SNAPSHOT = "delete_snapshot"
+    ADD_NIC = "add_nic"
+    REMOVE_NIC = "remove_nic"
+    SET_DEFAULT_NIC = "update_default_nic"
 
 
 DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT})
@@ -56,6 +59,7 @@ class Action(BaseModel):
     mold_id: str | None = None  # the Mold object acted on, when it exists already
     inputs: dict[str, Any] = Field(default_factory=dict)  # executor-only parameters
     drift: bool = False  # the change undoes something done in Mold behind mwin's back
+    protect: bool | None = None  # lifecycle.protect to record with the outcome (None: keep)
 
     @property
     def kind(self) -> str:
@@ -96,33 +100,26 @@ class Plan(BaseModel):
 
     @property
     def summary(self) -> Summary:
-        """Counts as Terraform does: a replacement is one add, one destroy and one replace;
-        "change" counts resources (not steps) changed in place."""
+        """Counts resources (addresses), as Terraform does: a replacement is one add, one
+        destroy and one replace (the deletion of the object it replaced is part of it);
+        "change" counts resources changed in place, whether adopted first or not."""
+        ops: dict[str, set[str]] = {}
+        for action in self.actions:
+            cleanup = action.operation is Operation.DELETE and action.inputs.get("orphan")
+            ops.setdefault(action.address, set()).add("cleanup" if cleanup else action.operation)
         counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "adopt": 0, "forget": 0,
                   "refresh": 0}
-        whole: set[str] = set()
-        in_place: set[str] = set()
-        for action in self.actions:
-            op = action.operation
-            if op in (Operation.CREATE, Operation.CREATE_TEMPLATE):
-                counts["add"] += 1
-            elif op is Operation.DELETE:
-                counts["destroy"] += 1
-            elif op is Operation.REPLACE:
-                counts["add"] += 1
-                counts["destroy"] += 1
-                counts["replace"] += 1
-            elif op is Operation.ADOPT:
-                counts["adopt"] += 1
-            elif op is Operation.FORGET:
-                counts["forget"] += 1
-            elif op is Operation.REFRESH:
-                counts["refresh"] += 1
-            else:
-                in_place.add(action.address)
-                continue
-            whole.add(action.address)
-        counts["change"] = len(in_place - whole)
+        whole = {Operation.CREATE, Operation.CREATE_TEMPLATE, Operation.REPLACE, Operation.DELETE}
+        not_changes = whole | {Operation.ADOPT, Operation.FORGET, Operation.REFRESH, "cleanup"}
+        for seen in ops.values():
+            replaced = Operation.REPLACE in seen
+            counts["add"] += bool(seen & {Operation.CREATE, Operation.CREATE_TEMPLATE}) or replaced
+            counts["destroy"] += bool(seen & {Operation.DELETE, "cleanup"}) or replaced
+            counts["replace"] += replaced
+            counts["adopt"] += Operation.ADOPT in seen
+            counts["forget"] += Operation.FORGET in seen
+            counts["refresh"] += Operation.REFRESH in seen
+            counts["change"] += not (seen & whole) and bool(seen - not_changes)
         return Summary(**counts)
 
     @property

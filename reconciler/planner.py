@@ -1,10 +1,21 @@
 """(spec, state, live) → Plan. Pure: no I/O, no clock except the plan's timestamp.
 
-For every declared resource the planner finds its live object (by the id in
-state, else by the address tag, else by a unique exact name, which it adopts),
-asks the kind module for the drafts that close the gap, and numbers them into
-actions in an order that is valid to execute. Objects in state but no longer
-declared are deleted after everything that could still use them.
+For every declared resource the planner finds its live object (by the id in state, else by
+its address tag *and this state's owner tag*, else by a unique exact name among untagged
+objects, which it adopts), asks the kind module for the drafts that close the gap, and
+numbers them into actions in an order that is valid to execute. Objects in state but no
+longer declared are deleted after everything that could still use them.
+
+Ownership (docs/state.md): an object tagged with another owner is never adopted, changed or
+deleted; one tagged by mwin 0.1 (address, no owner) is kept only where state records its id
+(and gets the owner tag), otherwise it needs `mwin import --unowned`.
+
+Order (``_edges``): the drafts of one address run one after another (so Mold never gets two
+jobs of one VM at once); a draft that needs an address waits for that address's last draft
+that makes it ready (not for the deletion of an object it replaced); deleting a Mold object
+waits for every draft that stops using it (``releases``); deleting an address no longer
+declared waits for every draft of the kinds after it. Every edge points from a later draft
+to an earlier one in a fixed order, so plans are acyclic by construction.
 """
 
 from __future__ import annotations
@@ -24,7 +35,14 @@ from reconciler.errors import PlanError
 from reconciler.live import Catalog, LiveSnapshot
 from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KINDS
-from reconciler.resources.base import Desired, Draft, LiveObject, diff_attrs
+from reconciler.resources.base import (
+    ADDRESS_TAG,
+    OWNER_TAG,
+    Desired,
+    Draft,
+    LiveObject,
+    diff_attrs,
+)
 from reconciler.resources.common import split_changes
 from reconciler.spec import Declared, Defaults, SpecDoc
 from reconciler.state import State
@@ -36,6 +54,7 @@ __all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan", "make
 class PlanOptions:
     targets: tuple[str, ...] = ()  # limit to these addresses and what they depend on
     force_replace: tuple[str, ...] = ()
+    adopt_unowned: bool = False  # take objects tagged by mwin 0.1 (address, no owner)
 
 
 @dataclass
@@ -48,6 +67,7 @@ class PlanContext:
     defaults: Defaults
     declared: dict[Address, Declared]
     diags: Diagnostics
+    options: PlanOptions = PlanOptions()
     desired: dict[str, Desired] = field(default_factory=dict)  # address -> resolved desired
     matched: dict[str, LiveObject | None] = field(default_factory=dict)  # address -> live object
     drafts: dict[str, list[Draft]] = field(default_factory=dict)  # address -> its drafts so far
@@ -70,6 +90,14 @@ class PlanContext:
                 index.setdefault(obj.name, []).append(obj)
             self._by_name[kind] = index
         return self._by_name[kind].get(name, [])
+
+    @property
+    def owner(self) -> str | None:
+        return self.state.owner
+
+    def ignored(self, address: Address) -> set[str]:
+        decl = self.declared.get(address)
+        return set(decl.spec.lifecycle.ignore_changes) if decl else set()
 
     def mark_stop_for_template(self, vm: str) -> None:
         """A template will be made from ``vm``: its stop must be a clean guest power-off."""
@@ -95,7 +123,8 @@ class PlanContext:
 
 def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
               options: PlanOptions = PlanOptions()) -> tuple[Plan, Diagnostics]:
-    ctx = PlanContext(live.catalog, live, state, spec.defaults, spec.resources, Diagnostics())
+    ctx = PlanContext(live.catalog, live, state, spec.defaults, spec.resources, Diagnostics(),
+                      options)
     drafts: list[tuple[str, Draft]] = []
     for kind in KIND_ORDER:
         for decl in spec.of_kind(kind):
@@ -106,13 +135,15 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
         for decl in spec.of_kind(kind):
             if str(decl.address) in ctx.desired:
                 drafts.extend(_plan_declared(decl, ctx, options))
-    drafts.extend(_plan_removed(spec, state, live))
+    drafts.extend(_plan_removed(spec, state, live, ctx.diags))
+    drafts = _release_deleted_isos(drafts, ctx)
     _check_flag_addresses(options, {str(a) for a in spec.resources} | set(state.resources),
                           ctx.diags)
     if ctx.diags.has_errors:
         raise PlanError(ctx.diags)
     drafts = _only_targets(drafts, options.targets, ctx)
-    return _build(drafts, state, spec.digest, live, ctx.diags), ctx.diags
+    declared = {str(a) for a in spec.resources}
+    return _build(drafts, state, spec.digest, live, ctx.diags, declared), ctx.diags
 
 
 def _check_flag_addresses(options: PlanOptions, known: set[str], diags: Diagnostics) -> None:
@@ -125,9 +156,14 @@ def _check_flag_addresses(options: PlanOptions, known: set[str], diags: Diagnost
 
 
 def make_destroy_plan(state: State, live: LiveSnapshot) -> Plan:
+    """Everything in state, dependants first; a resource state records as protected makes it
+    an error (PlanError), as does anything the kinds refuse."""
     empty = SpecDoc(Defaults(), {}, [])
-    drafts = list(_plan_removed(empty, state, live, reason="destroy: everything in state"))
-    plan = _build(drafts, state, "", live, Diagnostics())
+    diags = Diagnostics()
+    drafts = list(_plan_removed(empty, state, live, diags, reason="destroy: everything in state"))
+    if diags.has_errors:
+        raise PlanError(diags)
+    plan = _build(drafts, state, "", live, diags, set())
     return plan.model_copy(update={"destroy_mode": True})
 
 
@@ -150,7 +186,7 @@ def make_refresh_plan(state: State, live: LiveSnapshot) -> Plan:
                                           f"{', '.join(changed)}", before=dict(record.attributes),
                                           after=after, changed=changed, inputs={"id": record.id},
                                           drift=True)))
-    plan = _build(drafts, state, "", live, Diagnostics())
+    plan = _build(drafts, state, "", live, Diagnostics(), set(state.resources))
     return plan.model_copy(update={"refresh_only": True})
 
 
@@ -181,33 +217,57 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     ctx.matched[address] = live
     if live is not None:
         for name in decl.spec.lifecycle.ignore_changes:  # take Mold's value: no difference
-            desired.attrs[name] = live.attrs.get(name)
-    drafts: list[Draft] = list(bookkeeping)
-    if live is None and ctx.state.id_of(address):
-        desired_reason = "was deleted in Mold outside mwin: create it again"
-        drafts.extend(d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
-                      _with(d, reason=desired_reason, drift=True)
-                      for d in kind.plan_changes(desired, live, ctx))
-    else:
-        drafts.extend(kind.plan_changes(desired, live, ctx))
+            if name in live.attrs:
+                desired.attrs[name] = live.attrs[name]
+    adopts = [d for d in bookkeeping if d.operation is Operation.ADOPT]
+    leftovers = [d for d in bookkeeping if d.operation is not Operation.ADOPT]
     if address in options.force_replace and live is not None:
-        drafts = [d for d in drafts if d.operation is Operation.ADOPT] + [_forced_replace(desired, live)]
+        changes = [_forced_replace(desired, live)]
+    elif live is None and ctx.state.id_of(address):
+        changes = [d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
+                   _with(d, reason="was deleted in Mold outside mwin: create it again", drift=True)
+                   for d in kind.plan_changes(desired, live, ctx)]
+    else:
+        changes = kind.plan_changes(desired, live, ctx)
+    drafts: list[Draft] = [*adopts, *changes, *leftovers]
+    for draft in drafts:
+        if draft.operation is Operation.DELETE and draft.frees is None:
+            draft.frees = draft.inputs.get("id")
     if live is not None:
         recorded = ctx.state_attrs(address)
         for draft in drafts:
             draft.inputs.setdefault("id", live.id)
             draft.drift = draft.drift or any(  # undoes a change made in Mold, not in the spec
                 k in recorded and recorded[k] != live.attrs.get(k) for k in draft.changed)
+    protect = decl.spec.lifecycle.protect
+    record = ctx.state.resources.get(address)
+    if not drafts and record is not None and live is not None and record.protected != protect:
+        drafts.append(Draft(Operation.REFRESH, f"lifecycle.protect is now {str(protect).lower()}: "
+                            "record it in state", after=dict(record.attributes),
+                            inputs={"id": live.id}))
+    for draft in drafts:
+        draft.protect = protect
     ctx.drafts[address] = drafts
-    if decl.spec.lifecycle.protect:
-        for draft in drafts:
-            if draft.operation in (Operation.DELETE, Operation.REPLACE):
-                ctx.error_at(decl.address, "lifecycle.protect",
-                             f"protected by lifecycle.protect, but the plan would "
-                             f"{draft.operation.value} it: {draft.reason}",
-                             detail="change the spec so that no replacement is needed, or "
-                                    "remove `protect: true` on purpose first")
+    if protect:
+        _check_protect(decl, drafts, ctx)
     return [(address, d) for d in drafts]
+
+
+def _check_protect(decl: Declared, drafts: list[Draft], ctx: PlanContext) -> None:
+    """Protection is of the address: deleting or replacing its object is an error, except a
+    template's new revision (the address stays; old revisions retire by their policy) and
+    the cleanup of leftovers of an interrupted replacement."""
+    for draft in drafts:
+        if draft.inputs.get("orphan"):
+            continue
+        if draft.operation is Operation.REPLACE and decl.address.kind == "template":
+            continue
+        if draft.operation in (Operation.DELETE, Operation.REPLACE):
+            ctx.error_at(decl.address, "lifecycle.protect",
+                         f"protected by lifecycle.protect, but the plan would "
+                         f"{draft.operation.value} it: {draft.reason}",
+                         detail="change the spec so that no replacement is needed, or "
+                                "remove `protect: true` on purpose first")
 
 
 def _with(draft: Draft, **changes: Any) -> Draft:
@@ -218,39 +278,100 @@ def _with(draft: Draft, **changes: Any) -> Draft:
 
 
 def _forced_replace(desired: Desired, live: LiveObject) -> Draft:
+    holds = getattr(KINDS[live.kind], "holds", None)
     return Draft(Operation.REPLACE, "replacement requested with --replace", before=dict(live.attrs),
-                 after=desired.attrs, inputs=dict(desired.inputs))
+                 after=desired.attrs, inputs=dict(desired.inputs), needs=list(desired.needs),
+                 releases=holds(live) if holds else [], frees=live.id)
+
+
+def _owners(objects: list[LiveObject], owner: str | None
+            ) -> tuple[list[LiveObject], list[LiveObject], list[LiveObject]]:
+    """(this state's, mwin 0.1's without an owner, other owners') objects."""
+    mine = [o for o in objects if owner and o.owner_tag == owner]
+    unowned = [o for o in objects if o.owner_tag is None]
+    foreign = [o for o in objects if o.owner_tag is not None and o.owner_tag != owner]
+    return mine, unowned, foreign
 
 
 def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveObject | None, list[Draft]]:
-    """The live object for a declared address, plus drafts that fix its bookkeeping:
-    an adopt when state lacks it, deletes of leftovers of an interrupted replacement."""
+    """The live object for a declared address, plus drafts that fix its bookkeeping: an
+    adopt when state lacks it (or its owner tag), deletes of leftovers of an interrupted
+    replacement. Objects of other owners are never matched: they are errors."""
     known = ctx.state.id_of(str(address))
-    tagged = ctx.tagged(address.kind, str(address))
+    mine, unowned, foreign = _owners(ctx.tagged(address.kind, str(address)), ctx.owner)
     if known is not None:
-        current = ctx.live.get(address.kind, known)
-        kept = set(ctx.state_attrs(str(address)).get("previous_ids") or [])  # older revisions
-        leftovers = [o for o in tagged if o.id != known and o.id not in kept]
-        return _settle(address, desired, current, leftovers) if leftovers else (current, [])
-    if len(tagged) == 1:
-        return tagged[0], [_adopt(tagged[0], f"found in Mold by its tag {str(address)!r}: adopt")]
-    if len(tagged) > 1:
-        _ambiguous(address, tagged, ctx, "carry the tag of this address")
+        return _match_known(address, desired, ctx, known, mine)
+    if len(mine) == 1:
+        return mine[0], [_adopt(mine[0], f"found in Mold by its tags ({str(address)!r}, owner "
+                                         f"{ctx.owner}): adopt", ctx)]
+    if len(mine) > 1:
+        _ambiguous(address, mine, ctx, "carry this address and this state's owner")
+        return None, []
+    if unowned:
+        return _match_unowned(address, unowned, ctx)
+    if foreign:
+        _foreign(address, foreign[0], ctx)
         return None, []
     named = [o for o in ctx.named(address.kind, str(desired.attrs.get("name")))
              if o.address_tag is None]
     if len(named) == 1:
         return named[0], [_adopt(named[0], "an untagged object with this exact name exists: adopt "
-                                           "it instead of creating a duplicate")]
+                                           "it instead of creating a duplicate", ctx)]
     if len(named) > 1:
         _ambiguous(address, named, ctx, "have this exact name and no mwin tag")
     return None, []
 
 
+def _match_known(address: Address, desired: Desired, ctx: PlanContext, known: str,
+                 mine: list[LiveObject]) -> tuple[LiveObject | None, list[Draft]]:
+    current = ctx.live.get(address.kind, known)
+    if current is not None and current.owner_tag not in (None, ctx.owner):
+        _foreign(address, current, ctx, recorded=True)
+        return None, []
+    kept = set(ctx.state_attrs(str(address)).get("previous_ids") or [])  # older revisions
+    leftovers = [o for o in mine if o.id != known and o.id not in kept]
+    drafts: list[Draft] = []
+    if leftovers:
+        current, drafts = _settle(address, desired, current, leftovers, ctx)
+    if current is not None and current.owner_tag is None:
+        drafts.insert(0, _adopt(current, f"recorded in this state, tagged by an older mwin "
+                                          f"without an owner: add {OWNER_TAG}={ctx.owner}", ctx))
+    return current, drafts
+
+
+def _match_unowned(address: Address, unowned: list[LiveObject], ctx: PlanContext
+                   ) -> tuple[LiveObject | None, list[Draft]]:
+    """Objects an older mwin tagged with this address but no owner: any state with that
+    address could have made them, so they are taken only when asked to."""
+    if ctx.options.adopt_unowned and len(unowned) == 1:
+        return unowned[0], [_adopt(unowned[0], f"tagged {str(address)!r} by an older mwin, no "
+                                               f"owner: take it (add {OWNER_TAG}={ctx.owner})",
+                                   ctx)]
+    ids = ", ".join(o.id for o in unowned)
+    ctx.error_at(address, "name", f"Mold holds {len(unowned)} object(s) tagged {str(address)!r} by "
+                 f"an older mwin, with no owner tag: {ids}. This state does not record them, so "
+                 "they may belong to another state; they are not adopted silently",
+                 detail=f"if it is this state's, take it with `mwin import {address} ID` (or "
+                        "`mwin import --all --unowned` for every such object); if it belongs to "
+                        "another state, give this resource another key")
+    return None, []
+
+
+def _foreign(address: Address, obj: LiveObject, ctx: PlanContext, recorded: bool = False) -> None:
+    how = (f"state records its id {obj.id}, but it" if recorded else
+           f"{obj.kind} {obj.id} ({obj.name!r}) carries this address and")
+    ctx.error_at(address, "name", f"{how} belongs to another state (owner {obj.owner_tag}): "
+                 "this state never adopts, changes or deletes it",
+                 detail=f"to move it here on purpose: `mwin state rm {address}` in the state "
+                        f"that owns it, then `mwin import {address} {obj.id} --take-over` here; "
+                        "or give this resource another key")
+
+
 def _settle(address: Address, desired: Desired, current: LiveObject | None,
-            leftovers: list[LiveObject]) -> tuple[LiveObject | None, list[Draft]]:
-    """Several objects carry this address's tag (a replacement was interrupted): keep the one
-    that already matches the spec (else the one in state) and delete the others."""
+            leftovers: list[LiveObject], ctx: PlanContext) -> tuple[LiveObject | None, list[Draft]]:
+    """Several of this state's objects carry this address's tag (a replacement was
+    interrupted): keep the one that already matches the spec (else the one in state) and
+    delete the others."""
     attrs = KINDS[address.kind].ATTRS
     pool = ([current] if current else []) + leftovers
     fits = [o for o in pool if not split_changes(diff_attrs(attrs, desired.attrs, o.attrs))[0]]
@@ -258,12 +379,11 @@ def _settle(address: Address, desired: Desired, current: LiveObject | None,
     drafts = []
     if keep is not current:
         drafts.append(_adopt(keep, "left by an interrupted replacement and matching the spec: "
-                                   "adopt it in place of the recorded object"))
+                                   "adopt it in place of the recorded object", ctx))
     for other in pool:
         if other is not keep:
-            drafts.append(Draft(Operation.DELETE, f"leftover object {other.id} carries this "
-                                "address's tag (interrupted replacement): delete it",
-                                before=dict(other.attrs), inputs={"id": other.id, "orphan": True}))
+            drafts.append(_delete(other, f"leftover object {other.id} carries this address's "
+                                  "tag (interrupted replacement): delete it", orphan=True))
     return keep, drafts
 
 
@@ -273,27 +393,86 @@ def _ambiguous(address: Address, objects: list[LiveObject], ctx: PlanContext, wh
                  detail="delete the duplicates or import one with `mwin import ADDRESS ID`")
 
 
-def _adopt(live: LiveObject, reason: str) -> Draft:
-    attrs = {k: v for k, v in live.attrs.items() if not k.startswith("_")}
-    return Draft(Operation.ADOPT, reason, after=attrs,
-                 inputs={"id": live.id, "tagged": live.address_tag is not None})
+def _adopt(live: LiveObject, reason: str, ctx: PlanContext) -> Draft:
+    """Record ``live`` in state, adding whichever ownership tags it lacks."""
+    missing = {key: value for key, value in ((ADDRESS_TAG, None), (OWNER_TAG, ctx.owner))
+               if key not in live.tags}
+    return Draft(Operation.ADOPT, reason, after=dict(live.attrs),
+                 inputs={"id": live.id, "add_tags": sorted(missing)})
 
 
-def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot,
+def _delete(live: LiveObject, reason: str, orphan: bool = False) -> Draft:
+    holds = getattr(KINDS[live.kind], "holds", None)
+    inputs: dict[str, Any] = {"id": live.id, "orphan": True} if orphan else {"id": live.id}
+    return Draft(Operation.DELETE, reason, before=dict(live.attrs), inputs=inputs,
+                 releases=holds(live) if holds else [], frees=live.id)
+
+
+def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot, diags: Diagnostics,
                   reason: str = "no longer in the spec") -> Iterable[tuple[str, Draft]]:
+    """Addresses in state that the spec no longer declares: delete their objects, dependants
+    first. A protected one is an error; one another owner holds is only forgotten."""
     declared = {str(a) for a in spec.resources}
     order = {k: i for i, k in enumerate(KIND_ORDER)}
     gone = [(a, r) for a, r in state.resources.items() if a not in declared]
     gone.sort(key=lambda item: -order.get(item[0].split(".", 1)[0], 0))  # dependants first
+    drafts = []
     for address, record in gone:
         kind = address.split(".", 1)[0]
         obj = live.get(kind, record.id)
         if obj is None:
-            yield address, Draft(Operation.FORGET, "already gone from Mold: remove from state",
-                                 before=dict(record.attributes), inputs={"id": record.id})
+            drafts.append((address, Draft(Operation.FORGET, "already gone from Mold: remove from "
+                                          "state", before=dict(record.attributes),
+                                          inputs={"id": record.id})))
+        elif obj.owner_tag not in (None, state.owner):
+            drafts.append((address, Draft(Operation.FORGET, f"{reason}, but its object {obj.id} "
+                                          f"belongs to another state (owner {obj.owner_tag}): "
+                                          "only removed from this state, left in Mold",
+                                          before=dict(obj.attrs), inputs={"id": record.id})))
+        elif record.protected:
+            diags.error(f"protected (state records lifecycle.protect from its last apply), but "
+                        f"the plan would delete it: {reason}", address=address,
+                        detail="to delete it on purpose, declare it again with "
+                               "`lifecycle: {protect: false}` and apply (state then records it "
+                               "unprotected), then remove it")
         else:
-            yield address, Draft(Operation.DELETE, reason, before=dict(obj.attrs),
-                                 inputs={"id": record.id})
+            drafts.append((address, _delete(obj, reason)))
+    return drafts
+
+
+def _release_deleted_isos(drafts: list[tuple[str, Draft]], ctx: PlanContext
+                          ) -> list[tuple[str, Draft]]:
+    """An ISO about to be deleted (replaced, no longer declared, or a leftover) while a VM
+    holds it in its drive: the VM ejects it first, and takes the ISO resource's new object
+    back where the spec still wants it there. VMs this state does not manage are only named."""
+    from reconciler.resources import vm
+
+    doomed = {d.frees: a for a, d in drafts if a.startswith("iso.") and d.frees}
+    released = {r for _a, d in drafts for r in d.releases}
+    extra: list[tuple[str, Draft]] = []
+    for holder in ctx.live.of_kind("vm"):
+        iso_id = holder.private.get("iso_id")
+        if iso_id not in doomed or iso_id in released:
+            continue
+        address = next((a for a, o in ctx.matched.items() if o is holder), None)
+        if address is None:
+            ctx.diags.warning(f"VM {holder.name!r} ({holder.id}), which this state does not "
+                              f"manage, holds ISO {iso_id} of {doomed[iso_id]} in its drive: "
+                              "deleting that ISO fails until it is ejected",
+                              address=doomed[iso_id])
+            continue
+        iso_address = doomed[iso_id]
+        desired = ctx.desired.get(address)
+        wanted = desired is not None and desired.attrs.get("cdrom") in (
+            vm.UNSET, holder.attrs.get("cdrom")) and Address.parse(iso_address) in ctx.declared
+        state = dict((ctx.drafts.get(address) or [Draft(Operation.ADOPT, "", after=holder.attrs)]
+                      )[-1].after or holder.attrs)
+        for draft in vm.reattach_steps(address, holder, iso_id, iso_address if wanted else None,
+                                       state):
+            draft.inputs.setdefault("id", holder.id)
+            extra.append((address, draft))
+            ctx.drafts.setdefault(address, []).append(draft)
+    return drafts + extra
 
 
 def _only_targets(drafts: list[tuple[str, Draft]], targets: tuple[str, ...], ctx: PlanContext
@@ -315,27 +494,38 @@ def _only_targets(drafts: list[tuple[str, Draft]], targets: tuple[str, ...], ctx
 
 # --- numbering -------------------------------------------------------------------------
 
-def _edges(drafts: list[tuple[str, Draft]], state: State) -> list[set[int]]:
-    """deps[i] = drafts that must finish before draft i: earlier drafts of the same address,
-    the last draft of every address it needs, for a deletion every draft of a kind that may
-    use it, and for anything that deletes a Mold object every draft that releases it."""
+def _is_cleanup(draft: Draft) -> bool:
+    """Deleting an object an address no longer uses (a replaced or leftover one)."""
+    return draft.operation is Operation.DELETE and bool(draft.inputs.get("orphan"))
+
+
+def _edges(drafts: list[tuple[str, Draft]], declared: set[str]) -> list[set[int]]:
+    """deps[i] = drafts that must finish before draft i (see the module docstring): the
+    previous draft of the same address; for each address it needs, that address's last
+    draft that is not a cleanup; for a deletion of a Mold object, every draft releasing it;
+    for a deletion of an address no longer declared, every draft of a later kind."""
     order = {k: i for i, k in enumerate(KIND_ORDER)}
     deps: list[set[int]] = [set() for _ in drafts]
-    last_of: dict[str, int] = {}
-    for i, (address, _draft) in enumerate(drafts):
-        last_of[address] = i
+    ready_of: dict[str, int] = {}
+    for i, (address, draft) in enumerate(drafts):
+        if not _is_cleanup(draft):
+            ready_of[address] = i
+    releasers: dict[str, list[int]] = {}
+    for i, (_address, draft) in enumerate(drafts):
+        for mold_id in draft.releases:
+            releasers.setdefault(mold_id, []).append(i)
     previous: dict[str, int] = {}
     for i, (address, draft) in enumerate(drafts):
         if address in previous:
             deps[i].add(previous[address])
         previous[address] = i
-        deps[i].update(last_of[n] for n in draft.needs if n in last_of and n != address)
-        if draft.operation in (Operation.DELETE, Operation.FORGET):
+        deps[i].update(ready_of[n] for n in draft.needs if n in ready_of and n != address)
+        if draft.frees:
+            deps[i].update(j for j in releasers.get(draft.frees, []) if j != i)
+        if draft.operation in (Operation.DELETE, Operation.FORGET) and address not in declared:
             rank = order[address.split(".", 1)[0]]
-            deps[i].update(j for j, (a, _d) in enumerate(drafts) if order[a.split(".", 1)[0]] > rank)
-        if draft.operation in (Operation.DELETE, Operation.REPLACE):
-            mold_id = draft.inputs.get("id") or state.id_of(address)
-            deps[i].update(j for j, (_a, d) in enumerate(drafts) if mold_id and mold_id in d.releases)
+            deps[i].update(j for j, (a, _d) in enumerate(drafts)
+                           if order[a.split(".", 1)[0]] > rank and a != address)
     return deps
 
 
@@ -359,14 +549,14 @@ def _topological(deps: list[set[int]]) -> list[int]:
             waiting[user] -= 1
             if waiting[user] == 0:
                 heapq.heappush(ready, user)
-    if len(out) != len(deps):  # pragma: no cover - kinds never plan circular steps
+    if len(out) != len(deps):  # pragma: no cover - the edge rules make cycles impossible
         raise RuntimeError("planner produced circular action dependencies")
     return out
 
 
 def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live: LiveSnapshot,
-           diags: Diagnostics) -> Plan:
-    deps = _edges(drafts, state)
+           diags: Diagnostics, declared: set[str]) -> Plan:
+    deps = _edges(drafts, declared)
     order = _topological(deps)
     index_of = {old: new for new, old in enumerate(order)}
     actions: list[Action] = []
@@ -379,7 +569,7 @@ def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live
             before=draft.before, after=draft.after, changed=draft.changed,
             requires_replace=draft.requires_replace,
             depends_on=sorted(index_of[d] for d in deps[old]),
-            mold_id=mold_id, inputs=draft.inputs, drift=draft.drift))
+            mold_id=mold_id, inputs=draft.inputs, drift=draft.drift, protect=draft.protect))
     return Plan(
         mwin_version=__version__,
         created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),

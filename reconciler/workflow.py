@@ -26,9 +26,9 @@ from reconciler.planner import (
     make_refresh_plan,
 )
 from reconciler.resources import KINDS
-from reconciler.resources.base import ADDRESS_TAG
+from reconciler.resources.base import ADDRESS_TAG, OWNER_TAG
 from reconciler.spec import SpecDoc, load_spec
-from reconciler.state import ResourceState, State, StateBackend
+from reconciler.state import ResourceState, State, StateBackend, with_owner
 
 __all__ = ["Planned", "validate", "plan", "refresh_plan", "destroy_plan", "apply", "read_plan_file",
            "is_plan_file", "verify_saved_plan", "import_one", "adoptions_only", "state_rm",
@@ -156,8 +156,10 @@ def adoptions_only(the_plan: Plan) -> Plan:
 
 
 def import_one(spec_path: str | Path, backend: StateBackend, client: Any, address: str,
-               mold_id: str) -> State:
-    """Record an existing Mold object as ADDRESS (declared in the spec) and tag it."""
+               mold_id: str, take_over: bool = False) -> ImportResult:
+    """Record an existing Mold object as ADDRESS (declared in the spec) and give it this
+    state's tags. Tags that are right stay; an object another state owns needs ``take_over``
+    (its owner tag is replaced), and the result says whose it was."""
     doc, _diags = validate(spec_path)
     try:
         parsed = Address.parse(address)
@@ -173,11 +175,39 @@ def import_one(spec_path: str | Path, backend: StateBackend, client: Any, addres
     obj = live.get(parsed.kind, mold_id)
     if obj is None:
         raise MwinError(_not_importable(client, parsed.kind, mold_id))
-    kind = KINDS[parsed.kind]
-    client.run_job("createTags", {"resourcetype": kind.RESOURCE_TYPE, "resourceids": [mold_id],
-                                  "tags": [{"key": ADDRESS_TAG, "value": address}]}, timeout=600)
-    attrs = {k: v for k, v in obj.attrs.items() if not k.startswith("_")}
-    return backend.write(state.with_resource(address, ResourceState(id=mold_id, attributes=attrs)))
+    previous = obj.owner_tag
+    if previous not in (None, state.owner) and not take_over:
+        raise MwinError(f"{mold_id} belongs to another state (owner {previous}, address "
+                        f"{obj.address_tag}): importing it here would let two states manage it. "
+                        f"Remove it from that state first (`mwin state rm {obj.address_tag}` "
+                        "there), then pass --take-over")
+    wanted = {ADDRESS_TAG: address, **({OWNER_TAG: state.owner} if state.owner else {})}
+    _retag(client, KINDS[parsed.kind].RESOURCE_TYPE, obj, wanted)
+    record = ResourceState(id=mold_id, attributes=dict(obj.attrs))
+    written = backend.write(state.with_resource(address, record))
+    return ImportResult(written, previous if previous != state.owner else None,
+                        obj.address_tag if obj.address_tag != address else None)
+
+
+@dataclass
+class ImportResult:
+    state: State
+    taken_from: str | None  # the owner it had, when another state's
+    old_address: str | None  # the address tag it had, when another one
+
+
+def _retag(client: Any, resource_type: str, obj: Any, wanted: dict[str, str]) -> None:
+    """Make ``obj``'s tags ``wanted``: wrong values are deleted first (Mold refuses a second
+    tag with the same key), missing ones created; right ones stay."""
+    wrong = [{"key": k, "value": obj.tags[k]} for k in wanted if k in obj.tags
+             and obj.tags[k] != wanted[k]]
+    missing = [{"key": k, "value": v} for k, v in wanted.items() if obj.tags.get(k) != v]
+    if wrong:
+        client.run_job("deleteTags", {"resourcetype": resource_type, "resourceids": [obj.id],
+                                      "tags": wrong}, timeout=600)
+    if missing:
+        client.run_job("createTags", {"resourcetype": resource_type, "resourceids": [obj.id],
+                                      "tags": missing}, timeout=600)
 
 
 def _not_importable(client: Any, kind: str, mold_id: str) -> str:
@@ -216,30 +246,50 @@ def state_mv(backend: StateBackend, old: str, new: str) -> State:
     return backend.write(state.with_resource(old, None).with_resource(new, record))
 
 
-def rebuild_state(backend: StateBackend, client: Any) -> tuple[State, list[str]]:
-    """State rebuilt from the `mwin:address` tags Mold holds; returns it and the problems
-    (addresses claimed by several objects are left out and listed)."""
+def rebuild_state(backend: StateBackend, client: Any, owner: str | None = None
+                  ) -> tuple[State, list[str]]:
+    """State rebuilt from Mold's tags: the objects tagged with ``owner`` (default: this
+    state's own), nothing else. Returns it and the problems: addresses claimed by several of
+    those objects are left out, and objects tagged by an older mwin without an owner are
+    listed (`mwin import` takes them)."""
     try:
         old = backend.read()
     except StateError:
-        old = State()
+        old = backend_fresh(backend)
+    owner = owner or old.owner
     live = refresh(client, KINDS)
     claims: dict[str, list[Any]] = {}
+    unowned: list[str] = []
     for kind in KINDS:
         for obj in live.of_kind(kind):
-            if obj.address_tag and obj.address_tag.startswith(f"{kind}."):
+            if not (obj.address_tag and obj.address_tag.startswith(f"{kind}.")):
+                continue
+            if obj.owner_tag == owner:
                 claims.setdefault(obj.address_tag, []).append(obj)
-    state = old.model_copy(update={"resources": {}})
+            elif obj.owner_tag is None:
+                unowned.append(f"{obj.address_tag} ({obj.id})")
+    state = old.model_copy(update={"resources": {}, "owner": owner})
     problems = []
     for address, objects in sorted(claims.items()):
         revisions = [o.attrs.get("revision") for o in objects]
         if len(objects) > 1 and None in revisions:
             problems.append(f"{address} is claimed by {len(objects)} objects: "
-                            + ", ".join(o.id for o in objects))
+                            + ", ".join(o.id for o in objects)
+                            + "; import the right one with `mwin import`")
             continue
         objects.sort(key=lambda o: o.attrs.get("revision") or 0, reverse=True)
-        attrs = {k: v for k, v in objects[0].attrs.items() if not k.startswith("_")}
+        attrs = dict(objects[0].attrs)
         if len(objects) > 1:  # template revisions: the newest is current, the rest were kept
             attrs["previous_ids"] = [o.id for o in objects[1:]]
         state = state.with_resource(address, ResourceState(id=objects[0].id, attributes=attrs))
+    if unowned:
+        problems.append(f"{len(unowned)} object(s) carry an address tag but no owner (made by "
+                        f"an older mwin), so they were not taken: {', '.join(sorted(unowned))}; "
+                        "if they are this state's, take them with `mwin import --all --unowned`")
     return backend.write(state), problems
+
+
+def backend_fresh(backend: StateBackend) -> State:
+    """An empty state for ``backend`` with its derived owner (when what it holds is
+    unreadable and is about to be replaced)."""
+    return with_owner(State(), backend.identity(), backend.workspace)

@@ -8,7 +8,7 @@ from typing import Any
 
 from reconciler.plan import Action, Plan
 from reconciler.render.colour import display_width, pad
-from reconciler.render.text import summary_line
+from reconciler.render.text import DRIFT_NOTE, summary_line
 
 __all__ = ["render_markdown"]
 
@@ -37,7 +37,8 @@ def _details(address: str, steps: list[tuple[int, Action]]) -> list[str]:
     names = ", ".join(f"#{i + 1} {a.operation.value}" for i, a in steps)
     lines = [f"<details><summary><code>{address}</code>: {names}</summary>", "", "```diff"]
     for index, action in steps:
-        lines += [f"@@ #{index + 1} {action.operation.value} @@", *_diff_lines(action)]
+        drift = f" {DRIFT_NOTE}" if action.drift else ""
+        lines += [f"@@ #{index + 1} {action.operation.value} @@{drift}", *_diff_lines(action)]
     lines += ["```", "", "</details>"]
     return lines
 
@@ -71,7 +72,8 @@ def render_markdown(plan: Plan) -> str:
     out.append("")
     rows = [["#", "address", "operation", "reason"]]
     rows += [[str(i + 1), f"`{a.address}`", a.operation.value + (" ⚠" if a.destructive else ""),
-              _cell(a.reason)] for i, a in enumerate(plan.actions)]
+              _cell(a.reason + (" " + DRIFT_NOTE if a.drift else ""))]
+             for i, a in enumerate(plan.actions)]
     out += _table(rows)
     out.append("")
     by_resource: dict[str, list[tuple[int, Action]]] = {}  # address -> its steps, plan order

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from reconciler.plan import Action, Operation, Plan
 from reconciler.render.colour import Style, display_width, pad
 
-__all__ = ["render_plan", "summary_line", "ProgressView", "SYMBOLS"]
+__all__ = ["render_plan", "summary_line", "ProgressView", "SYMBOLS", "DRIFT_NOTE"]
 
 # operation -> (symbol, colour, verb for the header line)
 SYMBOLS: dict[Operation, tuple[str, str, str]] = {
@@ -25,6 +25,7 @@ SYMBOLS: dict[Operation, tuple[str, str, str]] = {
     Operation.REFRESH: ("~", "cyan", "will be updated in state to what Mold holds"),
 }
 STEP = ("~", "yellow", "")
+DRIFT_NOTE = "(drift: the value was changed in Mold outside mwin; this puts it back)"
 
 
 def summary_line(plan: Plan) -> str:
@@ -72,6 +73,8 @@ def render_action(index: int, action: Action, style: Style) -> list[str]:
         verb = f"will {action.operation.value.replace('_', ' ')}"
     head = style(f"  # {action.address} {verb}", "bold")
     lines = [head, f"    {style('(' + action.reason + ')', 'dim')}"]
+    if action.drift:
+        lines.append(f"    {style(DRIFT_NOTE, 'yellow')}")
     deps = f"  after #{', #'.join(str(d + 1) for d in action.depends_on)}" if action.depends_on else ""
     kind, _, key = action.address.partition(".")
     lines.append(f"{style(symbol.rjust(3), colour)} {kind} {json.dumps(key, ensure_ascii=False)}"

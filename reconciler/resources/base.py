@@ -18,15 +18,17 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.address import Address
-from reconciler.diagnostics import Diagnostics, SourcePos
+from reconciler.diagnostics import Diagnostics
 from reconciler.plan import Action, Operation
 
 __all__ = [
     "ADDRESS_TAG",
+    "OWNER_TAG",
     "OnChange",
     "Attr",
     "AttrChange",
     "diff_attrs",
+    "deploy_only_changes",
     "LiveObject",
     "Desired",
     "Draft",
@@ -40,8 +42,11 @@ __all__ = [
     "tags_of",
 ]
 
-# Every managed object carries this tag; its value is the resource's address.
+# Every managed object carries these tags (a contract, docs/state.md): the resource's address
+# and the owner of the state that manages it. A state adopts, changes and deletes only objects
+# carrying its own owner; objects with an address tag and no owner were made by mwin 0.1.
 ADDRESS_TAG = "mwin:address"
+OWNER_TAG = "mwin:owner"
 
 
 class OnChange(StrEnum):
@@ -49,11 +54,14 @@ class OnChange(StrEnum):
     NEEDS_STOP = "needs_stop"  # in place, but only while the VM is stopped
     REPLACE = "replace"  # delete + create
     STEP = "step"  # the kind plans its own dedicated action (attach, start, ...)
+    DEPLOY_ONLY = "deploy_only"  # set when the object is made; later a warning, never an action
 
 
 @dataclass(frozen=True)
 class Attr:
-    """One declared attribute: how it is compared and what a change costs."""
+    """One declared attribute: how it is compared and what a change costs. ``name`` is the
+    spec's key (``boot.type`` for a nested one): the word users see in plans and write in
+    ``lifecycle.ignore_changes``."""
 
     name: str
     on_change: OnChange
@@ -72,8 +80,12 @@ class AttrChange:
 
 def diff_attrs(attrs: tuple[Attr, ...], desired: Mapping[str, Any], live: Mapping[str, Any]
                ) -> list[AttrChange]:
+    """Attributes whose desired value differs from the live one (deploy-only ones excluded:
+    see ``deploy_only_changes``)."""
     changes = []
     for attr in attrs:
+        if attr.on_change is OnChange.DEPLOY_ONLY:
+            continue
         want = desired.get(attr.name)
         have = live.get(attr.name)
         if want is None and attr.optional:
@@ -81,6 +93,15 @@ def diff_attrs(attrs: tuple[Attr, ...], desired: Mapping[str, Any], live: Mappin
         if not attr.equal(want, have):
             changes.append(AttrChange(attr, have, want))
     return changes
+
+
+def deploy_only_changes(attrs: tuple[Attr, ...], desired: Mapping[str, Any],
+                        live: Mapping[str, Any]) -> list[AttrChange]:
+    """Deploy-only attributes the spec now sets otherwise than the object was made with."""
+    return [AttrChange(a, live.get(a.name), desired.get(a.name)) for a in attrs
+            if a.on_change is OnChange.DEPLOY_ONLY
+            and not (desired.get(a.name) is None and a.optional)
+            and not a.equal(desired.get(a.name), live.get(a.name))]
 
 
 def casefold_equal(a: Any, b: Any) -> bool:
@@ -129,10 +150,15 @@ class LiveObject:
     attrs: dict[str, Any]
     tags: dict[str, str] = field(default_factory=dict)
     state: str | None = None  # Mold's state / readiness text, for humans
+    private: dict[str, Any] = field(default_factory=dict)  # ids the kind needs, never shown
 
     @property
     def address_tag(self) -> str | None:
         return self.tags.get(ADDRESS_TAG)
+
+    @property
+    def owner_tag(self) -> str | None:
+        return self.tags.get(OWNER_TAG)
 
 
 def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:
@@ -146,8 +172,8 @@ class Desired:
     address: Address
     attrs: dict[str, Any]  # compared with LiveObject.attrs
     inputs: dict[str, Any]  # API parameters for create (ids or {"$ref": address})
-    pos: SourcePos | None = None
-    positions: dict[str, SourcePos] = field(default_factory=dict)  # attr name -> where declared
+    needs: list[str] = field(default_factory=list)  # addresses its creation waits for
+    private: dict[str, Any] = field(default_factory=dict)  # planning-only values, never shown
 
 
 @dataclass
@@ -164,7 +190,9 @@ class Draft:
     inputs: dict[str, Any] = field(default_factory=dict)
     needs: list[str] = field(default_factory=list)  # addresses whose actions must finish first
     releases: list[str] = field(default_factory=list)  # Mold ids this step stops using (detach)
+    frees: str | None = None  # the Mold id this step deletes: waits for every release of it
     drift: bool = False
+    protect: bool | None = None  # lifecycle.protect of a declared resource, recorded in state
 
 
 @dataclass
@@ -188,6 +216,21 @@ class ExecContext:
     ready_timeout: float = 3600.0
     options: dict[str, Any] = field(default_factory=dict)
     record: Callable[[Outcome], None] = lambda outcome: None  # save progress mid-action
+    owner: str | None = None  # the state's owner: every object this apply makes is tagged so
+
+    def ownership_tags(self, address: str) -> dict[str, str]:
+        """The tags that make an object this state's: its address and the owner."""
+        tags = {ADDRESS_TAG: address}
+        if self.owner:
+            tags[OWNER_TAG] = self.owner
+        return tags
+
+    def is_mine(self, tags: Mapping[str, str], address: str) -> bool:
+        """An object this state may take after a lost answer: untagged, or tagged with this
+        address and owner (one tagged by another state, or by mwin 0.1, is never taken)."""
+        if ADDRESS_TAG not in tags:
+            return True
+        return tags.get(ADDRESS_TAG) == address and tags.get(OWNER_TAG) == self.owner
 
 
 class KindModule(Protocol):

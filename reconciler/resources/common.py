@@ -12,7 +12,6 @@ from typing import Any
 from reconciler.errors import ApiError, JobFailed, MoldError, UncertainMutation
 from reconciler.plan import Operation
 from reconciler.resources.base import (
-    ADDRESS_TAG,
     Attr,
     AttrChange,
     Desired,
@@ -70,11 +69,12 @@ def plan_generic(desired: Desired, live: LiveObject | None, attrs: tuple[Attr, .
                   inputs={**desired.inputs, "commands": commands}, needs=needs)]
 
 
-def tag_resource(ctx: ExecContext, resource_type: str, mold_id: str, address: str) -> None:
-    """Give an object its address tag. A tag job left running by an interrupted apply may
-    have set it meanwhile: Mold then refuses the duplicate, which counts as done."""
-    tags = {ADDRESS_TAG: address}
-    set_tags(ctx, resource_type, mold_id, tags)
+def tag_resource(ctx: ExecContext, resource_type: str, mold_id: str, address: str,
+                 extra: Mapping[str, str] | None = None) -> None:
+    """Give an object its ownership tags (address and owner), plus ``extra``, in one call. A
+    tag job left running by an interrupted apply may have set them meanwhile: Mold then
+    refuses the duplicate, which counts as done."""
+    set_tags(ctx, resource_type, mold_id, {**ctx.ownership_tags(address), **(extra or {})})
 
 
 def set_tags(ctx: ExecContext, resource_type: str, mold_id: str, tags: Mapping[str, str]) -> None:
@@ -220,7 +220,7 @@ def named(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, An
     def check() -> Held:
         rows = [r for r in ctx.client.list_all(command, item_key, params)
                 if r.get("name") == name and str(r.get("id")) not in exclude
-                and tags_of(r).get(ADDRESS_TAG) in (None, address)]
+                and ctx.is_mine(tags_of(r), address)]
         if len(rows) > 1:
             ids = ", ".join(str(r.get("id")) for r in rows)
             raise MoldError(f"{command}: {len(rows)} objects named {name!r} ({ids}); cannot "

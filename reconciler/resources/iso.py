@@ -1,8 +1,8 @@
 """ISOs: the Windows installer and the VirtIO driver disc, registered by URL.
 
 Rules (ATTRS): ``url``, ``zone`` and ``checksum`` are registration-only and force
-a replacement (the new ISO is registered before the old one is deleted, so an
-image is never missing); ``name``, ``display_text``, ``os_type``, ``bootable``
+a replacement: the new ISO is registered first (so an image is never missing), and the old
+one is deleted by an action of its own once no VM holds it in a drive; ``name``, ``display_text``, ``os_type``, ``bootable``
 change with updateIso; ``public``, ``featured``, ``extractable`` with
 updateIsoPermissions. A non-bootable ISO's OS type is always "None" in Mold.
 """
@@ -47,7 +47,6 @@ SECTION = "isos"
 RESOURCE_TYPE = "ISO"
 LIST_COMMAND = "listIsos"  # the list refresh reads (named in errors about its answers)
 ALL_ZONES = "all"
-REPLACE_ORDER = "create_before_delete"  # ISO names may repeat, so the new one comes first
 
 
 class Spec(ResourceSpec):
@@ -83,6 +82,16 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
     return []
 
 
+def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+    """Spec-level rules (no Mold needed)."""
+    if decl.spec.zone is None and doc.defaults.zone is None:
+        diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos,
+                    address=str(decl.address))
+    if decl.spec.bootable and decl.spec.os_type is None:
+        diags.error("a bootable ISO needs `os_type` (e.g. \"Windows PV\")", decl.pos,
+                    address=str(decl.address))
+
+
 def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
     spec: Spec = decl.spec
     address = str(decl.address)
@@ -114,7 +123,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
         ok = _resolve_os_type(spec, decl, ctx, diags, attrs, inputs) and ok
     else:
         attrs["os_type"] = "None"
-    return Desired(decl.address, attrs, inputs, decl.pos) if ok else None
+    return Desired(decl.address, attrs, inputs) if ok else None
 
 
 def _resolve_os_type(spec: Spec, decl: Any, ctx: Any, diags: Diagnostics,
@@ -162,13 +171,26 @@ def refresh(client: Any, catalog: Any) -> list[LiveObject]:
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
+    return _retire_replaced(_plan(desired, live, ctx), live)
+
+
+def _retire_replaced(drafts: list[Draft], live: LiveObject | None) -> list[Draft]:
+    """After a replacement's registration, the old ISO's deletion: a step of its own, so the
+    VMs holding the old ISO can eject it in between (and insert the new one afterwards)."""
+    if live is None or not any(d.operation is Operation.REPLACE for d in drafts):
+        return drafts
+    return drafts + [Draft(Operation.DELETE, f"delete the replaced ISO {live.id} (once no VM "
+                           "holds it in a drive)", before=dict(live.attrs),
+                           inputs={"id": live.id, "orphan": True})]
+
+
+def _plan(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
     if live is None or not _featured_refused(desired, live, ctx):
         return plan_generic(desired, live, ATTRS)
     ctx.warn(desired, "featured", "Mold keeps this ISO non-featured although mwin asked for "
              "featured: true (only root admins may feature images; non-admin keys get "
              "featured=false). Not planning it again; set featured: false to silence this.")
-    view = Desired(desired.address, {**desired.attrs, "featured": False}, desired.inputs,
-                   desired.pos)
+    view = Desired(desired.address, {**desired.attrs, "featured": False}, desired.inputs)
     drafts = plan_generic(view, live, ATTRS)
     for draft in drafts:  # state keeps "asked for featured", so the refusal stays recognised
         draft.after = {**(draft.after or {}), "featured": True}
@@ -187,11 +209,8 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     op = action.operation
     if op is Operation.CREATE:
         return _register(action, ctx)
-    if op is Operation.REPLACE:
-        outcome = _register(action, ctx)
-        ctx.record(outcome)  # the new ISO is in state even if deleting the old one fails
-        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
-        return outcome
+    if op is Operation.REPLACE:  # the old ISO is deleted by the DELETE step planned after it
+        return _register(action, ctx)
     if op is Operation.UPDATE:
         _update(action, ctx)
         return Outcome(action.mold_id, action.after)

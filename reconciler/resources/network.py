@@ -77,6 +77,13 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
     return []
 
 
+def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+    """Spec-level rules (no Mold needed)."""
+    if decl.spec.zone is None and doc.defaults.zone is None:
+        diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos,
+                    address=str(decl.address))
+
+
 def default_offering(catalog: Any) -> Any:
     """The zone's default isolated offering: Isolated, not for VPC, Enabled; isdefault and a
     source-NAT name preferred."""
@@ -111,7 +118,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
         "network_domain": spec.network_domain, "external_id": spec.external_id,
     }
     inputs = {"zoneid": zone.id, "networkofferingid": offering.id}
-    return Desired(decl.address, attrs, inputs, decl.pos)
+    return Desired(decl.address, attrs, inputs)
 
 
 def observe(raw: dict[str, Any], catalog: Any) -> LiveObject:
@@ -136,7 +143,11 @@ def refresh(client: Any, catalog: Any) -> list[LiveObject]:
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
-    return plan_generic(desired, live, ATTRS)
+    drafts = plan_generic(desired, live, ATTRS)
+    for draft in drafts:
+        if draft.operation is Operation.REPLACE and live is not None:
+            draft.frees = live.id  # deleted first: waits for the VMs that leave it
+    return drafts
 
 
 def execute(action: Action, ctx: ExecContext) -> Outcome:

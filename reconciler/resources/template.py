@@ -20,7 +20,6 @@ from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MoldError
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import (
-    ADDRESS_TAG,
     Attr,
     Desired,
     Draft,
@@ -39,7 +38,7 @@ from reconciler.resources.common import (
     plan_generic,
     row_state,
     send,
-    set_tags,
+    tag_resource,
     wait_until,
 )
 
@@ -86,6 +85,18 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
     return [("from_vm", Address("vm", spec.from_vm))]
 
 
+def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+    """Spec-level rules (no Mold needed): the source VM must be declared stopped."""
+    vm_decl = doc.resources.get(Address("vm", decl.spec.from_vm))
+    if vm_decl is not None and vm_decl.spec.state == "running":
+        diags.error(f"the template must be made from vm.{decl.spec.from_vm}, which is declared "
+                    "`state: running`; a template needs a stopped VM", decl.at("from_vm"),
+                    address=str(decl.address),
+                    detail=f"vm.{decl.spec.from_vm} is declared at {vm_decl.at('state')}: "
+                           "declare it `state: stopped` (after sysprep) so the template can be "
+                           "made")
+
+
 def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
     spec: Spec = decl.spec
     address = str(decl.address)
@@ -103,7 +114,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
     previous = list(ctx.state_attrs(address).get("previous_ids") or [])
     inputs = {"ostypeid": os_type.id, "vm": {"$ref": vm}, "keep_previous": spec.keep_previous,
               "previous_ids": previous}
-    return Desired(decl.address, attrs, inputs, decl.pos)
+    return Desired(decl.address, attrs, inputs)
 
 
 def observe(raw: dict[str, Any], catalog: Any) -> LiveObject:
@@ -153,16 +164,6 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Dr
 
 
 def _check_source_vm(desired: Desired, vm: str, ctx: Any) -> None:
-    vm_address = Address.parse(vm)
-    vm_decl = ctx.declared.get(vm_address)
-    if vm_decl is None:
-        return
-    if vm_decl.spec.state == "running":
-        ctx.error_at(desired.address, "from_vm",
-                     f"the template must be made from {vm}, which is declared `state: running`; "
-                     "a template needs a stopped VM",
-                     detail=f"{vm} is declared at {vm_decl.at('state')}: declare it "
-                            "`state: stopped` (after sysprep) so the template can be made")
     vm_desired = ctx.desired.get(vm)
     if vm_desired is not None and vm_desired.attrs.get("cdrom") not in (None,):
         ctx.warn(desired, "from_vm", f"{vm} keeps an ISO in its drive; CloudStack advises "
@@ -207,9 +208,8 @@ def _create(action: Action, ctx: ExecContext) -> str:
     }, named(ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
              action.address, exclude=[action.mold_id, *action.inputs.get("previous_ids", [])]))
     template_id = str(response["id"])
-    set_tags(ctx, RESOURCE_TYPE, template_id, {ADDRESS_TAG: action.address,
-                                               REVISION_TAG: str(after["revision"]),
-                                               FROM_VM_TAG: after["from_vm"]})
+    tag_resource(ctx, RESOURCE_TYPE, template_id, action.address,
+                 {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"]})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
     if response.get("jobid"):
         ctx.client.wait_job("createTemplate", str(response["jobid"]), timeout=ctx.job_timeout,

@@ -149,6 +149,56 @@ def _wait_guest_poweroff(action: Action, ctx: ExecContext, wait: float) -> bool:
         interval = min(interval * 1.5, 10.0)
 
 
+def _nic_in(row: dict[str, Any] | None, network_id: Any) -> dict[str, Any] | None:
+    return next((n for n in (row or {}).get("nic") or [] if n.get("networkid") == network_id),
+                None)
+
+
+def _vm_row(action: Action, ctx: ExecContext) -> dict[str, Any]:
+    rows = ctx.client.list_all("listVirtualMachines", "virtualmachine",
+                               {"id": action.mold_id, "listall": True})
+    if not rows:
+        raise MwinError(f"{action.address} ({action.mold_id}) is no longer in Mold")
+    return dict(rows[0])
+
+
+def _nic_of(action: Action, ctx: ExecContext) -> str:
+    """The id of the VM's NIC in the action's network (known only at apply time for a NIC
+    added earlier in the same apply)."""
+    network_id = action.inputs.get("networkid")
+    nic = _nic_in(_vm_row(action, ctx), network_id)
+    if nic is None:
+        raise MwinError(f"{action.address} has no NIC in network {network_id}")
+    return str(nic["id"])
+
+
+def _add_nic(action: Action, ctx: ExecContext) -> None:
+    network_id = action.inputs.get("networkid")
+    send_job(ctx, "addNicToVirtualMachine",
+             {"virtualmachineid": action.mold_id, "networkid": network_id},
+             _vm_check(action, ctx, lambda row: _nic_in(row, network_id) is not None),
+             on_progress=_job_progress(ctx, "add NIC"))
+
+
+def _set_default_nic(action: Action, ctx: ExecContext) -> None:
+    network_id = action.inputs.get("networkid")
+    send_job(ctx, "updateDefaultNicForVirtualMachine",
+             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, ctx)},
+             _vm_check(action, ctx, lambda row: bool((_nic_in(row, network_id) or {})
+                                                     .get("isdefault"))),
+             on_progress=_job_progress(ctx, "default NIC"))
+
+
+def _remove_nic(action: Action, ctx: ExecContext) -> None:
+    network_id = action.inputs.get("networkid")
+    if _nic_in(_vm_row(action, ctx), network_id) is None:
+        return  # already gone (a lost answer of an earlier try)
+    send_job(ctx, "removeNicFromVirtualMachine",
+             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, ctx)},
+             _vm_check(action, ctx, lambda row: _nic_in(row, network_id) is None),
+             on_progress=_job_progress(ctx, "remove NIC"))
+
+
 def _create_snapshot(action: Action, ctx: ExecContext) -> None:
     send_job(ctx, "createVMSnapshot", {
         "virtualmachineid": action.mold_id, "name": action.inputs["name"],
@@ -187,4 +237,7 @@ _RUNNERS: dict[Operation, Any] = {
     Operation.STOP: _stop,
     Operation.CREATE_SNAPSHOT: _create_snapshot,
     Operation.DELETE_SNAPSHOT: _delete_snapshot,
+    Operation.ADD_NIC: _add_nic,
+    Operation.SET_DEFAULT_NIC: _set_default_nic,
+    Operation.REMOVE_NIC: _remove_nic,
 }

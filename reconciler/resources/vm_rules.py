@@ -39,6 +39,8 @@ def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
     if spec.install_iso is not None and spec.disk_offering is None:
         diags.error("a VM installed from an ISO needs `disk_offering` (its root disk)", decl.pos,
                     address=address, detail="Windows Server: ≥ 40 GB; Windows 11: ≥ 100 GB")
+    if spec.zone is None and doc.defaults.zone is None:
+        diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos, address=address)
     if spec.boot.mode == "SECURE" and spec.boot.type != "UEFI":
         diags.error("boot mode SECURE needs boot type UEFI (BIOS always boots LEGACY)",
                     decl.at("boot.mode"), address=address)
@@ -89,18 +91,18 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
     errors_before = len(diags.errors)
     attrs: dict[str, Any] = {"name": spec.name or decl.address.key}
     attrs["display_name"] = spec.display_name or attrs["name"]
-    inputs: dict[str, Any] = {"_needs": [], "name": attrs["name"],
-                              "displayname": attrs["display_name"]}
+    inputs: dict[str, Any] = {"name": attrs["name"], "displayname": attrs["display_name"]}
+    found = Desired(decl.address, attrs, inputs)
     zone = ctx.catalog.resolve("zone", spec.zone or ctx.defaults.zone or "", decl.at("zone"),
                                diags, address)
     attrs["zone"], inputs["zoneid"] = (zone.name, zone.id) if zone else (None, None)
     _placement(decl, ctx, diags, attrs, inputs)
-    os_type = _source(decl, ctx, diags, attrs, inputs)
+    os_type = _source(decl, ctx, diags, found)
     attrs["hypervisor"] = inputs["hypervisor"] = spec.hypervisor or ctx.defaults.hypervisor
     _offerings(decl, ctx, diags, attrs, inputs, os_type)
-    _networks(decl, ctx, diags, attrs, inputs)
+    _networks(decl, ctx, diags, found)
     _boot(decl, ctx, diags, attrs, inputs)
-    _cdrom(decl, ctx, diags, attrs, inputs)
+    _cdrom(decl, ctx, diags, found)
     attrs.update(group=spec.group, keyboard=spec.keyboard, state=spec.state,
                  root_disk_controller=spec.root_disk_controller,
                  snapshots=sorted(set(spec.snapshots)))
@@ -112,7 +114,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
         check_windows_rules(decl, os_type, diags)  # sources outside the spec: now known
     if len(diags.errors) > errors_before:
         return None
-    return Desired(decl.address, attrs, inputs, decl.pos)
+    return found
 
 
 def _placement(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
@@ -152,17 +154,28 @@ def _image(ctx: Any, kind: str, value: Any, decl: Any, field_name: str, diags: D
     return found[0].name, found[0].id, found[0].attrs.get("os_type"), []
 
 
-def _source(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
-            inputs: dict[str, Any]) -> str | None:
+def _source(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> str | None:
+    """The deploy source: ``install_iso``/``template`` keep the spec's words (the key of a
+    declared image, or the name/id of one in Mold), compared with what state recorded at
+    deploy; the image's Mold name is what the VM answer shows."""
     spec = decl.spec
     kind, value, field_name = (("iso", spec.install_iso, "install_iso") if spec.install_iso
                                is not None else ("template", spec.template, "template"))
     name, ident, os_type, needs = _image(ctx, kind, value, decl, field_name, diags)
-    attrs["source"] = name
-    attrs["_install_iso_name"] = name if kind == "iso" else None
-    inputs.update(templateid=ident, source_kind=kind)
-    inputs["_needs"] += needs
+    found.attrs["install_iso"] = _spoken(spec.install_iso)
+    found.attrs["template"] = _spoken(spec.template)
+    found.private.update(source_name=name, install_iso_name=name if kind == "iso" else None)
+    found.inputs.update(templateid=ident, source_kind=kind)
+    found.needs += needs
     return os_type
+
+
+def _spoken(value: Any) -> str | None:
+    """A reference as the spec writes it: a key, or the name (else id) of a Mold object."""
+    if value is None or isinstance(value, str):
+        return value
+    ref: Ref = value
+    return ref.name or ref.id
 
 
 def _offerings(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
@@ -196,22 +209,22 @@ def _offerings(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
                     decl.at("disk_size" if custom else "disk_offering"), address=address)
 
 
-def _networks(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
-              inputs: dict[str, Any]) -> None:
+def _networks(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
     names, ids = [], []
     for i, value in enumerate(decl.spec.networks):
         name, ident, _os, needs = _image(ctx, "network", value, decl, f"networks.{i}", diags)
         names.append(name)
         ids.append(ident)
-        inputs["_needs"] += needs
-    attrs["networks"], inputs["networkids"] = names, ids
+        found.needs += needs
+    found.attrs["networks"], found.inputs["networkids"] = names, ids
+    found.private["network_ids"] = dict(zip(names, ids, strict=True))
 
 
 def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
           inputs: dict[str, Any]) -> None:
     boot = decl.spec.boot
     mode = boot.mode or "LEGACY"
-    attrs.update(boot_type=boot.type, boot_mode=mode, tpm=boot.tpm)
+    attrs.update({"boot.type": boot.type, "boot.mode": mode, "boot.tpm": boot.tpm})
     inputs.update(boottype=boot.type, bootmode=mode)  # BIOS goes with LEGACY: Mold needs both
     supported = ctx.catalog.api_params("deployVirtualMachine")
     if supported is not None and "tpmversion" in supported:
@@ -222,14 +235,14 @@ def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
                     decl.at("boot.tpm"), address=str(decl.address))
 
 
-def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
-           inputs: dict[str, Any]) -> None:
+def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
     spec = decl.spec
     if "cdrom" not in spec.model_fields_set:
-        attrs["cdrom"] = UNSET
+        found.attrs["cdrom"] = UNSET
         return
     if spec.cdrom is None:
-        attrs["cdrom"] = None
+        found.attrs["cdrom"] = None
         return
     name, ident, _os, needs = _image(ctx, "iso", spec.cdrom, decl, "cdrom", diags)
-    attrs["cdrom"], inputs["cdrom_id"], inputs["_cdrom_needs"] = name, ident, needs
+    found.attrs["cdrom"], found.inputs["cdrom_id"] = name, ident
+    found.private["cdrom_needs"] = needs

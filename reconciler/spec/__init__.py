@@ -74,9 +74,9 @@ def load_spec(path: str | FsPath) -> tuple[SpecDoc | None, Diagnostics]:
             continue
         if data is not None:
             loaded.append((str(file), data, positions))
-    doc = _merge(loaded, diags)
+    doc, invalid = _merge(loaded, diags)
     if doc is not None:
-        _check_references(doc, diags)
+        _check_references(doc, diags, invalid)
         for decl in doc.resources.values():
             _check_lifecycle(decl, diags)
             validate = getattr(KINDS[decl.address.kind], "validate", None)
@@ -108,7 +108,10 @@ def _spec_files(path: FsPath, diags: Diagnostics) -> list[FsPath]:
     return []
 
 
-def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc | None:
+def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics
+           ) -> tuple[SpecDoc, set[Address]]:
+    """The merged spec, and the addresses declared with errors (already reported, so a
+    reference to one is not a second error)."""
     defaults = Defaults()
     defaults_pos: SourcePos | None = None
     resources: dict[Address, Declared] = {}
@@ -132,7 +135,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics) -> SpecDoc
             else:
                 diags.error(f"unknown top-level key {key!r}{_did_you_mean(key, TOP_KEYS)}", key_pos,
                             detail=f"allowed: {', '.join(TOP_KEYS)}")
-    return SpecDoc(defaults, resources, [f for f, _d, _p in loaded])
+    return SpecDoc(defaults, resources, [f for f, _d, _p in loaded]), set(seen) - set(resources)
 
 
 def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Address, Declared],
@@ -230,11 +233,13 @@ def _did_you_mean(word: str, choices: Any) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _check_references(doc: SpecDoc, diags: Diagnostics) -> None:
+def _check_references(doc: SpecDoc, diags: Diagnostics, invalid: set[Address]) -> None:
     edges: dict[Address, list[Address]] = {}
     for address, decl in doc.resources.items():
         edges[address] = []
         for field_name, target in KINDS[address.kind].references(decl.spec):
+            if target in invalid:
+                continue  # its own errors are reported where it is declared
             if target not in doc.resources:
                 same = [str(a) for a in doc.resources if a.kind == target.kind]
                 diags.error(f"`{field_name}` refers to {target}, which the spec does not declare",

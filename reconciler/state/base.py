@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
@@ -14,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from reconciler.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
-           "check_base", "check_format_version", "check_workspace", "Confirm", "UNLOCK_HINT",
+           "derive_owner", "with_owner", "check_base", "check_format_version", "check_workspace",
+           "Confirm", "UNLOCK_HINT",
            "gone_here", "not_locked", "wrong_lock_id"]
 
 DEFAULT_WORKSPACE = "default"
@@ -27,17 +29,24 @@ class ResourceState(BaseModel):
 
     id: str  # Mold's uuid of the object
     attributes: dict[str, Any] = Field(default_factory=dict)  # as last applied/seen, spec vocabulary
+    protected: bool = False  # lifecycle.protect as last applied: deleting it needs it lifted
 
 
 class State(BaseModel):
     """lineage names one state's history (a new file gets a new one); serial grows by one on
-    every write. A saved plan is only valid for the lineage+serial it was computed against."""
+    every write. A saved plan is only valid for the lineage+serial it was computed against.
+
+    ``owner`` is the identity this state tags its Mold objects with (``mwin:owner``): fixed when
+    the state is first written and kept by every later write and by ``state push``, so a state
+    adopts, changes and deletes only objects carrying it. Backends fill it in on read (derived
+    from where the state lives, see ``derive_owner``) when nothing is stored yet."""
 
     model_config = ConfigDict(frozen=True)
 
     format_version: int = FORMAT_VERSION
     lineage: str = Field(default_factory=lambda: str(uuid.uuid4()))
     serial: int = 0
+    owner: str | None = None
     resources: dict[str, ResourceState] = Field(default_factory=dict)  # address -> record
 
     def id_of(self, address: str) -> str | None:
@@ -51,6 +60,22 @@ class State(BaseModel):
         else:
             resources[address] = record
         return self.model_copy(update={"resources": resources})
+
+
+def derive_owner(identity: str, workspace: str) -> str:
+    """The owner of a state that records none yet: ``<workspace>.<12 hex>``, a digest of where
+    the state lives (``identity``: the backend and location, workspace included). The same
+    place always derives the same owner, so a state deleted and made again there adopts its
+    own objects; states in another file, backend or workspace never share it."""
+    digest = hashlib.sha256(f"{identity}\0{workspace}".encode()).hexdigest()[:12]
+    return f"{workspace}.{digest}"
+
+
+def with_owner(state: State, identity: str, workspace: str) -> State:
+    """``state`` as read from a backend: its recorded owner, else the derived one."""
+    if state.owner:
+        return state
+    return state.model_copy(update={"owner": derive_owner(identity, workspace)})
 
 
 Confirm = Callable[[str], None]
@@ -81,9 +106,13 @@ class StateBackend(Protocol):
       is about to be done to whom; it raises to cancel. The ID is checked again after it.
     * ``workspaces`` lists the workspaces that hold a state, always including ``default``.
     * ``describe`` names the backend and workspace for messages; it never contains a secret.
+    * ``read`` always returns a state with an ``owner``: the stored one, else the one derived
+      from ``identity()`` (which names the backend and location without secrets).
     """
 
     workspace: str
+
+    def identity(self) -> str: ...
 
     def read(self) -> State: ...
 

@@ -44,6 +44,7 @@ from reconciler.state.base import (
     check_workspace,
     gone_here,
     not_locked,
+    with_owner,
     wrong_lock_id,
 )
 
@@ -78,7 +79,13 @@ class LocalState:
                       if p.is_file() and not p.name.startswith(".")}
         return sorted(found)
 
+    def identity(self) -> str:
+        return f"file:{self.path.resolve()}"
+
     def read(self) -> State:
+        return with_owner(self._read(), self.identity(), self.workspace)
+
+    def _read(self) -> State:
         if not self.path.exists():
             return State()
         try:
@@ -106,6 +113,7 @@ class LocalState:
         with _dir_lock(self.path.parent):
             if not force:
                 check_base(self._stored(), state, f"state {self.path}")
+            state = with_owner(state, self.identity(), self.workspace)
             new = state.model_copy(update={"serial": state.serial + 1})
             text = json.dumps(new.model_dump(mode="json"), indent=2, ensure_ascii=False,
                               sort_keys=True)
@@ -120,7 +128,7 @@ class LocalState:
         if not self.path.exists():
             return None
         try:
-            return self.read()
+            return self._read()
         except StateError:
             return None
 

@@ -54,6 +54,7 @@ from reconciler.state.base import (
     check_workspace,
     gone_here,
     not_locked,
+    with_owner,
     wrong_lock_id,
 )
 from reconciler.state.select import mask_url
@@ -104,6 +105,15 @@ class PostgresState:
 
     def describe(self) -> str:
         return f"{mask_url(self.url)} (workspace {self.workspace})"
+
+    def identity(self) -> str:
+        """Where the state lives, spelled the same whatever URL form names it: server, port,
+        database and schema (search_path in ``options``); never the user or a password."""
+        info = conninfo_to_dict(self.url)
+        host = str(info.get("host") or info.get("hostaddr") or "localhost").lower()
+        port = str(info.get("port") or 5432)
+        return (f"postgresql://{host}:{port}/{info.get('dbname') or ''}"
+                f"?options={info.get('options') or ''}")
 
     # --- connections -------------------------------------------------------------------
 
@@ -163,7 +173,8 @@ class PostgresState:
         with self._session() as conn, self._errors("reading"):
             row = conn.execute("SELECT data FROM mwin_states WHERE workspace = %s",
                                (self.workspace,)).fetchone()
-        return State() if row is None else self._parse(row[0])
+        state = State() if row is None else self._parse(row[0])
+        return with_owner(state, self.identity(), self.workspace)
 
     def _parse(self, data: Any) -> State:
         check_format_version(data, f"state {self.describe()}")
@@ -175,6 +186,7 @@ class PostgresState:
                              "the column mwin_states.previous.") from None
 
     def write(self, state: State, *, force: bool = False) -> State:
+        state = with_owner(state, self.identity(), self.workspace)
         new = state.model_copy(update={"serial": state.serial + 1})
         data = Jsonb(new.model_dump(mode="json"))
         by = _who()

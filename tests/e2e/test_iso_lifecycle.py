@@ -53,7 +53,7 @@ def test_iso_lifecycle_plan_apply_update_replace_delete(mwin: Mwin, mold: MoldAp
     assert held["virtio-win"]["bootable"] is False
     assert held["virtio-win"]["ispublic"] is True and held["virtio-win"]["isextractable"] is True
     tags = {t["key"]: t["value"] for t in held["win2022"]["tags"]}
-    assert tags == {"mwin:address": "iso.win2022"}
+    assert tags == {"mwin:address": "iso.win2022", "mwin:owner": mwin.owner()}
 
     write(spec, SPEC.replace("display_text: Windows Server 2022", "display_text: 윈도우 서버 2022"))
     update = mwin.plan_json(spec)
@@ -65,7 +65,7 @@ def test_iso_lifecycle_plan_apply_update_replace_delete(mwin: Mwin, mold: MoldAp
 
     write(spec, spec.read_text().replace("virtio-win.iso", "virtio-win-0.1.262.iso"))
     replace = mwin.plan_json(spec)
-    ops = {a["address"]: a for a in replace["actions"]}
+    ops = {a["address"]: a for a in replace["actions"] if a["operation"] != "delete"}
     assert ops["iso.virtio-win"]["operation"] == "replace"
     assert ops["iso.virtio-win"]["destructive"] is True
     assert "url changed: forces replacement" in ops["iso.virtio-win"]["reason"]

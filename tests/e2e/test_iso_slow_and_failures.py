@@ -136,8 +136,9 @@ def test_adopted_iso_gets_its_address_tag(
     assert mwin("apply", str(spec), "--auto-approve").code == 0
     tags = {name: {t["key"]: t["value"] for t in row["tags"]}
             for name, row in isos_in_mold(mold).items()}
-    assert tags == {"win2022": {"mwin:address": "iso.win2022"},
-                    "virtio-win": {"mwin:address": "iso.virtio-win"}}
+    owner = {"mwin:owner": mwin.owner()}
+    assert tags == {"win2022": {"mwin:address": "iso.win2022", **owner},
+                    "virtio-win": {"mwin:address": "iso.virtio-win", **owner}}
 
 
 def test_failed_download_is_a_clear_error(tmp_path: Path) -> None:

@@ -260,12 +260,16 @@ def test_protect_refresh_only_of_a_vm_and_destroy_in_reverse_dependency_order(
     assert held == {"iso": ["win2022"], "network": ["prep-net"], "vm": ["master"],
                     "template": ["윈도우 서버 2022 템플릿"]}
 
-    # a protected template blocks a plan that would replace it, naming it with file:line
+    # protection is of the address: a new revision is fine, removing the template is not
     write(spec, WORKFLOW + "    revision: 2\n")
+    revision = mwin.plan_json(spec)
+    assert ("template.golden", "replace") in ops(revision)
+    write(spec, WORKFLOW.split("templates:")[0])
     blocked = mwin("plan", str(spec))
     assert blocked.code == 1 and blocked.out == ""
-    assert f"{spec}:{line_of(spec, 'lifecycle: {protect: true}')}:" in blocked.err
-    assert "template.golden" in blocked.err and "protected by lifecycle.protect" in blocked.err
+    assert "template.golden: protected (state records lifecycle.protect from its last apply)" \
+        in blocked.err
+    assert "declare it again with `lifecycle: {protect: false}` and apply" in blocked.err
     write(spec, WORKFLOW)
 
     # power change and ISO swap behind mwin's back: refresh-only reports, proposes no undo
@@ -289,6 +293,10 @@ def test_protect_refresh_only_of_a_vm_and_destroy_in_reverse_dependency_order(
     assert "template.golden" in protected.err and "protected by lifecycle.protect" in protected.err
     assert managed_in_mold(mold) == held
     write(spec, WORKFLOW.replace("    lifecycle: {protect: true}\n", ""))
+    still = mwin("destroy", "--auto-approve", str(tmp_path / "nowhere"))  # state remembers it
+    assert still.code == 1 and "template.golden: protected (state records" in still.err
+    lifted = ok(mwin("apply", str(spec), "--auto-approve", "--wait-for-guest-shutdown", "0"))
+    assert "lifecycle.protect is now false: record it in state" in lifted.out
 
     refused = mwin("destroy", str(tmp_path / "nowhere"))  # stdin is not a TTY, no --auto-approve
     assert refused.code == 1 and "refusing to go on without confirmation" in refused.err
@@ -423,7 +431,8 @@ def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_na
     assert f"{net} is of kind network in Mold, not iso" in wrong.err
 
     ok(mwin("import", "iso.win2022", win, "--spec", str(spec)))
-    assert tags(isos_in_mold(mold)["win2022"]) == {"mwin:address": "iso.win2022"}
+    assert tags(isos_in_mold(mold)["win2022"]) == {"mwin:address": "iso.win2022",
+                                                   "mwin:owner": mwin.owner()}
     assert state_of(mwin)["resources"]["iso.win2022"]["id"] == win
     again = mwin("import", "iso.win2022", win, "--spec", str(spec))
     assert again.code == 1 and "iso.win2022 is already in state" in again.err
@@ -434,13 +443,18 @@ def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_na
     assert list(state_of(mwin)["resources"]) == ["iso.win2022"]
 
     mold.call("deleteIso", id=drivers[1])
-    adopted = ok(mwin("import", "--all", "--spec", str(spec)))
+    unowned = mwin("import", "--all", "--spec", str(spec))  # virtio: tagged by mwin 0.1
+    assert unowned.code == 1 and "tagged 'iso.virtio-win' by an older mwin" in unowned.err
+    assert "`mwin import --all --unowned`" in unowned.err
+    adopted = ok(mwin("import", "--all", "--unowned", "--spec", str(spec)))
     assert "3 object(s) adopted." in adopted.out
     recorded = {a: r["id"] for a, r in state_of(mwin)["resources"].items()}
     assert recorded == {"iso.win2022": win, "iso.virtio-win": virtio, "iso.drivers": drivers[0],
                         "network.prep-net": net}
     assert tags(mold.items("listNetworks", "network", listall=True)[0]) == {
-        "mwin:address": "network.prep-net"}
+        "mwin:address": "network.prep-net", "mwin:owner": mwin.owner()}
+    assert tags(isos_in_mold(mold)["virtio-old-name"]) == {
+        "mwin:address": "iso.virtio-win", "mwin:owner": mwin.owner()}
 
     # the next plan shows the differences from the spec, nothing else
     diff = mwin.plan_json(spec)

@@ -66,7 +66,7 @@ def test_boot_type_change_replaces_the_vm_with_a_loud_reason(mwin: Mwin, mold: M
     replace = [a for a in plan["actions"] if a["operation"] == "replace"]
     assert len(replace) == 1 and replace[0]["destructive"] is True
     assert "boot type can never change once the OS is installed" in replace[0]["reason"]
-    assert set(replace[0]["requires_replace"]) == {"boot_type", "boot_mode"}
+    assert set(replace[0]["requires_replace"]) == {"boot.type", "boot.mode"}
     text = mwin("plan", str(spec)).out
     assert "-/+ vm \"master\"" in text and "# forces replacement" in text
     apply(mwin, spec, BASE + "    boot: {type: UEFI, mode: SECURE}\n")

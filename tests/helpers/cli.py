@@ -45,6 +45,10 @@ class Mwin:
                               text=True, timeout=timeout, input=stdin)
         return Run(proc.returncode, proc.stdout, proc.stderr)
 
+    def owner(self) -> str:
+        """The owner recorded in this Mwin's state file (written by its first apply)."""
+        return str(json.loads(self.state.read_text(encoding="utf-8"))["owner"])
+
     def plan_json(self, spec: str | Path, *extra: str) -> dict[str, Any]:
         run = self("plan", str(spec), "--json", *extra)
         assert run.code == 0, run.err

@@ -322,8 +322,10 @@ def test_replace_whose_delete_fails_still_records_the_new_iso() -> None:
     plan = Plan(state_lineage=current.lineage, state_serial=1, actions=[
         Action(address="iso.a", operation=Operation.REPLACE, reason="url", mold_id="old",
                before=iso_attrs("a"), after=after, inputs={"zoneid": ZONE, "ostypeid": OSTYPE,
-                                                          "id": "old"})])
+                                                          "id": "old"}),
+        Action(address="iso.a", operation=Operation.DELETE, reason="replaced", mold_id="old",
+               inputs={"id": "old", "orphan": True}, depends_on=[0])])
     result = apply_plan(plan, RecordingBackend(), current, mold, None, OPTIONS)
-    assert 0 in result.failed
+    assert result.finished == [0] and 1 in result.failed
     new_ids = [i for i in mold.isos if i != "old"]
     assert result.state.id_of("iso.a") == new_ids[0]

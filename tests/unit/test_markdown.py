@@ -17,10 +17,10 @@ def review_plan() -> Plan:
                before={"display_text": "Prep"}, after={"display_text": "준비 네트워크"},
                changed=["display_text"]),
         Action(address="vm.master", operation=Operation.REPLACE, destructive=True,
-               reason="boot_type BIOS → UEFI forces replacement",
-               before={"boot_type": "BIOS", "state": "stopped"},
-               after={"boot_type": "UEFI", "state": "stopped"},
-               changed=["boot_type"], requires_replace=["boot_type"], depends_on=[0]),
+               reason="boot.type BIOS → UEFI forces replacement",
+               before={"boot.type": "BIOS", "state": "stopped"},
+               after={"boot.type": "UEFI", "state": "stopped"},
+               changed=["boot.type"], requires_replace=["boot.type"], depends_on=[0]),
         Action(address="vm.master", operation=Operation.START, reason="state: stopped → running",
                before={"state": "stopped"}, after={"state": "running"}, changed=["state"],
                depends_on=[1]),
@@ -49,7 +49,7 @@ def test_markdown_flags_destruction_first_then_summary_and_table() -> None:
     assert set("".join(rows[1])) == {"-", "|"}  # the delimiter row
     assert rows[2:] == [
         ["1", "`network.준비-네트워크`", "update", "display_text changed: update in place"],
-        ["2", "`vm.master`", "replace ⚠", "boot_type BIOS → UEFI forces replacement"],
+        ["2", "`vm.master`", "replace ⚠", "boot.type BIOS → UEFI forces replacement"],
         ["3", "`vm.master`", "start", "state: stopped → running"],
         ["4", "`template.골든`", "create_template", "윈도우 템플릿 \\| from vm.master"],
     ]
@@ -76,8 +76,8 @@ def test_markdown_details_are_collapsed_per_resource() -> None:
     assert vm_block.splitlines()[2:-1] == [
         "```diff",
         "@@ #2 replace @@",
-        '- boot_type = "BIOS"',
-        '+ boot_type = "UEFI"  # forces replacement',
+        '- boot.type = "BIOS"',
+        '+ boot.type = "UEFI"  # forces replacement',
         "@@ #3 start @@",
         '- state = "stopped"',
         '+ state = "running"',
@@ -117,7 +117,7 @@ def test_markdown_parses_as_a_table_details_and_a_warning_quote() -> None:
     assert cells == [
         ["#", "address", "operation", "reason"],
         ["1", "`network.준비-네트워크`", "update", "display_text changed: update in place"],
-        ["2", "`vm.master`", "replace ⚠", "boot_type BIOS → UEFI forces replacement"],
+        ["2", "`vm.master`", "replace ⚠", "boot.type BIOS → UEFI forces replacement"],
         ["3", "`vm.master`", "start", "state: stopped → running"],
         ["4", "`template.골든`", "create_template", "윈도우 템플릿 | from vm.master"],
     ]

@@ -16,7 +16,7 @@ from reconciler.live import Catalog, CatalogEntry, LiveSnapshot
 from reconciler.plan import Operation, Plan
 from reconciler.planner import make_plan
 from reconciler.render.json import plan_dict
-from reconciler.resources.base import ADDRESS_TAG, LiveObject
+from reconciler.resources.base import ADDRESS_TAG, OWNER_TAG, LiveObject
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State
 
@@ -24,6 +24,7 @@ ZONE_ID = "0b0f4a5e-0000-4000-8000-000000000001"
 WINPV_ID = "0b0f4a5e-0000-4000-8000-0000000000a1"
 WIN2022_ID = "0b0f4a5e-0000-4000-8000-0000000000a2"
 NONE_ID = "0b0f4a5e-0000-4000-8000-0000000000a3"
+OWNER = "default.0123456789ab"  # the owner of every state in these tests
 
 CATALOG = Catalog({
     "zone": [CatalogEntry(ZONE_ID, "Zone1", {})],
@@ -51,15 +52,16 @@ def spec_from(tmp_path: Path, text: str) -> SpecDoc:
     return doc
 
 
-def iso(ident: str, name: str = "win2022", tag: str | None = "iso.win2022", **attrs: Any) -> LiveObject:
-    """An ISO as Mold holds it, in the spec's vocabulary."""
+def iso(ident: str, name: str = "win2022", tag: str | None = "iso.win2022",
+        owner: str | None = OWNER, **attrs: Any) -> LiveObject:
+    """An ISO as Mold holds it, in the spec's vocabulary, tagged by this state's owner."""
     base = {"name": name, "display_text": "Windows Server 2022",
             "url": "https://example.com/win.iso", "zone": "Zone1", "os_type": "Windows PV",
             "bootable": True, "public": False, "featured": False, "extractable": False,
             "checksum": None}
     base.update(attrs)
-    return LiveObject("iso", ident, str(base["name"]), base, {ADDRESS_TAG: tag} if tag else {},
-                      "ready")
+    tags = {ADDRESS_TAG: tag, **({OWNER_TAG: owner} if owner else {})} if tag else {}
+    return LiveObject("iso", ident, str(base["name"]), base, tags, "ready")
 
 
 def live(*objects: LiveObject) -> LiveSnapshot:
@@ -69,7 +71,7 @@ def live(*objects: LiveObject) -> LiveSnapshot:
 def state(**records: tuple[str, dict[str, Any]]) -> State:
     """state(**{"iso.win2022": ("id", {attrs})}) with serial 1."""
     resources = {a: ResourceState(id=i, attributes=attrs) for a, (i, attrs) in records.items()}
-    return State(serial=1, resources=resources)
+    return State(serial=1, resources=resources, owner=OWNER)
 
 
 def ops(plan: Plan) -> list[tuple[str, str]]:
@@ -77,7 +79,7 @@ def ops(plan: Plan) -> list[tuple[str, str]]:
 
 
 def test_create_when_neither_state_nor_mold_has_it(tmp_path: Path) -> None:
-    plan, diags = make_plan(spec_from(tmp_path, SPEC), State(), live())
+    plan, diags = make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER), live())
     assert not diags.items
     assert ops(plan) == [("iso.win2022", "create")]
     action = plan.actions[0]
@@ -143,7 +145,7 @@ def test_url_change_forces_replacement_with_reason(tmp_path: Path) -> None:
     spec = SPEC.replace("win.iso", "win-2.iso") + "    public: true\n"
     plan, _ = make_plan(spec_from(tmp_path, spec), state(**{"iso.win2022": ("i1", {})}),
                         live(iso("i1")))
-    assert ops(plan) == [("iso.win2022", "replace")]
+    assert ops(plan) == [("iso.win2022", "replace"), ("iso.win2022", "delete")]
     action = plan.actions[0]
     assert action.destructive is True and action.mold_id == "i1"
     assert action.reason == "url changed: forces replacement (Mold cannot change an ISO's URL)"
@@ -157,7 +159,7 @@ def test_url_change_forces_replacement_with_reason(tmp_path: Path) -> None:
 def test_zone_change_forces_replacement(tmp_path: Path) -> None:
     plan, _ = make_plan(spec_from(tmp_path, SPEC.replace("Zone1", "all")),
                         state(**{"iso.win2022": ("i1", {})}), live(iso("i1")))
-    assert ops(plan) == [("iso.win2022", "replace")]
+    assert ops(plan) == [("iso.win2022", "replace"), ("iso.win2022", "delete")]
     assert plan.actions[0].requires_replace == ["zone"]
     assert plan.actions[0].inputs["zoneid"] == "-1"
 
@@ -186,15 +188,16 @@ def test_deleted_in_mold_behind_our_back_is_created_again_as_drift(tmp_path: Pat
 
 def test_adopt_by_address_tag_when_state_lost_it(tmp_path: Path) -> None:
     other = iso("i9", tag="iso.someone-else")
-    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(), live(other, iso("i1")))
+    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER), live(other, iso("i1")))
     assert ops(plan) == [("iso.win2022", "adopt")]
     assert plan.actions[0].mold_id == "i1"
-    assert plan.actions[0].reason == "found in Mold by its tag 'iso.win2022': adopt"
+    assert plan.actions[0].reason == ("found in Mold by its tags ('iso.win2022', owner "
+                                      f"{OWNER}): adopt")
     assert plan.summary.adopt == 1 and plan.summary.add == 0
 
 
 def test_adopt_then_update_when_the_tagged_object_differs(tmp_path: Path) -> None:
-    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(),
+    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER),
                         live(iso("i1", display_text="old text")))
     assert ops(plan) == [("iso.win2022", "adopt"), ("iso.win2022", "update")]
     assert plan.actions[1].depends_on == [0]
@@ -202,7 +205,7 @@ def test_adopt_then_update_when_the_tagged_object_differs(tmp_path: Path) -> Non
 
 
 def test_adopt_by_unique_untagged_name(tmp_path: Path) -> None:
-    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(),
+    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER),
                         live(iso("i1", tag=None), iso("i2", name="other", tag=None)))
     assert ops(plan) == [("iso.win2022", "adopt")]
     assert plan.actions[0].mold_id == "i1"
@@ -210,14 +213,14 @@ def test_adopt_by_unique_untagged_name(tmp_path: Path) -> None:
 
 
 def test_same_name_tagged_for_another_address_is_not_adopted(tmp_path: Path) -> None:
-    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(), live(iso("i1", tag="iso.other")))
+    plan, _ = make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER), live(iso("i1", tag="iso.other")))
     assert ops(plan) == [("iso.win2022", "create")]
 
 
 def test_ambiguous_names_are_a_plan_error_at_the_entry(tmp_path: Path) -> None:
     doc = spec_from(tmp_path, SPEC)
     with pytest.raises(PlanError) as caught:
-        make_plan(doc, State(), live(iso("i1", tag=None), iso("i2", tag=None)))
+        make_plan(doc, State(owner=OWNER), live(iso("i1", tag=None), iso("i2", tag=None)))
     assert str(caught.value.diagnostics) == (
         f"{tmp_path}/spec.yaml:4:3: error: iso.win2022: 2 objects in Mold have this exact name "
         "and no mwin tag: i1, i2\n"
@@ -226,8 +229,9 @@ def test_ambiguous_names_are_a_plan_error_at_the_entry(tmp_path: Path) -> None:
 
 def test_two_objects_with_the_same_tag_are_a_plan_error(tmp_path: Path) -> None:
     with pytest.raises(PlanError) as caught:
-        make_plan(spec_from(tmp_path, SPEC), State(), live(iso("i1"), iso("i2")))
-    assert "2 objects in Mold carry the tag of this address: i1, i2" in str(caught.value)
+        make_plan(spec_from(tmp_path, SPEC), State(owner=OWNER), live(iso("i1"), iso("i2")))
+    assert "2 objects in Mold carry this address and this state's owner: i1, i2" in \
+        str(caught.value)
 
 
 def test_non_bootable_iso_os_type_none_is_not_a_perpetual_diff(tmp_path: Path) -> None:
@@ -243,7 +247,7 @@ isos:
                display_text="virtio", bootable=False, os_type="None")
     plan, _ = make_plan(spec_from(tmp_path, spec), state(**{"iso.virtio": ("i1", {})}), live(held))
     assert plan.actions == []
-    created, _ = make_plan(spec_from(tmp_path, spec), State(), live())
+    created, _ = make_plan(spec_from(tmp_path, spec), State(owner=OWNER), live())
     assert created.actions[0].after["os_type"] == "None"  # type: ignore[index]
     assert "ostypeid" not in created.actions[0].inputs
 
@@ -284,7 +288,7 @@ def test_unknown_zone_and_os_type_are_plan_errors_listing_what_exists(tmp_path: 
     spec = SPEC.replace("defaults: {zone: Zone1}", "defaults: {zone: Zone9}").replace(
         "Windows PV", "Windows XP")
     with pytest.raises(PlanError) as caught:
-        make_plan(spec_from(tmp_path, spec), State(), live())
+        make_plan(spec_from(tmp_path, spec), State(owner=OWNER), live())
     assert str(caught.value.diagnostics).splitlines() == [
         # the zone comes from `defaults`, whose position SpecDoc does not keep: the entry's
         f"{tmp_path}/spec.yaml:4:3: error: iso.win2022: zone 'Zone9' does not exist in Mold",
@@ -294,11 +298,12 @@ def test_unknown_zone_and_os_type_are_plan_errors_listing_what_exists(tmp_path: 
     ]
 
 
-def test_bootable_iso_without_os_type_is_a_plan_error(tmp_path: Path) -> None:
-    spec = SPEC.replace("    os_type: Windows PV\n", "")
-    with pytest.raises(PlanError) as caught:
-        make_plan(spec_from(tmp_path, spec), State(), live())
-    assert str(caught.value.diagnostics) == (
+def test_bootable_iso_without_os_type_is_a_spec_error(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("    os_type: Windows PV\n", ""), encoding="utf-8")
+    doc, diags = load_spec(path)
+    assert doc is None
+    assert str(diags) == (
         f"{tmp_path}/spec.yaml:4:3: error: iso.win2022: a bootable ISO needs `os_type` "
         "(e.g. \"Windows PV\")")
 
@@ -326,6 +331,6 @@ def test_json_summary_counts_every_kind_of_action(tmp_path: Path) -> None:
     assert sorted((a["address"], a["operation"], a["destructive"]) for a in document["actions"]) == [
         ("iso.fresh", "create", False), ("iso.lost", "forget", False),
         ("iso.old", "delete", True), ("iso.virtio", "update", False),
-        ("iso.win2022", "replace", True)]
+        ("iso.win2022", "delete", True), ("iso.win2022", "replace", True)]
     for index, action in enumerate(document["actions"]):
         assert action["index"] == index and all(d < index for d in action["depends_on"])

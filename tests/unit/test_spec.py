@@ -44,9 +44,9 @@ isos:
 
 
 def test_digest_depends_on_content_not_on_file_name_or_layout(tmp_path: Path) -> None:
-    one = write(tmp_path / "one.yaml", "isos:\n  w: {url: http://a, os_type: x}\n")
-    two = write(tmp_path / "two.yaml", "isos:\n  w:\n    os_type: x\n    url: http://a\n")
-    three = write(tmp_path / "three.yaml", "isos:\n  w: {url: http://b, os_type: x}\n")
+    one = write(tmp_path / "one.yaml", "isos:\n  w: {url: http://a, os_type: x, zone: z}\n")
+    two = write(tmp_path / "two.yaml", "isos:\n  w:\n    zone: z\n    os_type: x\n    url: http://a\n")
+    three = write(tmp_path / "three.yaml", "isos:\n  w: {url: http://b, os_type: x, zone: z}\n")
     digests = [load_spec(p)[0].digest for p in (one, two, three)]  # type: ignore[union-attr]
     assert digests[0] == digests[1] != digests[2]
 
@@ -121,11 +121,12 @@ def test_directory_merges_files_in_name_order(tmp_path: Path) -> None:
 
 
 def test_duplicate_address_across_files_names_both_positions(tmp_path: Path) -> None:
-    write(tmp_path / "a.yaml", "isos:\n  win: {url: http://a, os_type: x}\n")
-    write(tmp_path / "b.yaml", "isos:\n  other: {url: http://c}\n  win: {url: http://b}\n")
+    write(tmp_path / "a.yaml", "defaults: {zone: z}\nisos:\n  win: {url: http://a, os_type: x}\n")
+    write(tmp_path / "b.yaml", "isos:\n  other: {url: http://c, bootable: false}\n"
+                               "  win: {url: http://b}\n")
     assert problems(tmp_path) == [
         "b.yaml:3:3: error: iso.win is declared twice",
-        "    first declared at a.yaml:2:3",
+        "    first declared at a.yaml:3:3",
     ]
 
 

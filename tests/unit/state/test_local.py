@@ -52,7 +52,7 @@ def test_file_is_stable_json_with_hangul_kept_readable(tmp_path: Path) -> None:
         "display_text": "윈도우"})))
     text = backend.path.read_text(encoding="utf-8")
     assert "윈도우" in text and text.endswith("\n")
-    assert list(json.loads(text)) == ["format_version", "lineage", "resources", "serial"]
+    assert list(json.loads(text)) == ["format_version", "lineage", "owner", "resources", "serial"]
 
 
 def test_corrupt_file_names_the_file_and_the_backup(tmp_path: Path) -> None:
