@@ -465,8 +465,9 @@ def _release_deleted_isos(drafts: list[tuple[str, Draft]], ctx: PlanContext
         desired = ctx.desired.get(address)
         wanted = desired is not None and desired.attrs.get("cdrom") in (
             vm.UNSET, holder.attrs.get("cdrom")) and Address.parse(iso_address) in ctx.declared
-        state = dict((ctx.drafts.get(address) or [Draft(Operation.ADOPT, "", after=holder.attrs)]
-                      )[-1].after or holder.attrs)
+        own = ctx.drafts.get(address) or []
+        state = dict(own[-1].after or {}) if own and own[-1].after else (
+            vm.current_attrs(desired, holder, ctx) if desired else dict(holder.attrs))
         for draft in vm.reattach_steps(address, holder, iso_id, iso_address if wanted else None,
                                        state):
             draft.inputs.setdefault("id", holder.id)

@@ -243,7 +243,7 @@ def _current(desired: Desired, live: LiveObject, ctx: Any) -> dict[str, Any]:
     (placement and the deploy source as the spec named them when it was deployed)."""
     recorded = ctx.state_attrs(str(desired.address))
     current = {**live.attrs, **{k: recorded.get(k) for k in FROM_STATE if k in recorded}}
-    if not any(k in recorded for k in _SOURCE_KEYS):  # adopted, or recorded by mwin 0.1
+    if not any(recorded.get(k) for k in _SOURCE_KEYS):  # adopted, or recorded by mwin 0.1
         same = live.private.get("source_name") == desired.private.get("source_name")
         for key in _SOURCE_KEYS:
             current[key] = desired.attrs[key] if same else (
@@ -357,6 +357,15 @@ def _nic_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any],
     want, have = list(desired.attrs["networks"]), list(state.get("networks") or [])
     if live is None or _same_networks(want, have):
         return []
+    if live.private.get("snapshot_ids"):
+        names = ", ".join(sorted(live.private["snapshot_ids"]))
+        ctx.error_at(desired.address, "networks",
+                     f"networks differ ({', '.join(have)} → {', '.join(want)}), but Mold refuses "
+                     f"to add, remove or change NICs of a VM with VM snapshots ({names})",
+                     detail="UserVmManagerImpl refuses NIC changes while any VM snapshot exists: "
+                            "drop the snapshots from `snapshots` and apply first, or keep the "
+                            "networks as they are")
+        return []
     ids = desired.private.get("network_ids", {})
     live_ids = live.private.get("network_ids", {})
     drafts = []
@@ -430,6 +439,11 @@ def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, 
             state = dict(drafts[-1].after or {})
             have = list(state["snapshots"])
     return drafts
+
+
+def current_attrs(desired: Desired, live: LiveObject, ctx: Any) -> dict[str, Any]:
+    """The VM as it is now, in the spec's words (for steps other kinds' plans add)."""
+    return _current(desired, live, ctx)
 
 
 def reattach_steps(address: str, live: LiveObject, iso_id: str, iso_address: str | None,
