@@ -230,3 +230,14 @@ def test_networks_change_in_place(tmp_path: Path) -> None:
     assert (add.after or {})["networks"] == ["net", "lab"]
     assert (remove.after or {})["networks"] == ["lab"]
     assert all(a.operation is not Operation.REPLACE for a in plan.actions)
+
+
+def test_private_values_never_reach_a_plan(tmp_path: Path) -> None:
+    mold = live(*held(vm("v1", "m1", "vm.m1", iso_id="i1", cdrom="inst",
+                         snapshots={"after-sysprep": "s1"})))
+    plan = make_destroy_plan(state(recorded(**{"vm.m1": ("v1", {})})), mold)
+    for action in plan.actions:
+        for attrs in (action.before or {}, action.after or {}):
+            assert not [k for k in attrs if k.startswith("_")], action
+    vm_delete = next(a for a in plan.actions if a.address == "vm.m1")
+    assert (vm_delete.before or {})["snapshots"] == ["after-sysprep"]

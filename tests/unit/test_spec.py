@@ -173,3 +173,25 @@ def test_json_schema_describes_iso_entries() -> None:
     assert {"name", "display_text", "url", "zone", "os_type", "bootable", "public", "featured",
             "extractable", "checksum"} <= set(iso["properties"])
     assert iso["properties"]["bootable"] == {"default": True, "title": "Bootable", "type": "boolean"}
+
+
+def test_one_mistake_is_one_error_not_a_dangling_reference_too(tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", """\
+version: 1
+defaults: {zone: Zone1}
+isos:
+  win2019: {url: "https://example.com/w.iso", os_type: Windows PV, dispaly_text: typo}
+networks:
+  net: {}
+vms:
+  m:
+    install_iso: win2019
+    compute_offering: c
+    disk_offering: d
+    networks: [net]
+""")
+    assert problems(spec) == [
+        "spec.yaml:4:68: error: iso.win2019: unknown key 'dispaly_text' (did you mean "
+        "'display_text'?)",
+        "    allowed here: lifecycle, name, display_text, url, zone, os_type, bootable, public, "
+        "featured, extractable, checksum"]
