@@ -18,8 +18,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from moldsim import __version__
-from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY
+from moldsim import __version__, profiles
+from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, parse_api_limit
 from moldsim.server import MoldSim
 
 DEFAULT_JOB_SECONDS = 1.0
@@ -40,14 +40,29 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds an ISO/template download takes (default: --job-seconds)")
     serve.add_argument("--guest-poweroff-detect-seconds", type=float, default=0.0,
                        help="delay before a guest-initiated power-off shows as Stopped (default 0)")
-    serve.add_argument("--signature", choices=("sha256", "sha1"), default="sha256",
-                       help="HMAC algorithm: sha256 as Mold (default), sha1 as upstream CloudStack")
+    serve.add_argument("--signature", choices=("sha256", "sha1"), default=None,
+                       help="HMAC algorithm: sha256 as Mold, sha1 as upstream CloudStack "
+                            "(default: the profile's, sha256 for Mold, sha1 for cloudstack-4.17)")
+    serve.add_argument("--profile", choices=tuple(profiles.PROFILES), default=profiles.DEFAULT_PROFILE,
+                       help=f"release to behave like (default {profiles.DEFAULT_PROFILE})")
+    serve.add_argument("--api-limit", metavar="N/S", default=None, type=_api_limit,
+                       help="throttle each non-root-admin account to N API calls per S seconds "
+                            "(Mold's api.throttling.*); default: off")
+    serve.add_argument("--zones", type=int, default=1,
+                       help="zones a fresh store is seeded with: Zone1 ... ZoneN (default 1)")
     serve.add_argument("--api-key", default=None, help="admin API key (env MOLDSIM_API_KEY)")
     serve.add_argument("--secret-key", default=None, help="admin secret key (env MOLDSIM_SECRET_KEY)")
     serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM; needs --tls-key)")
     serve.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
     serve.add_argument("--verbose", action="store_true", help="log every HTTP request to stderr")
     return parser
+
+
+def _api_limit(text: str) -> tuple[int, float] | None:
+    try:
+        return parse_api_limit(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _make(args: argparse.Namespace) -> MoldSim:
@@ -57,7 +72,8 @@ def _make(args: argparse.Namespace) -> MoldSim:
         signature=args.signature, job_seconds=args.job_seconds, data_dir=args.data,
         download_seconds=args.download_seconds,
         guest_poweroff_detect_seconds=args.guest_poweroff_detect_seconds, verbose=args.verbose,
-        tls_cert=args.tls_cert, tls_key=args.tls_key,
+        tls_cert=args.tls_cert, tls_key=args.tls_key, profile=args.profile,
+        api_limit=args.api_limit, zones=args.zones,
     )
 
 

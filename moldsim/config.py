@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from moldsim import profiles
 
 DEFAULT_API_KEY = "moldsim-admin-key"
 DEFAULT_SECRET_KEY = "moldsim-admin-secret"
 
-# Settings that POST /moldsim/config may change while running.
+# Settings that POST /moldsim/config may change while running (numbers of seconds), and the
+# one that is not a number (`api_limit`: "N/S" or null).
 RUNTIME_KEYS = ("job_seconds", "download_seconds", "guest_poweroff_detect_seconds")
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
+
+
+def parse_api_limit(text: str | None) -> tuple[int, float] | None:
+    """`N/S` → (N requests, S seconds); None/"" → no throttling. ValueError when malformed."""
+    if text is None or str(text).strip() in ("", "off", "none"):
+        return None
+    m = _LIMIT_RE.match(str(text))
+    if not m or float(m.group(2)) <= 0:
+        raise ValueError(f"api limit must be N/S (requests per seconds, e.g. 25/1), not {text!r}")
+    return int(m.group(1)), float(m.group(2))
 
 
 @dataclass
@@ -20,6 +35,10 @@ class SimConfig:
     guest_poweroff_detect_seconds: after a guest powers itself off (control endpoint), how
       long the VM still shows Running before Mold notices and reports Stopped.
     max_page_size: Mold's `default.page.size`.
+    profile: the emulated release (moldsim.profiles).
+    api_limit: (max requests, interval seconds) per account, as Mold's api.throttling.max and
+      api.throttling.interval with api.throttling.enabled; None = no throttling.
+    zones: how many zones a fresh store is seeded with (Zone1 ... ZoneN).
     """
 
     api_key: str = DEFAULT_API_KEY
@@ -29,6 +48,19 @@ class SimConfig:
     download_seconds: float | None = None
     guest_poweroff_detect_seconds: float = 0.0
     max_page_size: int = 500
+    profile: str = profiles.DEFAULT_PROFILE
+    api_limit: tuple[int, float] | None = None
+    zones: int = 1
 
     def download_time(self) -> float:
         return self.job_seconds if self.download_seconds is None else self.download_seconds
+
+    @property
+    def release(self) -> profiles.Profile:
+        return profiles.get(self.profile)
+
+    def api_limit_text(self) -> str | None:
+        if self.api_limit is None:
+            return None
+        count, seconds = self.api_limit
+        return f"{count}/{seconds:g}"

@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from moldsim import errors
+from moldsim import errors, identity, profiles, settings
 from moldsim.config import SimConfig
 from moldsim.faults import Faults
 from moldsim.store import Store
@@ -23,6 +23,8 @@ class Ctx:
     faults: Faults
     now: float
     command: str = ""  # camelCase name of the command being served (or of the job's command)
+    caller_id: str | None = None  # the calling user (None: the root admin of ROOT)
+    throttle: Any = None  # the API throttle (moldsim.throttle.Throttle) of the serving Api
     # resource id -> its tag records, built on first use in this request; rebuilt when the
     # tag list changed size (tags are only added or removed, never edited in place)
     _tag_index: tuple[int, dict[str, list[dict[str, Any]]]] | None = None
@@ -63,11 +65,43 @@ class Ctx:
     def new_id() -> str:
         return str(uuid.uuid4())
 
-    def owner(self) -> dict[str, Any]:
-        """Ownership fields shared by most responses."""
-        a = self.store.account
-        return {"account": a["account"], "domainid": a["domainid"], "domain": a["domain"],
-                "domainpath": a["domainpath"]}
+    @property
+    def user(self) -> dict[str, Any]:
+        """The calling user's record."""
+        users = self.store.data["users"]
+        found: dict[str, Any] | None = users.get(self.caller_id) if self.caller_id else None
+        if found is None:
+            found = users[self.store.data["admin"]["userid"]]
+        return found
+
+    @property
+    def account(self) -> dict[str, Any]:
+        """The calling account's record."""
+        found = identity.account(self.store, self.user["accountid"])
+        assert found is not None
+        return found
+
+    @property
+    def root_admin(self) -> bool:
+        return identity.is_root_admin(self.account)
+
+    @property
+    def release(self) -> profiles.Profile:
+        return self.config.release
+
+    def setting(self, name: str, account_id: str | None = None) -> str:
+        return settings.value(self.store, self.config, name, account_id)
+
+    def flag(self, name: str, account_id: str | None = None) -> bool:
+        return settings.flag(self.store, self.config, name, account_id)
+
+    def owner(self, rec: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Ownership fields of an answer: the record's owner (the caller's account without one)."""
+        owner = identity.owner_id(self.store, rec) if rec is not None else self.account["id"]
+        return identity.owner_fields(self.store, owner)
+
+    def owner_id(self, rec: dict[str, Any]) -> str:
+        return identity.owner_id(self.store, rec)
 
     def zone(self, zone_id: str | None) -> dict[str, Any] | None:
         return self.store.coll("zones").get(zone_id) if zone_id else None

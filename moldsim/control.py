@@ -2,11 +2,14 @@
 
   GET  /moldsim/health          → {"status": "ok", ...}
   GET  /moldsim/config          → current run-time settings
-  POST /moldsim/config          {"job_seconds": 0.5, ...}  (keys in config.RUNTIME_KEYS)
+  POST /moldsim/config          {"job_seconds": 0.5, ..., "api_limit": "25/1" | null}
+                                (keys in config.RUNTIME_KEYS, and api_limit)
   GET  /moldsim/faults          → active fault rules by kind (random rules with "fired")
   POST /moldsim/faults          {"fail_jobs": [...], "random": [...], "clear": true, ...}
                                 kinds and rule shapes: faults.py; 400 changes nothing
   POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
+  POST /moldsim/guest-agent     {"id": "<vm uuid>", "running": true}  the qemu guest agent
+                                in the VM runs (or not); VMs start without one
   GET  /moldsim/dump            → the whole store document (debugging)
   GET  /moldsim/stats           → {"api_requests": N, "by_command": {...}, "objects": {...}}
   POST /moldsim/stats/reset     → zero the request counters
@@ -23,7 +26,7 @@ from typing import Any
 from moldsim import commands, seeding
 from moldsim.api import Api
 from moldsim.commands import power
-from moldsim.config import RUNTIME_KEYS
+from moldsim.config import RUNTIME_KEYS, parse_api_limit
 from moldsim.registry import COMMANDS
 
 assert commands
@@ -39,18 +42,48 @@ def _config_view(api: Api) -> dict[str, Any]:
     c = api.config
     return {"job_seconds": c.job_seconds, "download_seconds": c.download_time(),
             "guest_poweroff_detect_seconds": c.guest_poweroff_detect_seconds,
-            "signature": c.signature, "max_page_size": c.max_page_size}
+            "signature": c.signature, "max_page_size": c.max_page_size, "profile": c.profile,
+            "api_limit": c.api_limit_text(), "zones": len(api.store.data["zones"])}
 
 
 def _set_config(api: Api, body: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(body) - set(RUNTIME_KEYS)
+    allowed = [*RUNTIME_KEYS, "api_limit"]
+    unknown = set(body) - set(allowed)
     if unknown:
-        raise ControlError(400, f"unknown settings: {sorted(unknown)}; allowed: {list(RUNTIME_KEYS)}")
-    for key, value in body.items():
-        if value is not None and not isinstance(value, (int, float)):
+        raise ControlError(400, f"unknown settings: {sorted(unknown)}; allowed: {allowed}")
+    limit = api.config.api_limit
+    if "api_limit" in body:
+        if body["api_limit"] is not None and not isinstance(body["api_limit"], str):
+            raise ControlError(400, 'api_limit must be "N/S" (e.g. "25/1") or null')
+        try:
+            limit = parse_api_limit(body["api_limit"])
+        except ValueError as exc:
+            raise ControlError(400, str(exc)) from None
+    for key in RUNTIME_KEYS:
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ControlError(400, f"{key} must be a number of seconds")
-        setattr(api.config, key, None if value is None else float(value))
+    for key in RUNTIME_KEYS:
+        if key in body:
+            setattr(api.config, key, None if body[key] is None else float(body[key]))
+    if "api_limit" in body:
+        api.config.api_limit = limit
+        api.throttle.reset()
     return _config_view(api)
+
+
+def _guest_agent(api: Api, body: dict[str, Any]) -> dict[str, Any]:
+    vm_id, running = body.get("id"), body.get("running", True)
+    if not isinstance(vm_id, str) or not isinstance(running, bool):
+        raise ControlError(400, 'body must be {"id": "<vm uuid>", "running": true|false}')
+    with api.store.lock:
+        api.tick()
+        vm = api.store.coll("vms").get(vm_id)
+        if vm is None:
+            raise ControlError(404, f"no VM with id {vm_id}")
+        vm["guest_agent"] = running
+        api.store.save()
+        return {"id": vm_id, "guest_agent": running}
 
 
 def _guest_poweroff(api: Api, body: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +122,8 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
         return api.faults.snapshot()
     if route == ("POST", "/moldsim/guest-poweroff"):
         return _guest_poweroff(api, body)
+    if route == ("POST", "/moldsim/guest-agent"):
+        return _guest_agent(api, body)
     if route == ("GET", "/moldsim/stats"):
         return api.stats(with_objects=True)
     if route == ("POST", "/moldsim/stats/reset"):

@@ -1,7 +1,9 @@
 """ISOs and templates: readiness over time, the TemplateResponse view, and image filters.
 
 An image record (in `data["isos"]` or `data["templates"]`):
-  id, kind ("iso"|"template"), name, displaytext, url, zoneid (None = cross-zone),
+  id, n (internal id), kind ("iso"|"template"), accountid (owner), userid (who made it),
+  launch_accounts (account ids with a launch permission), name, displaytext, url,
+  zoneid (None = cross-zone),
   ostypeid, ispublic, isfeatured, isextractable, isdynamicallyscalable, passwordenabled,
   checksum, directdownload, arch, bits, created,
   dl_start (when the download/copy started; None while a createTemplate job still runs),
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, tagging
+from moldsim import errors, identity, settings, tagging
 from moldsim.clock import stamp
 from moldsim.context import Ctx
 
@@ -70,13 +72,12 @@ def view(ctx: Ctx, rec: dict[str, Any], zone_id: str, initial: bool = False) -> 
     ready, status, pct = readiness(rec, ctx.now, initial)
     ostype = ctx.coll("ostypes").get(rec["ostypeid"], {})
     zone = ctx.zone(zone_id) or {}
-    acct = ctx.store.account
     out: dict[str, Any] = {
         "id": rec["id"], "name": rec["name"], "displaytext": rec["displaytext"],
         "ispublic": rec["ispublic"], "isfeatured": rec["isfeatured"],
         "isextractable": rec["isextractable"], "isready": ready, "status": status,
         "created": stamp(rec["created"]), "ostypeid": rec["ostypeid"],
-        "ostypename": ostype.get("name"), "accountid": acct["accountid"], **ctx.owner(),
+        "ostypename": ostype.get("name"), "accountid": ctx.owner_id(rec), **ctx.owner(rec),
         "zoneid": zone_id, "zonename": zone.get("name"), "crossZones": rec["zoneid"] is None,
         "passwordenabled": rec["passwordenabled"],
         "isdynamicallyscalable": rec["isdynamicallyscalable"],
@@ -111,37 +112,129 @@ def _template_fields(rec: dict[str, Any], out: dict[str, Any], ready: bool) -> N
             out[key] = rec[key]
 
 
-def filter_visible(ctx: Ctx, records: list[dict[str, Any]], filt: str) -> list[dict[str, Any]]:
-    """Apply an isofilter/templatefilter; all images belong to the caller (the admin)."""
+def search(ctx: Ctx, records: list[dict[str, Any]], filt: str, p: dict[str, Any],
+           listall: bool) -> list[dict[str, Any]]:
+    """QueryManagerImpl.searchForTemplatesInternal / searchForIsosInternal for the caller:
+    the filter over ownership, launch permissions and public/featured flags (`id` given: that
+    image only, after an access check), the project criterion, and readiness
+    (ListIsosCmd/ListTemplatesCmd.listInReadyState)."""
+    caller = ctx.account
     if filt not in FILTERS:
         raise errors.param_error("Please specify a valid template filter.")
-    if filt in ("self", "all"):
+    if filt == "all":
+        if caller["type"] == identity.NORMAL:
+            raise errors.param_error("Filter all can be specified by admin only")
+        listall = True
+    scope = identity.scope(ctx, p, "id" in p, listall)
+    if "id" in p:
+        rec = next((r for r in records if r["id"] == p["id"]), None)
+        if rec is None:
+            raise errors.param_error("Please specify a valid template ID.")
+        _check_listed(ctx, rec)
+        chosen = [rec]
+    else:
+        chosen = [r for r in records if _matches(ctx, r, filt, scope)]
+        chosen = _share_restrictions(ctx, chosen)
+    if _only_ready(ctx, p, filt):
+        chosen = [r for r in chosen if is_ready(r, ctx.now)]
+    return chosen
+
+
+def _check_listed(ctx: Ctx, rec: dict[str, Any]) -> None:
+    """A listed `id`: domain admins need the private image's domain, others its access."""
+    caller = ctx.account
+    if not rec["ispublic"] and caller["type"] == identity.DOMAIN_ADMIN:
+        owner = identity.account(ctx.store, ctx.owner_id(rec))
+        dom = identity.domain(ctx.store, owner["domainid"]) if owner else None
+        if dom is not None:
+            identity.check_domain(ctx.store, caller, dom)
+    elif rec["ispublic"] or caller["type"] != identity.ADMIN:
+        identity.check_template(ctx.store, caller, rec, operate=False)
+
+
+def _matches(ctx: Ctx, rec: dict[str, Any], filt: str, scope: identity.Scope) -> bool:
+    store, caller = ctx.store, ctx.account
+    owner = identity.account(store, ctx.owner_id(rec)) or ctx.store.admin_account
+    if scope.projects == "skip" and owner["type"] == identity.PROJECT:
+        return False
+    if scope.projects == "only" and owner["type"] != identity.PROJECT:
+        return False
+    permitted = scope.permitted
+    if filt in ("featured", "community"):
+        return bool(rec["ispublic"]) and bool(rec["isfeatured"]) == (filt == "featured")
+    if filt in ("self", "selfexecutable"):
+        if caller["type"] in (identity.DOMAIN_ADMIN, identity.RESOURCE_DOMAIN_ADMIN):
+            first = identity.account(store, next(iter(permitted))) if permitted else None
+            base = identity.domain(store, first["domainid"] if first else identity.root_domain_id(store))
+            odom = identity.domain(store, owner["domainid"])
+            if base is None or odom is None or not str(odom["path"]).startswith(base["path"]):
+                return False
+        return not permitted or owner["id"] in permitted
+    if filt in ("sharedexecutable", "shared"):
+        return bool(permitted) and any(a in permitted for a in rec.get("launch_accounts") or [])
+    if filt == "executable":
+        return bool(rec["ispublic"]) or bool(permitted and owner["id"] in permitted)
+    if caller["type"] == identity.ADMIN:  # all, root admin
+        return True
+    if rec["ispublic"]:
+        return True
+    if scope.projects == "skip":
+        odom, cdom = identity.domain(store, owner["domainid"]), identity.domain(store, caller["domainid"])
+        return bool(odom and cdom and str(odom["path"]).startswith(cdom["path"]))
+    return bool(permitted) and (owner["id"] in permitted or
+                                any(a in permitted for a in rec.get("launch_accounts") or []))
+
+
+def _share_restrictions(ctx: Ctx, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """applyPublicTemplateSharingRestrictions: for callers who are not root admin, images of
+    other domains whose share.public.templates.with.other.domains is false are not listed."""
+    caller = ctx.account
+    if caller["type"] == identity.ADMIN:
         return records
-    ready = [r for r in records if is_ready(r, ctx.now)]
-    if filt == "featured":
-        return [r for r in ready if r["isfeatured"]]
-    if filt == "community":
-        return [r for r in ready if r["ispublic"] and not r["isfeatured"]]
-    if filt == "sharedexecutable":
-        return []  # nothing is shared with the admin by another account
-    return ready  # selfexecutable, executable
-
-
-def rows(ctx: Ctx, records: list[dict[str, Any]], zone_id: str | None) -> list[dict[str, Any]]:
-    """One response row per (image, zone), restricted to `zone_id` when given."""
     out = []
-    for rec in sorted(records, key=lambda r: (r["created"], r["id"])):
-        for zid in zones_of(ctx, rec):
-            if zone_id in (None, "-1", zid):
-                out.append(view(ctx, rec, zid))
+    for rec in records:
+        owner = identity.account(ctx.store, ctx.owner_id(rec))
+        dom = owner["domainid"] if owner else None
+        if dom is None or dom == caller["domainid"] or settings.flag(
+                ctx.store, ctx.config, "share.public.templates.with.other.domains", domain_id=dom):
+            out.append(rec)
     return out
 
 
-def new_record(ctx: Ctx, kind: str, p: dict[str, Any], zone_id: str | None) -> dict[str, Any]:
+def _only_ready(ctx: Ctx, p: dict[str, Any], filt: str) -> bool:
+    """listInReadyState: featured, selfexecutable, sharedexecutable and community list only
+    ready images, executable too for an admin naming account and domainid; otherwise
+    `isready` decides."""
+    specific = identity.is_admin(ctx.account) and p.get("account") is not None and p.get("domainid") is not None
+    if filt in ("featured", "selfexecutable", "sharedexecutable", "community") or \
+            (filt == "executable" and specific):
+        return True
+    return bool(p.get("isready"))
+
+
+def rows(ctx: Ctx, records: list[dict[str, Any]], zone_id: str | None,
+         unique: bool = False) -> list[dict[str, Any]]:
+    """One response row per (image, zone) pair (the distinct temp_zone_pair of template_view),
+    restricted to `zone_id` when given; `zoneid=-1` is zone -1 and matches nothing
+    (ParamProcessWorker maps "-1" to -1L; QueryManagerImpl.templateChecks). `unique`
+    (showunique=true): one row per image."""
+    out = []
+    for rec in sorted(records, key=lambda r: (r["created"], r["id"])):
+        for zid in zones_of(ctx, rec):
+            if zone_id in (None, zid):
+                out.append(view(ctx, rec, zid))
+                if unique:
+                    break
+    return out
+
+
+def new_record(ctx: Ctx, kind: str, p: dict[str, Any], zone_id: str | None,
+               owner_id: str | None = None) -> dict[str, Any]:
     """Fields common to registered ISOs and created templates (download not started)."""
     name = p["name"]
     return {
-        "id": ctx.new_id(), "kind": kind, "name": name,
+        "id": ctx.new_id(), "n": ctx.store.next_seq("template"), "kind": kind, "name": name,
+        "accountid": owner_id or ctx.account["id"], "userid": ctx.user["id"], "launch_accounts": [],
         "displaytext": p.get("displaytext") or name, "url": p.get("url"), "zoneid": zone_id,
         "ostypeid": p.get("ostypeid"), "ispublic": p.get("ispublic", False),
         "isfeatured": p.get("isfeatured", False), "isextractable": p.get("isextractable", False),
@@ -168,7 +261,58 @@ def apply_update(ctx: Ctx, rec: dict[str, Any], p: dict[str, Any], fields: tuple
         ctx.get("ostypes", p["ostypeid"], "ostypeid")
 
 
-def apply_permissions(rec: dict[str, Any], p: dict[str, Any]) -> None:
-    for f in ("ispublic", "isfeatured", "isextractable"):
+def update_permissions(ctx: Ctx, rec: dict[str, Any], p: dict[str, Any], media: str) -> None:
+    """TemplateManagerImpl.updateTemplateOrIsoPermissions, in Mold's order (all synchronous):
+    the caller must be able to operate the image (531); project images cannot be shared; a
+    non-admin may make it public only with allow.public.user.templates for the owner; `op`
+    must be add/remove/reset with accounts; only the owner or an admin changes anything;
+    `isfeatured` is then applied for anyone who got this far; launch permissions follow."""
+    caller, store = ctx.account, ctx.store
+    names = list(p.get("accounts") or [])
+    for project_id in p.get("projectids") or []:
+        proj = store.data["projects"].get(project_id)
+        if proj is None:
+            raise errors.param_error(f"Unable to find project by id {project_id}")
+        if not identity.can_access_project_account(store, caller, proj["accountid"]):
+            raise errors.param_error(f"Account {identity.account_str(caller)} can't access project "
+                                     f"id={proj['n']}")
+        names.append(identity.account(store, proj["accountid"])["name"])  # type: ignore[index]
+    identity.check_template(store, caller, rec, operate=True)
+    owner = identity.account(store, ctx.owner_id(rec)) or store.admin_account
+    if owner["type"] == identity.PROJECT:
+        raise errors.param_error(f"Update template permissions is an invalid operation on template "
+                                 f"{rec['name']}. Project owned templates cannot be shared outside template.")
+    is_admin = identity.is_admin(caller)
+    if not is_admin and p.get("ispublic") and not settings.flag(
+            store, ctx.config, "allow.public.user.templates", owner["id"]):
+        raise errors.param_error(f"Only private {media}s can be created.")
+    op = p.get("op")
+    if names and (op is None or op.lower() not in ("add", "remove", "reset")):
+        raise errors.param_error(
+            "Invalid operation on accounts, the operation must be either 'add' or 'remove' in order "
+            f"to modify launch permissions.  Given operation is: '{op}'")
+    if caller["id"] != owner["id"] and not is_admin:
+        raise errors.param_error(f"Unable to grant permission to account {caller['name']} as it is "
+                                 "neither admin nor owner or the template")
+    for f in ("ispublic", "isfeatured"):
         if f in p:
             rec[f] = p[f]
+    if "isextractable" in p:
+        if rec["kind"] != "iso" and caller["id"] != owner["id"] and not is_admin:
+            raise errors.param_error("Only ROOT admins and template owners are allowed to modify "
+                                     "isExtractable attribute.")
+        rec["isextractable"] = p["isextractable"]
+    if op is not None and op.lower() in ("add", "remove") and not names:
+        raise errors.param_error(f"Operation {op} requires accounts or projectIds to be passed in")
+    launch = rec.setdefault("launch_accounts", [])
+    if op is not None and op.lower() == "reset":
+        rec.update(ispublic=False, isfeatured=False)
+        launch.clear()
+    for name in names:
+        target = identity.find_account(store, name, owner["domainid"])
+        if target is None or target["id"] == caller["id"]:
+            continue
+        if op is not None and op.lower() == "add" and target["id"] not in launch:
+            launch.append(target["id"])
+        elif op is not None and op.lower() == "remove" and target["id"] in launch:
+            launch.remove(target["id"])

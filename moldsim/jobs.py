@@ -7,7 +7,9 @@ A job record (in `data["jobs"]`):
   error ({"errorcode", "errortext"} decided at submission: a business check that failed, or an
   injected fault; the job then fails at `due` without running its finish function),
   hung (optional, True: the hang_jobs fault; the job never ends, `advance` skips it, and its
-  object keeps the transitional state its kind's `hang` gives it).
+  object keeps the transitional state its kind's `hang` gives it),
+  userid/accountid (who submitted it: the job runs as that caller, and its view names them;
+  jobs stored by older moldsim versions ran as the root admin).
 No thread runs jobs: `advance()` is called at the start of every request and finishes, in
 (due, seq) order, every job whose due time has passed — so job_seconds=0 means "done by the
 next request", and a restart simply continues (times are wall-clock and persisted).
@@ -18,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from moldsim import errors
+from moldsim import errors, identity
 from moldsim.clock import stamp
 from moldsim.context import Ctx
 from moldsim.registry import JOB_KINDS
@@ -45,6 +47,7 @@ def submit(ctx: Ctx, command: str, instanceid: str | None, params: dict[str, Any
         "created": ctx.now, "due": ctx.now + max(0.0, duration),
         "status": 0, "resultcode": 0, "result": None, "completed": None,
         "error": None if error is None else {"errorcode": error.errorcode, "errortext": error.errortext},
+        "userid": ctx.user["id"], "accountid": ctx.account["id"],
     }
     ctx.coll("jobs")[job["id"]] = job
     if hung:
@@ -76,9 +79,18 @@ def _run(ctx: Ctx, job: dict[str, Any]) -> None:
     try:
         result = JOB_KINDS[job["command"].lower()].finish(ctx, job)
     except errors.ApiError as exc:
-        _fail(ctx, job, exc.errorcode, exc.errortext)
+        _fail(ctx, job, job_code(exc), exc.errortext)
         return
     job.update(status=1, resultcode=0, result=result)
+
+
+def job_code(exc: errors.ApiError) -> int:
+    """ApiAsyncJobDispatcher.runJob: InvalidParameterValueException stays 431 and a
+    ServerApiException keeps its code; every other exception (PermissionDeniedException too)
+    ends the job with 530, its message kept as it is."""
+    if exc.errorcode == errors.ACCOUNT_ERROR and not exc.server_api:
+        return errors.INTERNAL_ERROR
+    return exc.errorcode
 
 
 def advance(base: Ctx) -> bool:
@@ -87,7 +99,7 @@ def advance(base: Ctx) -> bool:
                if j["status"] == 0 and j["due"] <= base.now and not j.get("hung")]
     pending.sort(key=lambda j: (j["due"], j["seq"]))
     for job in pending:
-        ctx = Ctx(base.store, base.config, base.faults, job["due"], job["command"])
+        ctx = Ctx(base.store, base.config, base.faults, job["due"], job["command"], job.get("userid"))
         _run(ctx, job)
     changed = bool(pending)
     for tick in TICKERS:
@@ -100,13 +112,22 @@ def pending_job(ctx: Ctx, instanceid: str) -> dict[str, Any] | None:
     return ctx.pending_jobs().get(instanceid)
 
 
+def _cmd_class(name: str, acct: dict[str, Any]) -> str:
+    """ApiServer.getCmdClass: the *ByAdmin class only for root admins, the user one otherwise."""
+    if identity.is_root_admin(acct) or "ByAdmin" not in name:
+        return name
+    return name.replace(".admin.", ".user.").replace("ByAdmin", "")
+
+
 def view(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     """queryAsyncJobResult fields (directly under the response name)."""
-    acct = ctx.store.account
+    acct = identity.account(ctx.store, job.get("accountid")) or ctx.store.admin_account
+    dom = identity.domain(ctx.store, acct["domainid"]) or {"path": "/"}
+    userid = job.get("userid") or ctx.store.data["admin"]["userid"]
     out: dict[str, Any] = {
-        "accountid": acct["accountid"], "account": acct["account"],
-        "domainid": acct["domainid"], "domainpath": acct["domainpath"], "userid": acct["userid"],
-        "cmd": JOB_KINDS[job["command"].lower()].cmdclass,
+        "accountid": acct["id"], "account": acct["name"],
+        "domainid": acct["domainid"], "domainpath": identity.pretty_path(dom), "userid": userid,
+        "cmd": _cmd_class(JOB_KINDS[job["command"].lower()].cmdclass, acct),
         "jobstatus": job["status"], "jobprocstatus": 0, "jobresultcode": job["resultcode"],
     }
     if job["status"] != 0:

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from moldsim import errors
-from moldsim.registry import BOOLEAN, INTEGER, LIST, LONG, MAP, UUID, Command, Param
+from moldsim.registry import BOOLEAN, INTEGER, LIST, LONG, MAP, STRING, UUID, Command, Param
 
 _MAP_RE = re.compile(r"^([^\[\]]+)\[(\d+)\]\.([^\[\]]+)$")
 
@@ -84,15 +84,27 @@ def _convert(command: str, store: Any, param: Param, value: str) -> Any:
     return value
 
 
-def bind(command: Command, pairs: list[tuple[str, str]], store: Any) -> dict[str, Any]:
-    """Bind the request's parameters to the command's declared ones (undeclared are ignored)."""
+def bind(command: Command, pairs: list[tuple[str, str]], store: Any,
+         profile: Any = None) -> dict[str, Any]:
+    """Bind the request's parameters to the command's declared ones (undeclared are ignored,
+    and so are Mold-only ones under an upstream CloudStack profile, as CloudStack ignores
+    parameters it does not know)."""
     plain, maps = normalize(pairs)
     bound: dict[str, Any] = {}
     for param in command.params:
+        if param.mold_only and profile is not None and not profile.tpm:
+            continue
         if param.type == MAP:
             if param.name in maps:
                 bound[param.name] = [maps[param.name][i] for i in sorted(maps[param.name])]
-        elif plain.get(param.name, "") != "":
+        elif param.name in plain and plain[param.name] == "":
+            # ParamProcessWorker: a required parameter sent empty is refused; an empty STRING
+            # is kept as "" (e.g. updateVirtualMachine group=""); other types ignore it
+            if param.required:
+                raise errors.param_error(f"Invalid value provided for API arg: {param.name}")
+            if param.type == STRING:
+                bound[param.name] = ""
+        elif param.name in plain:
             bound[param.name] = _convert(command.name, store, param, plain[param.name])
         if param.required and param.name not in bound:
             raise errors.missing_param(command.name, param.name)

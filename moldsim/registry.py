@@ -29,6 +29,10 @@ class Param:
     name: lowercase, as bound. entity: for UUID (and LIST of UUID) params, the store
     collection the value must resolve to (binding fails with 431 otherwise); "-1" is always
     accepted, as Mold accepts it for UUID params.
+    acl: the parameter's `@ACL` annotation: "use" (plain @ACL) or "operate"
+    (AccessType.OperateEntry). ParamProcessWorker.doAccessChecks checks the caller's access to
+    the entity before the command runs, so a refusal is a synchronous 531 even for async
+    commands (ApiServer.queueCommand dispatches the parameters before queueing the job).
     """
 
     name: str
@@ -36,6 +40,8 @@ class Param:
     required: bool = False
     description: str = ""
     entity: str | None = None
+    acl: str | None = None
+    mold_only: bool = False  # a Mold parameter upstream CloudStack lacks (cloudstack-4.17 profile)
 
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]

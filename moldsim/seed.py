@@ -1,4 +1,4 @@
-"""The data a fresh moldsim starts with: one zone, KVM, OS types, offerings, the admin account.
+"""The data a fresh moldsim starts with: zones, KVM, OS types, offerings, ROOT and its admin.
 
 Every record here is already in its API shape (these kinds never change at run time).
 Ids are random UUID4s; with `--data` they are persisted and so stable across restarts.
@@ -9,9 +9,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from moldsim import identity
 from moldsim.clock import stamp
 
-ZONE_NAME = "Zone1"
+ZONE_NAME = "Zone1"  # the first zone; `--zones N` seeds Zone1 ... ZoneN
 
 # (display name, category name)
 OS_TYPES = [
@@ -44,9 +45,9 @@ def _id() -> str:
     return str(uuid.uuid4())
 
 
-def _zone(now: float, domain_id: str) -> dict[str, Any]:
+def _zone(now: float, index: int = 1) -> dict[str, Any]:
     return {
-        "id": _id(), "name": ZONE_NAME, "description": "moldsim zone",
+        "id": _id(), "name": f"Zone{index}", "description": "moldsim zone",
         "networktype": "Advanced", "allocationstate": "Enabled",
         "dns1": "8.8.8.8", "internaldns1": "10.0.0.2", "guestcidraddress": "10.1.0.0/16",
         "securitygroupsenabled": False, "localstorageenabled": False,
@@ -122,21 +123,20 @@ def _network_offering(name: str, shared: bool, now: float) -> dict[str, Any]:
     }
 
 
-def fresh_data(now: float) -> dict[str, Any]:
-    """A complete store document for a brand-new moldsim."""
-    domain_id, account_id, user_id = _id(), _id(), _id()
-    zone = _zone(now, domain_id)
+def fresh_data(now: float, zones: int = 1) -> dict[str, Any]:
+    """A complete store document for a brand-new moldsim (with `zones` zones)."""
+    zone_list = [_zone(now, i) for i in range(1, max(1, zones) + 1)]
     categories, os_types = _os_types()
     isolated = _network_offering("DefaultIsolatedNetworkOfferingWithSourceNatService", False, now)
     shared = _network_offering("DefaultSharedNetworkOffering", True, now)
     return {
         "format": 1,
-        "seq": {},  # per-kind counters for internal numeric ids (VM n in ROOT-n, i-2-n-VM)
-        "account": {"account": "admin", "accountid": account_id, "userid": user_id,
-                    "username": "admin", "domain": "ROOT", "domainid": domain_id,
-                    "domainpath": "/"},
-        "domains": {domain_id: {"id": domain_id, "name": "ROOT", "path": "ROOT"}},
-        "zones": {zone["id"]: zone},
+        # per-kind counters for internal numeric ids (VM n in ROOT-n, i-<account n>-<n>-VM);
+        # account and user 1 are Mold's system ones, 2 the admin's
+        "seq": {"account": 2, "user": 2, "domain": 1},
+        **identity.seed(now),
+        "settings": {"global": {}, "account": {}, "domain": {}},
+        "zones": {zone["id"]: zone for zone in zone_list},
         "hypervisors": ["KVM"],
         "oscategories": categories,
         "ostypes": os_types,

@@ -6,7 +6,9 @@ Routes: `/client/api` (GET query string, POST form body) → `api.Api`; `/moldsi
     from moldsim.server import MoldSim
     with MoldSim(signature="sha1", job_seconds=0.05) as sim:   # serves on 127.0.0.1:<free port>
         url = sim.url                                           # http://127.0.0.1:PORT/client/api
-`MoldSim(tls_cert=..., tls_key=...)` serves HTTPS instead (url then starts with https://).
+`MoldSim(tls_cert=..., tls_key=...)` serves HTTPS instead (url then starts with https://);
+`MoldSim(profile="cloudstack-4.17", api_limit="25/1", zones=2)` picks the emulated release,
+throttles non-root-admin accounts and seeds more zones.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from moldsim import control
+from moldsim import control, profiles
 from moldsim.api import Api, first
-from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, SimConfig
+from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, SimConfig, parse_api_limit
 from moldsim.faults import Faults
 from moldsim.store import Store
 
@@ -232,7 +234,7 @@ class MoldSim:
         self,
         api_key: str = DEFAULT_API_KEY,
         secret_key: str = DEFAULT_SECRET_KEY,
-        signature: str = "sha256",
+        signature: str | None = None,
         job_seconds: float = 0.0,
         data_dir: str | os.PathLike[str] | None = None,
         download_seconds: float | None = None,
@@ -241,18 +243,26 @@ class MoldSim:
         verbose: bool = False,
         tls_cert: str | os.PathLike[str] | None = None,
         tls_key: str | os.PathLike[str] | None = None,
+        profile: str = profiles.DEFAULT_PROFILE,
+        api_limit: str | tuple[int, float] | None = None,
+        zones: int = 1,
     ) -> None:
+        release = profiles.get(profile)
+        signature = release.signature if signature is None else signature
         if signature not in ("sha256", "sha1"):
             raise ValueError(f"signature must be sha256 or sha1, not {signature!r}")
         if (tls_cert is None) != (tls_key is None):
             raise ValueError("TLS needs both a certificate (tls_cert) and its key (tls_key)")
+        limit = parse_api_limit(api_limit) if isinstance(api_limit, str) or api_limit is None \
+            else (int(api_limit[0]), float(api_limit[1]))
         self._tls: ssl.SSLContext | None = None
         if tls_cert is not None and tls_key is not None:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(os.fspath(tls_cert), os.fspath(tls_key))
         self.config = SimConfig(api_key, secret_key, signature, job_seconds, download_seconds,
-                                guest_poweroff_detect_seconds, max_page_size)
-        self.store = Store(data_dir)
+                                guest_poweroff_detect_seconds, max_page_size, profile, limit,
+                                max(1, int(zones)))
+        self.store = Store(data_dir, zones=self.config.zones)
         self.faults = Faults()
         self.api = Api(self.store, self.config, self.faults)
         self.api.tick()  # a restart finishes jobs that came due while it was down
@@ -313,6 +323,10 @@ class MoldSim:
 
     def guest_poweroff(self, vm_id: str) -> dict[str, Any]:
         return self.control("POST", "/moldsim/guest-poweroff", {"id": vm_id})
+
+    def guest_agent(self, vm_id: str, running: bool = True) -> dict[str, Any]:
+        """Same as POST /moldsim/guest-agent: the VM's qemu guest agent runs (or not)."""
+        return self.control("POST", "/moldsim/guest-agent", {"id": vm_id, "running": running})
 
 
 __all__ = ["MoldSim", "API_PATH"]

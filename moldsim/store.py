@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moldsim import clock
+from moldsim import clock, identity
 from moldsim.seed import fresh_data
 
 FILE_NAME = "moldsim.json"
@@ -31,16 +31,17 @@ class Store:
     """Holds `data`, its lock and where it is persisted (None = memory only)."""
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None,
-                 now: Callable[[], float] = clock.now) -> None:
+                 now: Callable[[], float] = clock.now, zones: int = 1) -> None:
         self.lock = threading.RLock()
         self.now = now
         self.path = Path(data_dir) / FILE_NAME if data_dir is not None else None
         loaded = self._load()
-        self.data: dict[str, Any] = loaded if loaded is not None else fresh_data(now())
+        self.data: dict[str, Any] = loaded if loaded is not None else fresh_data(now(), zones)
         for kind, empty in fresh_data(now()).items():  # kinds added by newer moldsim versions
             if kind.endswith("s") and isinstance(empty, (dict, list)) and not empty:
                 self.data.setdefault(kind, empty)
-        if loaded is None:
+        migrated = identity.migrate(self.data, now())
+        if loaded is None or migrated:
             self.save()
 
     def _load(self) -> dict[str, Any] | None:
@@ -81,9 +82,9 @@ class Store:
         return value
 
     @property
-    def account(self) -> dict[str, Any]:
-        """The admin account every object belongs to (ownership fields of responses)."""
-        acct: dict[str, Any] = self.data["account"]
+    def admin_account(self) -> dict[str, Any]:
+        """The root admin account of ROOT (the default caller)."""
+        acct: dict[str, Any] = self.data["accounts"][self.data["admin"]["accountid"]]
         return acct
 
     def zone_ids(self) -> list[str]:

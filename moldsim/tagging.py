@@ -36,7 +36,7 @@ def resource_type(text: str) -> tuple[str, str | None]:
 
 def view(ctx: Ctx, tag: dict[str, Any]) -> dict[str, Any]:
     out = {"key": tag["key"], "value": tag["value"], "resourcetype": tag["resourcetype"],
-           "resourceid": tag["resourceid"], **ctx.owner()}
+           "resourceid": tag["resourceid"], **ctx.owner(tag)}
     if tag.get("customer"):
         out["customer"] = tag["customer"]
     return out

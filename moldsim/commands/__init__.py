@@ -1,6 +1,8 @@
 """Command modules; importing this package registers every handler in `registry.COMMANDS`."""
 
 from moldsim.commands import (  # noqa: F401
+    accounts,
+    config,
     deploy,
     discovery,
     isos,
@@ -8,11 +10,13 @@ from moldsim.commands import (  # noqa: F401
     networks,
     nics,
     power,
+    projects,
+    ratelimit,
     snapshots,
     tags,
     templates,
     vms,
 )
 
-__all__ = ["deploy", "discovery", "isos", "jobs", "networks", "nics", "power", "snapshots", "tags",
-           "templates", "vms"]
+__all__ = ["accounts", "config", "deploy", "discovery", "isos", "jobs", "networks", "nics", "power",
+           "projects", "ratelimit", "snapshots", "tags", "templates", "vms"]

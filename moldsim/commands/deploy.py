@@ -8,29 +8,33 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from moldsim import errors, jobs
+from moldsim import errors, identity, jobs
 from moldsim.context import Ctx
 from moldsim.params import flat_map
 from moldsim.registry import BOOLEAN, LIST, LONG, MAP, STRING, UUID, Param, api, job_kind
-from moldsim.vmview import GIB, image, view
+from moldsim.vmview import GIB, add_to_group, image, view
 
 _HOSTNAME = re.compile(r"^[a-zA-Z]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$")
-TPM_VALUES = {"V2_0": "2.0", "V1_2": "1.2", "TPM": "2.0", "NONE": "NONE"}
+# ApiConstants.TpmVersion (Mold): toString of V1_2 is "1.2", of V2_0 "2.0", of anything else
+# (TPM included) "NONE": tpmversion=TPM means no TPM.
+TPM_VALUES = {"V2_0": "2.0", "V1_2": "1.2", "TPM": "NONE", "NONE": "NONE"}
 
 DEPLOY_PARAMS = [
     Param("zoneid", UUID, True, entity="zones"),
     Param("serviceofferingid", UUID, True, entity="serviceofferings"),
-    Param("templateid", UUID, entity="isos|templates"), Param("hypervisor"),
+    Param("templateid", UUID, entity="isos|templates", acl="use"), Param("hypervisor"),
     Param("diskofferingid", UUID, entity="diskofferings"), Param("size", LONG),
     Param("rootdisksize", LONG), Param("networkids", LIST, entity="networks"),
     Param("name"), Param("displayname"), Param("group"), Param("keyboard"),
     Param("startvm", BOOLEAN), Param("boottype"), Param("bootmode"),
-    Param("tpmversion", STRING, description="Mold: TPM version of the VM (V2_0, V1_2, TPM, NONE)"),
+    Param("tpmversion", STRING, description="Mold: TPM version of the VM (V2_0, V1_2, TPM, NONE)",
+          mold_only=True),
     Param("details", MAP), Param("keypair"), Param("keypairs", LIST),
     Param("hostid", UUID), Param("podid", UUID), Param("clusterid", UUID),
-    Param("account"), Param("domainid", UUID, entity="domains"), Param("projectid", UUID),
+    Param("account"), Param("domainid", UUID, entity="domains"),
+    Param("projectid", UUID, entity="projects"),
     Param("ipaddress"), Param("macaddress"), Param("dynamicscalingenabled", BOOLEAN),
-    Param("userdata"), Param("password"),
+    Param("userdata"), Param("password"), Param("displayvm", BOOLEAN), Param("deploymentplanner"),
 ]
 
 
@@ -84,20 +88,25 @@ def _root_size(ctx: Ctx, p: dict[str, Any], source: dict[str, Any]) -> int:
 
 
 def _check_name(ctx: Ctx, name: str, network_ids: list[str]) -> None:
+    """Host name rules; UserVmManagerImpl.checkIfHostNameUniqueInNtwkDomain: per network, the
+    host names of every VM not expunged (Destroyed ones too: they keep their NICs) with a NIC
+    there (VMInstanceDaoImpl.listDistinctHostNames)."""
     if not _HOSTNAME.match(name):
         raise errors.param_error(
             "Invalid name. Vm name can contain ASCII letters 'a' through 'z', the digits '0' "
             "through '9', and the hyphen ('-'), must be between 1 and 63 characters long, and "
             "can't start or end with \"-\" and can't start with digit")
-    for vm in ctx.coll("vms").values():
-        shares = any(nic["networkid"] in network_ids for nic in vm["nics"])
-        if vm["name"] == name and shares and vm["state"] != "Destroyed":
-            domain = ctx.coll("networks")[network_ids[0]]["networkdomain"]
+    for net_id in network_ids:
+        taken = any(vm["name"] == name and any(nic["networkid"] == net_id for nic in vm["nics"])
+                    for vm in ctx.coll("vms").values())
+        if taken:
+            net = ctx.coll("networks")[net_id]
             raise errors.param_error(f"The vm with hostName {name} already exists in the network "
-                                     f"domain: {domain}; network={network_ids[0]}")
+                                     f"domain: {net['networkdomain']}; network={net['name']}")
 
 
-def _new_vm(ctx: Ctx, p: dict[str, Any], source: dict[str, Any], details: dict[str, str]) -> dict[str, Any]:
+def _new_vm(ctx: Ctx, p: dict[str, Any], source: dict[str, Any], details: dict[str, str],
+            owner: dict[str, Any]) -> dict[str, Any]:
     n = ctx.store.next_seq("vm")
     name = p.get("name") or f"VM-{ctx.new_id()}"
     networks = p.get("networkids") or []
@@ -109,7 +118,8 @@ def _new_vm(ctx: Ctx, p: dict[str, Any], source: dict[str, Any], details: dict[s
             for i, net in enumerate(networks)]
     return {
         "id": ctx.new_id(), "n": n, "name": name, "displayname": p.get("displayname") or name,
-        "group": p.get("group"), "zoneid": p["zoneid"], "templateid": source["id"],
+        "accountid": owner["id"], "userid": ctx.user["id"],
+        "group": None, "zoneid": p["zoneid"], "templateid": source["id"],
         "isoid": source["id"] if source["kind"] == "iso" else None,
         "serviceofferingid": p["serviceofferingid"], "diskofferingid": p.get("diskofferingid"),
         "hypervisor": (p.get("hypervisor") or "KVM").upper(), "keypair": p.get("keypair"),
@@ -127,17 +137,24 @@ def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     if source["kind"] == "iso":
         _check_iso_source(ctx, p, source)
     name = p.get("name") or ""
+    owner = identity.finalize_owner(ctx, p)
     extra = flat_map(p.get("details"))
+    # UserVmManagerImpl.commitUserVm: every template detail is copied to the VM, then the
+    # deploy's own (boot type/mode, details); an explicit BIOS removes an inherited UEFI
     details = {**(source.get("details") or {}), **_boot_details(p, name), **extra}
     if p.get("boottype", "").upper() == "BIOS":
-        details.pop("UEFI", None)  # an explicit BIOS removes an inherited UEFI detail
-    details["tpmversion"] = _tpm(p, name, extra)
+        details.pop("UEFI", None)
+    if ctx.release.tpm:  # BaseDeployVMCmd.getDetails always puts tpmversion (Mold only)
+        details["tpmversion"] = _tpm(p, name, extra)
     if p.get("keyboard"):
         details["keyboard"] = p["keyboard"]
     size = _root_size(ctx, p, source)
-    vm = _new_vm(ctx, p, source, details)
+    vm = _new_vm(ctx, p, source, details, owner)
+    if p.get("group") is not None:
+        add_to_group(ctx, vm, p["group"])
     ctx.coll("vms")[vm["id"]] = vm
     vol = {"id": ctx.new_id(), "name": f"ROOT-{vm['n']}", "type": "ROOT", "vmid": vm["id"],
+           "accountid": owner["id"],
            "size": size, "state": "Allocated", "diskofferingid": p.get("diskofferingid"),
            "zoneid": p["zoneid"], "created": ctx.now}
     ctx.coll("volumes")[vol["id"]] = vol

@@ -5,31 +5,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, listing
+from moldsim import errors, identity, listing, rolerules
 from moldsim.context import Ctx
 from moldsim.registry import BOOLEAN, COMMANDS, INTEGER, LIST, STRING, UUID, Command, Param, api
 
 
-def _api_item(cmd: Command) -> dict[str, Any]:
+def _api_item(ctx: Ctx, cmd: Command) -> dict[str, Any]:
+    """ApiDiscoveryResponse; for callers whose account type is not ADMIN the parameters with
+    @Parameter(authorized = {Admin}) are left out (getApiDiscoveryResponseWithAccessibleParams),
+    and Mold-only parameters do not exist under an upstream CloudStack profile."""
+    hidden = rolerules.ADMIN_ONLY_PARAMS.get(cmd.name, frozenset()) \
+        if ctx.account["type"] != identity.ADMIN else frozenset()
+    params = [p for p in cmd.params if p.name not in hidden and (ctx.release.tpm or not p.mold_only)]
     return {
         "name": cmd.name, "description": cmd.description, "since": "4.0.0",
         "isasync": cmd.isasync, "related": cmd.related,
         "params": [{"name": p.name, "description": p.description, "type": p.type,
-                    "length": 255, "required": p.required, "related": ""} for p in cmd.params],
+                    "length": 255, "required": p.required, "related": ""} for p in params],
         "response": [], "type": "",
     }
+
+
+def _allowed(ctx: Ctx, cmd: Command) -> bool:
+    role = identity.role_of(ctx.store, ctx.account)
+    return rolerules.role_allows(role["n"], role["type"], cmd.name)
 
 
 @api("listApis", [Param("name", STRING, description="API name")], mutates=False,
      description="lists all available apis on the server, provided by the Api Discovery plugin")
 def list_apis(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """ApiDiscoveryServiceImpl.listApis: with `name`, an unknown API or one the caller's role
+    may not call is ListApisCmd's 530; without it, the APIs the role allows."""
     cmds = sorted(COMMANDS.values(), key=lambda c: c.name.lower())
     if "name" in p:
-        cmds = [c for c in cmds if c.name.lower() == p["name"].lower()]
+        cmds = [c for c in cmds if c.name == p["name"] and _allowed(ctx, c)]
         if not cmds:
-            raise errors.param_error(
-                f"The API {p['name']} does not exist or is not available for this account.")
-    return {"count": len(cmds), "api": [_api_item(c) for c in cmds]}
+            raise errors.server_error(errors.INTERNAL_ERROR, "Api Discovery plugin was unable to find "
+                                      "an api by that name or process any apis")
+    else:
+        cmds = [c for c in cmds if _allowed(ctx, c)]
+    return {"count": len(cmds), "api": [_api_item(ctx, c) for c in cmds]}
 
 
 @api("listZones", [Param("id", UUID, entity="zones"), Param("ids", LIST, entity="zones"),
@@ -57,7 +72,16 @@ def list_os_types(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         p, ctx.coll("ostypes").values(), id="id", oscategoryid="oscategoryid",
         description=lambda v, r: v.lower() in r["description"].lower())
     items = listing.by_keyword(p, items, ("name", "description"))
-    return listing.respond(ctx, p, "ostype", [dict(i) for i in items])
+    return listing.respond(ctx, p, "ostype", [_ostype(ctx, i) for i in items])
+
+
+def _ostype(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
+    """GuestOSResponse: `name` and `description` both hold the display name since 4.19
+    (`description` deprecated); upstream CloudStack 4.17 has `description` only."""
+    out = dict(rec)
+    if not ctx.release.ostype_name:
+        out.pop("name", None)
+    return out
 
 
 @api("listOsCategories", [Param("id", UUID, entity="oscategories"), Param("name")], listing=True)

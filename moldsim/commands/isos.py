@@ -7,8 +7,9 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from moldsim import errors, images, jobs, listing, tagging
+from moldsim import errors, identity, images, jobs, listing, settings, tagging
 from moldsim.context import Ctx
+from moldsim.profiles import text
 from moldsim.registry import BOOLEAN, LIST, MAP, STRING, UUID, Param, api, job_kind
 
 _ISO_PATH = re.compile(r"\.(iso|iso\.gz|iso\.bz2|iso\.zip|metalink)$", re.IGNORECASE)
@@ -36,18 +37,37 @@ REGISTER_PARAMS = [
     Param("isdynamicallyscalable", BOOLEAN), Param("passwordenabled", BOOLEAN),
     Param("checksum", STRING), Param("directdownload", BOOLEAN), Param("arch", STRING),
     Param("kvdoenable", BOOLEAN), Param("imagestoreuuid", STRING),
-    Param("domainid", UUID, entity="domains"), Param("account", STRING), Param("projectid", UUID),
+    Param("domainid", UUID, entity="domains"), Param("account", STRING),
+    Param("projectid", UUID, entity="projects"),
 ]
+
+
+def owner_rules(ctx: Ctx, p: dict[str, Any], owner: dict[str, Any], all_zones: bool) -> None:
+    """TemplateAdapterBase.prepare, after the OS type: "All zones" needs a root-admin owner
+    (isRootAdmin(templateOwner); 431 with the profile's text); a public image needs a root-admin
+    owner or allow.public.user.templates for the owner (431); `isfeatured` is silently false
+    unless the owner is root admin."""
+    root_owner = identity.is_root_admin(owner)
+    if all_zones and not root_owner:
+        raise errors.param_error(text(ctx.release, "cross_zone_owner"))
+    if not root_owner and p.get("ispublic") and not settings.flag(
+            ctx.store, ctx.config, "allow.public.user.templates", owner["id"]):
+        raise errors.param_error("Only private templates/ISO can be created.")
+    if not root_owner:
+        p["isfeatured"] = False
 
 
 @api("registerIso", REGISTER_PARAMS, description="Registers an existing ISO into the CloudStack Cloud.")
 def register_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    owner = identity.finalize_owner(ctx, p)
+    identity.check_owner(ctx.store, ctx.account, owner["id"])
     bootable = p.get("bootable", True)
     if bootable and not p.get("ostypeid"):
         raise errors.param_error("Please pass a valid GuestOS Id")
-    check_url(p["url"])
     zone_id = None if p["zoneid"] == "-1" else p["zoneid"]
-    rec = images.new_record(ctx, "iso", p, zone_id)
+    owner_rules(ctx, p, owner, zone_id is None)
+    check_url(p["url"])
+    rec = images.new_record(ctx, "iso", p, zone_id, owner["id"])
     rec["bootable"] = bootable
     if not bootable:
         rec["ostypeid"] = none_os_type(ctx)
@@ -63,11 +83,12 @@ def register_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     Param("hypervisor"), Param("showremoved", BOOLEAN), Param("showunique", BOOLEAN),
     Param("showicon", BOOLEAN), Param("arch")], listing=True, tagged=True)
 def list_isos(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    recs = images.filter_visible(ctx, list(ctx.coll("isos").values()), p.get("isofilter", "selfexecutable"))
-    recs = listing.where(p, recs, id="id", name="name", bootable="bootable", ispublic="ispublic",
-                         isready=lambda v, r: not v or images.is_ready(r, ctx.now))
-    recs = listing.by_tags(ctx, p, listing.by_keyword(p, recs))
-    return listing.respond(ctx, p, "iso", images.rows(ctx, recs, p.get("zoneid")))
+    recs = images.search(ctx, list(ctx.coll("isos").values()), p.get("isofilter", "selfexecutable"),
+                         p, bool(p.get("listall")))
+    recs = listing.where(p, recs, name="name", bootable="bootable", ispublic="ispublic")
+    recs = listing.by_tags(ctx, p, listing.by_keyword(p, recs, ("name", "id", "displaytext")))
+    return listing.respond(ctx, p, "iso", images.rows(ctx, recs, p.get("zoneid"),
+                                                      bool(p.get("showunique"))))
 
 
 UPDATE_FIELDS = ("name", "displaytext", "ostypeid", "bootable", "passwordenabled",
@@ -83,6 +104,7 @@ UPDATE_FIELDS = ("name", "displaytext", "ostypeid", "bootable", "passwordenabled
     Param("requireshvm", BOOLEAN)])
 def update_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     rec = ctx.get("isos", p["id"])
+    identity.check_template(ctx.store, ctx.account, rec, operate=True)
     images.apply_update(ctx, rec, p, UPDATE_FIELDS)
     return {"iso": images.view(ctx, rec, images.zones_of(ctx, rec)[0])}
 
@@ -96,12 +118,36 @@ PERMISSION_PARAMS = [
 
 @api("updateIsoPermissions", [Param("id", UUID, True, entity="isos"), *PERMISSION_PARAMS])
 def update_iso_permissions(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    images.apply_permissions(ctx.get("isos", p["id"]), p)
+    images.update_permissions(ctx, ctx.get("isos", p["id"]), p, "iso")
     return {"success": True}
 
 
-@api("deleteIso", [Param("id", UUID, True, entity="isos"), Param("zoneid", UUID, entity="zones")],
-     isasync=True)
+@api("listIsoPermissions", [Param("id", UUID, True, entity="isos")])
+def list_iso_permissions(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    return {"templatepermission": permissions_view(ctx, ctx.get("isos", p["id"]))}
+
+
+def permissions_view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
+    """TemplatePermissionsResponse: id, ispublic, domainid, account (names with a launch
+    permission), projectids (those of project accounts)."""
+    identity.check_template(ctx.store, ctx.account, rec, operate=False)
+    owner = identity.account(ctx.store, ctx.owner_id(rec)) or ctx.store.admin_account
+    names, projects = [], []
+    for account_id in rec.get("launch_accounts") or []:
+        acct = identity.account(ctx.store, account_id)
+        if acct is None:
+            continue
+        proj = identity.project_by_account(ctx.store, account_id)
+        if proj is not None:
+            projects.append(proj["id"])
+        else:
+            names.append(acct["name"])
+    return {"id": rec["id"], "ispublic": rec["ispublic"], "domainid": owner["domainid"],
+            "account": names, "projectids": projects}
+
+
+@api("deleteIso", [Param("id", UUID, True, entity="isos|templates"),
+                   Param("zoneid", UUID, entity="zones")], isasync=True)
 def delete_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     job = jobs.submit(ctx, "deleteIso", p["id"], p)
     return {"jobid": job["id"]}
@@ -109,9 +155,13 @@ def delete_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 
 @job_kind("deleteIso", "Iso", "org.apache.cloudstack.api.command.user.iso.DeleteIsoCmd")
 def finish_delete_iso(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
+    """TemplateManagerImpl.deleteIso: an image that is no ISO (431), the caller's right to
+    operate it (PermissionDenied: the job fails 530), then templateIsDeleteable: any VM that
+    is not removed, whatever its state (Destroyed too), with the ISO in its drive (431)."""
     iso_id = job["instanceid"]
     if iso_id not in ctx.coll("isos"):
         raise errors.param_error("Please specify a valid iso.")
+    identity.check_template(ctx.store, ctx.account, ctx.coll("isos")[iso_id], operate=True)
     if any(vm.get("isoid") == iso_id for vm in ctx.coll("vms").values()):
         raise errors.param_error("Unable to delete iso, as it's used by other vms")
     del ctx.coll("isos")[iso_id]

@@ -1,7 +1,7 @@
 """Guest network commands (reference §4.3, §5.4): createNetwork (sync), listNetworks,
 updateNetwork (async), deleteNetwork (async; fails while VMs use the network).
 
-A network record (in `data["networks"]`): id, n (internal number), name, displaytext,
+A network record (in `data["networks"]`): id, n (internal number), accountid (owner), name, displaytext,
 zoneid, networkofferingid, gateway, netmask, cidr, networkdomain, externalid, state
 ("Allocated" until a VM is deployed into it, then "Implemented"), created.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, jobs, listing, tagging
+from moldsim import errors, identity, jobs, listing, tagging
 from moldsim.clock import stamp
 from moldsim.context import Ctx
 from moldsim.registry import BOOLEAN, STRING, UUID, Param, api, job_kind
@@ -35,7 +35,7 @@ def view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
         "networkofferingconservemode": True, "zoneid": rec["zoneid"], "zonename": zone.get("name"),
         "gateway": rec["gateway"], "netmask": rec["netmask"], "cidr": rec["cidr"],
         "networkcidr": rec["cidr"], "networkdomain": rec["networkdomain"],
-        "externalid": rec.get("externalid"), "acltype": "Account", **ctx.owner(),
+        "externalid": rec.get("externalid"), "acltype": "Account", **ctx.owner(rec),
         "isdefault": False, "issystem": False, "canusefordeploy": True, "ispersistent": False,
         "restartrequired": False, "specifyipranges": False, "redundantrouter": False,
         "displaynetwork": True, "service": offering.get("service", []),
@@ -60,17 +60,19 @@ def _addressing(ctx: Ctx, n: int, p: dict[str, Any]) -> tuple[str, str, str]:
     Param("networkofferingid", UUID, True, entity="networkofferings"),
     Param("zoneid", UUID, True, entity="zones"), Param("gateway"), Param("netmask"),
     Param("startip"), Param("endip"), Param("networkdomain"), Param("externalid"),
-    Param("account"), Param("domainid", UUID, entity="domains"), Param("projectid", UUID),
+    Param("account"), Param("domainid", UUID, entity="domains"),
+    Param("projectid", UUID, entity="projects"),
     Param("acltype"), Param("physicalnetworkid", UUID), Param("vpcid", UUID),
     Param("displaynetwork", BOOLEAN), Param("dns1"), Param("dns2")])
 def create_network(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     offering = ctx.coll("networkofferings")[p["networkofferingid"]]
     if offering.get("state") != "Enabled":
         raise errors.param_error("Network offering with specified id is not in Enabled state")
+    owner = identity.finalize_owner(ctx, p)
     n = ctx.store.next_seq("network")
     gateway, netmask, cidr = _addressing(ctx, n, p)
     rec = {
-        "id": ctx.new_id(), "n": n, "name": p["name"], "displaytext": p.get("displaytext") or p["name"],
+        "id": ctx.new_id(), "n": n, "accountid": owner["id"], "name": p["name"], "displaytext": p.get("displaytext") or p["name"],
         "zoneid": p["zoneid"], "networkofferingid": p["networkofferingid"], "gateway": gateway,
         "netmask": netmask, "cidr": cidr,
         "networkdomain": p.get("networkdomain") or f"cs{n}cloud.internal",
@@ -87,14 +89,15 @@ def create_network(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     Param("displaynetwork", BOOLEAN), Param("showicon", BOOLEAN), Param("vpcid", UUID)],
     listing=True, tagged=True)
 def list_networks(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    recs = sorted(ctx.coll("networks").values(), key=lambda r: r["n"])
+    scope = identity.scope(ctx, p, "id" in p)
+    recs = scope.filter(ctx.store, sorted(ctx.coll("networks").values(), key=lambda r: r["n"]))
     recs = listing.where(p, recs, id="id", zoneid="zoneid", networkofferingid="networkofferingid")
     recs = listing.by_tags(ctx, p, listing.by_keyword(p, recs))
     return listing.respond(ctx, p, "network", [view(ctx, r) for r in recs])
 
 
 @api("updateNetwork", [
-    Param("id", UUID, True, entity="networks"), Param("name"), Param("displaytext"),
+    Param("id", UUID, True, entity="networks", acl="operate"), Param("name"), Param("displaytext"),
     Param("networkdomain"), Param("networkofferingid", UUID, entity="networkofferings"),
     Param("changecidr", BOOLEAN), Param("guestvmcidr"), Param("forced", BOOLEAN),
     Param("displaynetwork", BOOLEAN), Param("customid")], isasync=True)
@@ -113,8 +116,8 @@ def finish_update_network(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     return {"network": view(ctx, rec)}
 
 
-@api("deleteNetwork", [Param("id", UUID, True, entity="networks"), Param("forced", BOOLEAN)],
-     isasync=True)
+@api("deleteNetwork", [Param("id", UUID, True, entity="networks", acl="operate"),
+                       Param("forced", BOOLEAN)], isasync=True)
 def delete_network(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"jobid": jobs.submit(ctx, "deleteNetwork", p["id"], p)["id"]}
 
@@ -124,12 +127,13 @@ def finish_delete_network(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     net_id = job["instanceid"]
     if net_id not in ctx.coll("networks"):
         raise errors.param_error("Network with specified id doesn't exist")
-    users = [vm for vm in ctx.coll("vms").values()
-             if any(nic["networkid"] == net_id for nic in vm["nics"])]
-    if users:
-        raise errors.internal_error(
-            f"Can't delete the network, not all user vms are expunged. Vm {users[0]['name']} "
-            f"is in {users[0]['state']} state")
+    if job["params"].get("forced") and not ctx.root_admin:
+        raise errors.param_error("Delete network with 'forced' option can only be called by root admins")
+    # NetworkOrchestrator.destroyNetwork refuses while any VM that is not expunged (Destroyed
+    # ones too) has a NIC in the network; the reason only reaches the log, the job fails with
+    # DeleteNetworkCmd's text
+    if any(any(nic["networkid"] == net_id for nic in vm["nics"]) for vm in ctx.coll("vms").values()):
+        raise errors.server_error(errors.INTERNAL_ERROR, "Failed to delete network")
     del ctx.coll("networks")[net_id]
     tagging.drop_resource(ctx, net_id)
     return {"success": True}

@@ -35,7 +35,7 @@ from typing import Any
 from moldsim import errors, jobs
 from moldsim.context import Ctx
 from moldsim.registry import MAP, STRING, UUID, Param, api, job_kind
-from moldsim.vmview import view
+from moldsim.vmview import instance_name, view
 
 _ADMIN_VM = "org.apache.cloudstack.api.command.admin.vm."
 # NetUtils.isValidMac: six groups of one or two hex digits, one separator (- : .) throughout.
@@ -51,8 +51,8 @@ _GATED = ("templateid", "templatename", "templatedisplaytext", "templatetype",
 
 # ---------------------------------------------------------------- Java toString stand-ins
 
-def _vm_str(vm: dict[str, Any]) -> str:
-    return f"VM[User|i-2-{vm['n']}-VM]"
+def _vm_str(ctx: Ctx, vm: dict[str, Any]) -> str:
+    return f"VM[User|{instance_name(ctx, vm)}]"
 
 
 def _nic_number(ctx: Ctx, nic: dict[str, Any]) -> int:
@@ -177,7 +177,7 @@ def _free_device_id(vm: dict[str, Any]) -> int:
 
 
 @api("addNicToVirtualMachine", [
-    Param("virtualmachineid", UUID, True, "Virtual Machine ID", entity="vms"),
+    Param("virtualmachineid", UUID, True, "Virtual Machine ID", entity="vms", acl="operate"),
     Param("networkid", UUID, True, "Network ID", entity="networks"),
     Param("ipaddress", STRING, description="IP Address for the new network"),
     Param("macaddress", STRING, description="Mac Address for the new network"),
@@ -200,7 +200,7 @@ def finish_add_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if net is None:
         raise errors.param_error("Unable to find a Network with ID " + p["networkid"])
     if any(nic["networkid"] == net["id"] for nic in vm["nics"]):  # checkIfNetExistsForVM
-        raise errors.internal_error(f"A NIC already exists for VM:i-2-{vm['n']}-VM in network: "
+        raise errors.internal_error(f"A NIC already exists for VM:{instance_name(ctx, vm)} in network: "
                                     f"{net['id']}")
     mac = mac or _new_mac(ctx)
     in_network = [nic for other in ctx.coll("vms").values() for nic in other["nics"]
@@ -212,7 +212,7 @@ def finish_add_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if net["zoneid"] != vm["zoneid"]:
         zones = ctx.coll("zones")
         raise errors.internal_error(
-            f"{_vm_str(vm)} is in zone: {zones.get(vm['zoneid'], {}).get('name')} but "
+            f"{_vm_str(ctx, vm)} is in zone: {zones.get(vm['zoneid'], {}).get('name')} but "
             f"{_net_str(ctx, net)} is in zone: {zones.get(net['zoneid'], {}).get('name')}")
     hostnames = {other["name"] for other in ctx.coll("vms").values()
                  if any(nic["networkid"] == net["id"] for nic in other["nics"])}
@@ -220,8 +220,8 @@ def finish_add_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
         raise errors.internal_error(f"Network {net['name']} already has an Instance with host "
                                     f"name: {vm['name']}")
     if vm["state"] not in ("Running", "Stopped"):  # orchestrateAddVmToNetwork
-        raise errors.internal_error(f"Unable to add NIC to {_vm_str(vm)}: " + _unreachable(
-            ctx, vm, f"Unable to add vm {_vm_str(vm)} to network, is not in the right state"))
+        raise errors.internal_error(f"Unable to add NIC to {_vm_str(ctx, vm)}: " + _unreachable(
+            ctx, vm, f"Unable to add vm {_vm_str(ctx, vm)} to network, is not in the right state"))
     prefix = net["gateway"].rsplit(".", 1)[0]
     nic = {"id": ctx.new_id(), "n": ctx.store.next_seq("nic"), "networkid": net["id"],
            "deviceid": _free_device_id(vm),
@@ -236,7 +236,7 @@ def finish_add_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- removeNicFromVirtualMachine
 
 @api("removeNicFromVirtualMachine", [
-    Param("virtualmachineid", UUID, True, "Instance ID", entity="vms"),
+    Param("virtualmachineid", UUID, True, "Instance ID", entity="vms", acl="operate"),
     Param("nicid", UUID, True, "NIC ID")],
     isasync=True, description="Removes Instance from specified Network by deleting a NIC")
 def remove_nic(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
@@ -255,14 +255,14 @@ def finish_remove_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if net is None:
         raise errors.param_error("Unable to find a Network with ID " + nic["networkid"])
     if owner["id"] != vm["id"]:
-        raise errors.param_error(f"{_nic_str(ctx, nic, owner)} is not a NIC on {_vm_str(vm)}")
+        raise errors.param_error(f"{_nic_str(ctx, nic, owner)} is not a NIC on {_vm_str(ctx, vm)}")
     if nic["isdefault"]:
-        raise errors.param_error(f"Unable to remove NIC from {_vm_str(vm)} in "
+        raise errors.param_error(f"Unable to remove NIC from {_vm_str(ctx, vm)} in "
                                  f"{_net_str(ctx, net)}, NIC is default.")
     if vm["state"] not in ("Running", "Stopped"):
         raise errors.internal_error(
-            f"Unable to remove {_net_str(ctx, net)} from {_vm_str(vm)}: " + _unreachable(
-                ctx, vm, f"Unable to remove vm {_vm_str(vm)} from network, is not in the right state"))
+            f"Unable to remove {_net_str(ctx, net)} from {_vm_str(ctx, vm)}: " + _unreachable(
+                ctx, vm, f"Unable to remove vm {_vm_str(ctx, vm)} from network, is not in the right state"))
     _nic_number(ctx, nic)
     vm["nics"].remove(nic)
     vm.setdefault("removed_nics", []).append(nic)
@@ -272,7 +272,7 @@ def finish_remove_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------- updateDefaultNicForVirtualMachine
 
 @api("updateDefaultNicForVirtualMachine", [
-    Param("virtualmachineid", UUID, True, "Instance ID", entity="vms"),
+    Param("virtualmachineid", UUID, True, "Instance ID", entity="vms", acl="operate"),
     Param("nicid", UUID, True, "NIC ID")],
     isasync=True, description="Changes the default NIC on an Instance")
 def update_default_nic(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
@@ -292,12 +292,12 @@ def finish_update_default_nic(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if nic["networkid"] not in ctx.coll("networks"):
         raise errors.param_error("Unable to find a Network with ID " + nic["networkid"])
     if owner["id"] != vm["id"]:  # Mold's text has two spaces after "on"
-        raise errors.param_error(f"{_nic_str(ctx, nic, owner)} is not a NIC on  {_vm_str(vm)}")
+        raise errors.param_error(f"{_nic_str(ctx, nic, owner)} is not a NIC on  {_vm_str(ctx, vm)}")
     if nic["isdefault"]:
         raise errors.internal_error("refusing to set default NIC because chosen NIC is already "
                                     "the default")
     if vm["state"] not in ("Running", "Stopped"):
-        raise errors.internal_error(f"refusing to set default {_vm_str(vm)} is not Running or "
+        raise errors.internal_error(f"refusing to set default {_vm_str(ctx, vm)} is not Running or "
                                     "Stopped")
     old = next((n for n in vm["nics"] if n["isdefault"]), None)
     if old is None:

@@ -1,10 +1,18 @@
-"""Resource tag commands (reference §4.8): createTags, deleteTags (async), listTags."""
+"""Resource tag commands (reference §4.8): createTags, deleteTags (async), listTags.
+
+Ownership (jeongda-young/ablestack-cloud server/.../tags/TaggedResourceManagerImpl.java and
+ResourceManagerUtilImpl.checkResourceAccessible): a tag belongs to the resource's owner
+(zones and offerings: the system account); createTags needs access to that owner, deleteTags
+to the tag's owner (checkAccess: users their own account, domain admins their subtree), else
+the job fails 530 with the PermissionDeniedException's text. A key already on the resource:
+530 "tag <key> already on <type> with id <id>".
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, jobs, listing, tagging
+from moldsim import errors, identity, jobs, listing, tagging
 from moldsim.context import Ctx
 from moldsim.params import tag_pairs
 from moldsim.registry import LIST, MAP, STRING, Param, api, job_kind
@@ -37,17 +45,22 @@ def _resolve(ctx: Ctx, p: dict[str, Any]) -> tuple[str, list[str]]:
 def finish_create_tags(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     p = job["params"]
     rtype, ids = _resolve(ctx, p)
+    _, coll = tagging.resource_type(p["resourcetype"])
     wanted = tag_pairs(p["tags"])
     existing = {(t["resourceid"], t["key"]) for t in ctx.store.data["tags"]}
+    owners = {rid: _owner(ctx, coll, rid) for rid in ids}
     for rid in ids:
-        for key, _ in wanted:
+        identity.check_owner(ctx.store, ctx.account, owners[rid])
+        for key, value in wanted:
+            if not value:
+                raise errors.param_error(f"Value for the key {key} is either null or empty")
             if (rid, key) in existing:
-                raise errors.internal_error(
-                    f"Unable to create tag {key}: a tag with this key already exists on {rtype} {rid}")
+                raise errors.internal_error(f"tag {key} already on {rtype} with id {rid}")
     for rid in ids:
         for key, value in wanted:
             ctx.store.data["tags"].append({"key": key, "value": value or "", "resourcetype": rtype,
-                                           "resourceid": rid, "customer": p.get("customer")})
+                                           "resourceid": rid, "customer": p.get("customer"),
+                                           "accountid": owners[rid]})
     return {"success": True}
 
 
@@ -65,6 +78,9 @@ def finish_delete_tags(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     tags = ctx.store.data["tags"]
     if not any(doomed(t) for t in tags):
         raise errors.param_error("Unable to find any tags which conform to specified delete parameters.")
+    for tag in tags:  # checkTagsDeletePermission
+        if doomed(tag) and tag.get("accountid", identity.admin_account_id(ctx.store)) != ctx.account["id"]:
+            identity.check_owner(ctx.store, ctx.account, tag.get("accountid") or identity.admin_account_id(ctx.store))
     ctx.store.data["tags"] = [t for t in tags if not doomed(t)]
     return {"success": True}
 
@@ -72,8 +88,18 @@ def finish_delete_tags(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
 @api("listTags", [Param("resourcetype"), Param("resourceid"), Param("key"), Param("value"),
                   Param("customer")], listing=True)
 def list_tags(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    tags = listing.where(p, ctx.store.data["tags"], resourceid="resourceid", key="key",
+    scope = identity.scope(ctx, p, False)
+    owned = [t for t in ctx.store.data["tags"]
+             if scope.allows(ctx.store, t.get("accountid") or identity.admin_account_id(ctx.store))]
+    tags = listing.where(p, owned, resourceid="resourceid", key="key",
                          value="value", customer="customer",
                          resourcetype=lambda v, t: t["resourcetype"].lower() == v.lower())
     tags = listing.by_keyword(p, tags, ("key", "value"))
     return listing.respond(ctx, p, "tag", [tagging.view(ctx, t) for t in tags])
+
+
+def _owner(ctx: Ctx, coll: str | None, rid: str) -> str | None:
+    """The account a resource belongs to; None (the system account) for unowned kinds."""
+    if coll in ("zones", "serviceofferings", "diskofferings", None):
+        return None
+    return ctx.owner_id(ctx.coll(coll)[rid])

@@ -30,8 +30,10 @@ def test_malformed_map_parameter_is_430(client: Client, name: str) -> None:
 def test_missing_required_and_empty_value(client: Client) -> None:
     status, body = client.call("listIsos", isofilter="all", id="")  # empty = not sent
     assert status == 200
+    # ParamProcessWorker.processParameters → validateNonEmptyString for a required parameter
+    # (server/src/main/java/com/cloud/api/dispatch/ParamProcessWorker.java)
     status, body = client.call("updateIso", id="")
-    assert (status, body["errortext"]) == (431, "Unable to execute API command updateiso due to missing parameter id")
+    assert (status, body["errortext"]) == (431, "Invalid value provided for API arg: id")
 
 
 def test_integer_parameter_must_be_a_number(client: Client) -> None:
@@ -84,7 +86,10 @@ def test_list_apis_is_generated_from_declared_params(client: Client) -> None:
     assert (url["type"], url["required"]) == ("string", True)
     one = client.ok("listApis", name="listIsos")
     assert one["count"] == 1 and one["api"][0]["name"] == "listIsos"
-    assert client.call("listApis", name="launchRocket")[0] == 431
+    # plugins/api/discovery/.../ListApisCmd.execute: the service found nothing → 530
+    status, body = client.call("listApis", name="launchRocket")
+    assert (status, body["errortext"]) == (530, "Api Discovery plugin was unable to find an api by "
+                                                "that name or process any apis")
 
 
 def test_list_os_types_and_offerings(client: Client) -> None:
