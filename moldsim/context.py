@@ -53,6 +53,15 @@ class Ctx:
     def coll(self, name: str) -> dict[str, Any]:
         return self.store.coll(name)
 
+    def remove(self, kind: str, ident: str) -> None:
+        """Delete a record as Mold does: its row is only marked removed, so list commands still
+        bind its id (and find nothing); its tags go."""
+        self.store.coll(kind).pop(ident, None)
+        self.store.data.setdefault("removed", {})[ident] = kind
+        tags = self.store.data["tags"]
+        if any(t["resourceid"] == ident for t in tags):
+            self.store.data["tags"] = [t for t in tags if t["resourceid"] != ident]
+
     def get(self, kind: str, ident: str, param: str = "id") -> dict[str, Any]:
         """The record `ident` of `kind`, or the 431 Mold gives for a UUID that does not resolve."""
         rec = self.store.coll(kind).get(ident)

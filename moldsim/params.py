@@ -60,12 +60,17 @@ def _number(command: str, param: Param, value: str) -> int:
     return int(text)
 
 
-def _check_uuid(store: Any, param: Param, value: str) -> str:
+def _check_uuid(store: Any, param: Param, value: str, command: str = "") -> str:
     value = value.strip()
     if param.entity and value != "-1":
         # entity may name several collections ("isos|templates"): any one may hold it.
-        if not any(value in store.coll(name) for name in param.entity.split("|")):
-            raise errors.invalid_uuid(param.name, value)
+        kinds = param.entity.split("|")
+        if not any(value in store.coll(name) for name in kinds):
+            # ParamProcessWorker.translateUuidToInternalId finds removed rows too; moldsim lets
+            # list commands bind them (they then find nothing)
+            removed = store.data.get("removed", {}).get(value)
+            if not (command.startswith("list") and removed in kinds):
+                raise errors.invalid_uuid(param.name, value)
     return value
 
 
@@ -75,11 +80,11 @@ def _convert(command: str, store: Any, param: Param, value: str) -> Any:
     if param.type in (INTEGER, LONG):
         return _number(command, param, value)
     if param.type == UUID:
-        return _check_uuid(store, param, value)
+        return _check_uuid(store, param, value, command)
     if param.type == LIST:
         items = [v.strip() for v in value.split(",") if v.strip()]
         if param.entity:
-            items = [_check_uuid(store, param, v) for v in items]
+            items = [_check_uuid(store, param, v, command) for v in items]
         return items
     return value
 

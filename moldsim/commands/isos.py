@@ -7,7 +7,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from moldsim import errors, identity, images, jobs, listing, settings, tagging
+from moldsim import errors, identity, images, jobs, listing, settings
 from moldsim.context import Ctx
 from moldsim.profiles import text
 from moldsim.registry import BOOLEAN, LIST, MAP, STRING, UUID, Param, api, job_kind
@@ -164,6 +164,5 @@ def finish_delete_iso(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     identity.check_template(ctx.store, ctx.account, ctx.coll("isos")[iso_id], operate=True)
     if any(vm.get("isoid") == iso_id for vm in ctx.coll("vms").values()):
         raise errors.param_error("Unable to delete iso, as it's used by other vms")
-    del ctx.coll("isos")[iso_id]
-    tagging.drop_resource(ctx, iso_id)
+    ctx.remove("isos", iso_id)
     return {"success": True}

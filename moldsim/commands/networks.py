@@ -134,6 +134,5 @@ def finish_delete_network(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     # DeleteNetworkCmd's text
     if any(any(nic["networkid"] == net_id for nic in vm["nics"]) for vm in ctx.coll("vms").values()):
         raise errors.server_error(errors.INTERNAL_ERROR, "Failed to delete network")
-    del ctx.coll("networks")[net_id]
-    tagging.drop_resource(ctx, net_id)
+    ctx.remove("networks", net_id)
     return {"success": True}

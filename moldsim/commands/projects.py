@@ -206,8 +206,7 @@ def finish_delete(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     else:
         for coll in ("templates", "isos", "vms", "vmsnapshots", "networks"):
             for key in [k for k, r in ctx.coll(coll).items() if r.get("accountid") == proj["accountid"]]:
-                tagging.drop_resource(ctx, key)
-                del ctx.coll(coll)[key]
+                ctx.remove(coll, key)
     proj["state"] = "Removed"
     pacct = identity.account(store, proj["accountid"])
     if pacct is not None:

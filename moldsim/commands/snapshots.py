@@ -192,6 +192,5 @@ def finish_delete(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
         shown = _java_object(snap) if ctx.release.tpm else snap.get("n")
         raise errors.param_error(f"Can't delete the vm snapshotshot {shown} due to it is not in "
                                  "Created or Error, or Expunging State")
-    del ctx.coll("vmsnapshots")[job["instanceid"]]
-    tagging.drop_resource(ctx, job["instanceid"])
+    ctx.remove("vmsnapshots", job["instanceid"])
     return {"success": True}

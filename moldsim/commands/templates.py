@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from typing import Any
 
-from moldsim import errors, identity, images, jobs, listing, settings, tagging
+from moldsim import errors, identity, images, jobs, listing, settings
 from moldsim.commands.isos import PERMISSION_PARAMS, UPDATE_FIELDS, permissions_view
 from moldsim.context import Ctx
 from moldsim.params import flat_map
@@ -151,8 +151,7 @@ def finish_delete(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
         raise errors.param_error(text(ctx.release, "template_in_use", template=template_str(ctx, rec),
                                       template_n=template_n(ctx, rec),
                                       vms=",".join(vm_instance_str(ctx, vm) for vm in users)))
-    del ctx.coll("templates")[tid]
-    tagging.drop_resource(ctx, tid)
+    ctx.remove("templates", tid)
     return {"success": True}
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, identity, jobs, listing, rolerules, settings, tagging
+from moldsim import errors, identity, jobs, listing, rolerules, settings
 from moldsim.commands.deploy import hold_starting, start
 from moldsim.context import Ctx
 from moldsim.params import flat_map
@@ -154,11 +154,9 @@ def expunge(ctx: Ctx, vm: dict[str, Any]) -> None:
     for coll in ("volumes", "vmsnapshots"):
         owned = [k for k, r in ctx.coll(coll).items() if r.get("vmid") == vm["id"]]
         for key in owned:
-            tagging.drop_resource(ctx, key)
-            del ctx.coll(coll)[key]
-    tagging.drop_resource(ctx, vm["id"])
+            ctx.remove(coll, key)
     ctx.store.data.setdefault("expunge_due", {}).pop(vm["id"], None)
-    del ctx.coll("vms")[vm["id"]]
+    ctx.remove("vms", vm["id"])
 
 
 def destroy(ctx: Ctx, vm: dict[str, Any]) -> None:
@@ -166,8 +164,7 @@ def destroy(ctx: Ctx, vm: dict[str, Any]) -> None:
     the ISO in the drive and the ROOT volume stay until the VM is expunged, expunge.delay
     seconds later."""
     for key in [k for k, s in ctx.coll("vmsnapshots").items() if s["vmid"] == vm["id"]]:
-        tagging.drop_resource(ctx, key)
-        del ctx.coll("vmsnapshots")[key]
+        ctx.remove("vmsnapshots", key)
     vm.update(state="Destroyed", poweroff_at=None, destroyed_at=ctx.now)
     delay = settings.number(ctx.store, ctx.config, "expunge.delay")
     ctx.store.data.setdefault("expunge_due", {})[vm["id"]] = ctx.now + max(0.0, delay)

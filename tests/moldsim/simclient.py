@@ -156,3 +156,41 @@ class Workflow(Client):
 
     def run_job(self, command: str, **params: Any) -> dict[str, Any]:
         return self.wait_job(self.ok(command, **params)["jobid"])
+
+
+# Account types of createAccount (Account.Type ordinal): user, root admin, domain admin.
+USER, ROOT_ADMIN, DOMAIN_ADMIN = 0, 1, 2
+
+
+def create_domain(admin: Client, name: str, parent: str | None = None) -> dict[str, Any]:
+    params = {"name": name}
+    if parent:
+        params["parentdomainid"] = parent
+    domain: dict[str, Any] = admin.ok("createDomain", **params)["domain"]
+    return domain
+
+
+def create_account(admin: Client, username: str, accounttype: int = USER,
+                   domainid: str | None = None, **params: Any) -> dict[str, Any]:
+    """createAccount (its first user has the same name); returns the account object."""
+    base = {"username": username, "email": f"{username}@example.test", "firstname": username,
+            "lastname": "Tester", "password": "secret", "accounttype": accounttype}
+    if domainid:
+        base["domainid"] = domainid
+    base.update(params)
+    account: dict[str, Any] = admin.ok("createAccount", **base)["account"]
+    return account
+
+
+def keys_for(admin: Client, user_id: str) -> tuple[str, str]:
+    keys = admin.ok("registerUserKeys", id=user_id)["userkeys"]
+    return keys["apikey"], keys["secretkey"]
+
+
+def as_user(admin: Client, username: str, accounttype: int = USER, domainid: str | None = None,
+            **params: Any) -> tuple[Any, dict[str, Any]]:
+    """A new account with one user and API keys; returns (a client of admin's class signing
+    with that user's keys, the account object)."""
+    account = create_account(admin, username, accounttype, domainid, **params)
+    key, secret = keys_for(admin, account["user"][0]["id"])
+    return type(admin)(admin.url, key=key, secret=secret, algo=admin.algo), account

@@ -99,3 +99,28 @@ def test_empty_list_is_empty_object(cs_sim: MoldSim) -> None:
     cs = _cs(cs_sim)
     assert cs.listIsos(isofilter="all") == {}
     assert cs.listTags() == {}
+
+
+def test_a_users_keys_a_432_refusal_and_projects_through_cs(cs_sim: MoldSim) -> None:
+    """createAccount + registerUserKeys as the root admin, then cs signs with the user's keys.
+    The refusal: DynamicRoleBasedAPIAccessChecker → ApiServer.commandAvailable → 432 under
+    `errorresponse` (ApiServer.getSerializedApiError); projects: ProjectManagerImpl."""
+    admin = _cs(cs_sim)
+    account = admin.createAccount(username="alice", email="a@example.test", firstname="a",
+                                  lastname="b", password="p", accounttype=0)["account"]
+    keys = admin.registerUserKeys(id=account["user"][0]["id"])["userkeys"]
+    alice = CloudStack(endpoint=cs_sim.url, key=keys["apikey"], secret=keys["secretkey"],
+                       fetch_result=True, poll_interval=0.02, job_timeout=10)
+    assert alice.listZones()["count"] == 1
+    with pytest.raises(CloudStackApiException) as info:
+        alice.createDomain(name="nope")
+    assert info.value.response.status_code == 432
+    assert info.value.error["errortext"] == (
+        "The API [createDomain] does not exist or is not available for the account "
+        f'Account [{{"accountName":"alice","id":3,"uuid":"{account["id"]}"}}].')
+    assert "errorresponse" in info.value.response.json()
+    project = alice.createProject(name="build", displaytext="Build project")["project"]
+    assert (project["name"], project["state"], project["owner"]) == ("build", "Active", [{"account": "alice"}])
+    assert [p["name"] for p in alice.listProjects()["project"]] == ["build"]
+    assert admin.listProjects() == {}
+    assert [p["id"] for p in admin.listProjects(listall=True)["project"]] == [project["id"]]

@@ -44,3 +44,24 @@ def test_restart_mid_download_continues(tmp_path: Path) -> None:
         assert row["isready"] is False
         time.sleep(0.5)
         assert c.first("listIsos", "iso", id=iso["id"])["status"] == "Successfully Installed"
+
+
+def test_a_store_from_before_accounts_is_migrated(tmp_path: Path) -> None:
+    """Stores written before domains/accounts existed had one `account`; they load with their
+    objects owned by the root admin of ROOT, keeping its ids."""
+    with MoldSim(data_dir=tmp_path) as sim, Client(sim.url) as c:
+        iso = c.register_iso("old")
+    doc = json.loads((tmp_path / "moldsim.json").read_text())
+    admin = doc["accounts"][doc["admin"]["accountid"]]
+    root = next(iter(doc["domains"]))
+    old = {k: v for k, v in doc.items() if k not in ("accounts", "users", "roles", "projects", "admin",
+                                                   "settings")}
+    old["account"] = {"account": "admin", "accountid": admin["id"], "userid": doc["admin"]["userid"],
+                      "username": "admin", "domain": "ROOT", "domainid": root, "domainpath": "/"}
+    old["domains"] = {root: {"id": root, "name": "ROOT", "path": "ROOT"}}
+    del old["isos"][iso["id"]]["accountid"]
+    (tmp_path / "moldsim.json").write_text(json.dumps(old))
+    with MoldSim(data_dir=tmp_path) as sim, Client(sim.url) as c:
+        row = c.first("listIsos", "iso", isofilter="self", id=iso["id"])
+        assert (row["account"], row["accountid"], row["domainid"]) == ("admin", admin["id"], root)
+        assert c.first("listAccounts", "account")["id"] == admin["id"]
