@@ -128,8 +128,8 @@ def search(ctx: Ctx, records: list[dict[str, Any]], filt: str, p: dict[str, Any]
     scope = identity.scope(ctx, p, "id" in p, listall)
     if "id" in p:
         rec = next((r for r in records if r["id"] == p["id"]), None)
-        if rec is None:
-            raise errors.param_error("Please specify a valid template ID.")
+        if rec is None:  # a removed image: findByIdIncludingRemoved finds it, the search not
+            return []
         _check_listed(ctx, rec)
         chosen = [rec]
     else:

@@ -103,3 +103,14 @@ def test_list_os_types_and_offerings(client: Client) -> None:
     no = client.ok("listNetworkOfferings", guestiptype="Isolated", state="Enabled", forvpc=False)
     assert [n["name"] for n in no["networkoffering"]] == ["DefaultIsolatedNetworkOfferingWithSourceNatService"]
     assert no["networkoffering"][0]["isdefault"] is True
+
+
+def test_removed_ids_still_bind_for_lists(client: Client) -> None:
+    """ParamProcessWorker.translateUuidToInternalId finds removed rows too: listing a deleted
+    ISO by id answers an empty list (L server/.../api/dispatch/ParamProcessWorker.java,
+    QueryManagerImpl.searchForTemplatesInternal findByIdIncludingRemoved)."""
+    iso = client.register_iso("gone")
+    assert client.wait_job(client.ok("deleteIso", id=iso["id"])["jobid"])["jobstatus"] == 1
+    assert client.ok("listIsos", isofilter="all", id=iso["id"]) == {}
+    status, _ = client.call("updateIso", id=iso["id"], name="x")  # other commands: 431
+    assert status == 431
