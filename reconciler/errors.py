@@ -99,6 +99,31 @@ class UncertainMutation(TransportError):
     before sending it again (``resources.common.send``)."""
 
 
+# Refusals whose text alone does not say what to change: (words in Mold's text, the hint).
+# Sources: ApiServer.commandAvailable (432 for a role without the API), UserVmManagerImpl
+# (expunge), ApiRateLimitServiceImpl (429), BaseCmd.USER_ERROR_MESSAGE (530 text hidden from
+# non-root-admins).
+REFUSAL_HINTS: tuple[tuple[str, str], ...] = (
+    ("is not available for the account",
+     "this account's role does not allow {command}: ask a Mold admin to add it to the role "
+     "(Roles → rules), or use keys of an account whose role has it"),
+    ("permission for expunging",
+     "this account may not expunge VMs: Mold needs allow.user.expunge.recover.vm=true for the "
+     "account and expungeVirtualMachine in its role (or an admin)"),
+    ("reached his/her account api limit",
+     "Mold's API limit for this account (api.throttling.max per api.throttling.interval)"),
+    ("please contact your system administrator",
+     "Mold hides the reason from accounts that are not root admins; its management-server log "
+     "has it"),
+)
+
+
+def refusal_hint(command: str, errortext: str) -> str:
+    text = errortext.lower()
+    return next((f" ({hint.format(command=command)})" for words, hint in REFUSAL_HINTS
+                 if words in text), "")
+
+
 class ApiError(MoldError):
     """Mold answered with an error envelope (HTTP status = errorcode)."""
 
@@ -109,7 +134,8 @@ class ApiError(MoldError):
         self.errorcode = errorcode
         self.cserrorcode = cserrorcode
         self.errortext = errortext
-        super().__init__(f"{command} failed ({errorcode}): {errortext}")
+        super().__init__(f"{command} failed ({errorcode}): {errortext}"
+                         f"{refusal_hint(command, errortext)}")
 
 
 class AuthError(ApiError):
@@ -140,7 +166,8 @@ class JobFailed(MoldError):
         self.errorcode = errorcode
         self.errortext = errortext
         self.resource_id = resource_id
-        super().__init__(f"{command} job {jobid} failed ({errorcode}): {errortext}")
+        super().__init__(f"{command} job {jobid} failed ({errorcode}): {errortext}"
+                         f"{refusal_hint(command, errortext)}")
 
 
 class JobTimeout(MoldError):

@@ -18,6 +18,7 @@ from typing import Any
 from reconciler import failpoints
 from reconciler.errors import MoldError, PlanStale, answer_problem
 from reconciler.hooks import Hook, NullHook
+from reconciler.mold.scope import Scoped
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
 from reconciler.resources.base import ExecContext, Outcome
@@ -182,7 +183,7 @@ class _Walker:
 
     def _execute(self, index: int, action: Action) -> Outcome:
         ctx = ExecContext(
-            client=self.client,
+            client=Scoped(self.client, [action.inputs.get("projectid")]),
             resolve=self._resolve,
             progress=lambda message: self.hook.action_progress(index, action, message),
             job_timeout=self.options.job_timeout,

@@ -129,7 +129,7 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
     for kind in KIND_ORDER:
         for decl in spec.of_kind(kind):
             desired = KINDS[kind].desired(decl, ctx, ctx.diags)
-            if desired is not None:
+            if desired is not None and _in_project(decl, desired, ctx):
                 ctx.desired[str(decl.address)] = desired
     for kind in KIND_ORDER:
         for decl in spec.of_kind(kind):
@@ -144,6 +144,20 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
     drafts = _only_targets(drafts, options.targets, ctx)
     declared = {str(a) for a in spec.resources}
     return _build(drafts, state, spec.digest, live, ctx.diags, declared), ctx.diags
+
+
+def _in_project(decl: Declared, desired: Desired, ctx: PlanContext) -> bool:
+    """The project the resource belongs to (its own, else defaults.project): its id goes with
+    every call about it. False when it names a project Mold does not have (an error)."""
+    name = decl.spec.project or ctx.defaults.project
+    if name is None:
+        return True
+    entry = ctx.catalog.resolve("project", name, decl.at("project"), ctx.diags,
+                                str(decl.address))
+    if entry is None:
+        return False
+    desired.attrs["project"], desired.inputs["projectid"] = entry.name, entry.id
+    return True
 
 
 def _check_flag_addresses(options: PlanOptions, known: set[str], diags: Diagnostics) -> None:
@@ -233,6 +247,8 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     for draft in drafts:
         if draft.operation is Operation.DELETE and draft.frees is None:
             draft.frees = draft.inputs.get("id")
+        if desired.inputs.get("projectid"):
+            draft.inputs.setdefault("projectid", desired.inputs["projectid"])
     if live is not None:
         recorded = ctx.state_attrs(address)
         for draft in drafts:

@@ -16,7 +16,7 @@ from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
 from reconciler.hooks import Hook
-from reconciler.live import LiveSnapshot, refresh
+from reconciler.live import LiveSnapshot, load_apis, refresh
 from reconciler.plan import Plan
 from reconciler.planner import (
     PlanOptions,
@@ -56,12 +56,39 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     state = backend.read()
     placement = sorted({f for d in doc.of_kind("vm") for f in ("pod", "cluster", "host")
                         if getattr(d.spec, f, None)})
+    projects = _projects_in_play(doc, state)
     declared = {a.kind for a in doc.resources}
-    live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared), extra_tables=placement)
-    the_plan, plan_diags = make_plan(doc, state, live, options)
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared),
+                   extra_tables=placement + (["project"] if projects else []), projects=projects)
+    the_plan, plan_diags = _plan_with_apis(doc, state, live, options, client)
     the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)
+
+
+def _plan_with_apis(doc: SpecDoc, state: State, live: LiveSnapshot, options: PlanOptions,
+                    client: Any) -> tuple[Plan, Diagnostics]:
+    """Plan; if the planner asked what a command accepts (a deploy it is about to plan),
+    read just that with ``listApis name=…`` and plan again with the answer."""
+    try:
+        first = make_plan(doc, state, live, options)
+    except PlanError:
+        if not live.catalog.missing_apis():
+            raise
+        first = None
+    missing = live.catalog.missing_apis()
+    if not missing and first is not None:
+        return first
+    load_apis(client, live.catalog, missing)
+    return make_plan(doc, state, live, options)
+
+
+def _projects_in_play(doc: SpecDoc | None, state: State) -> bool:
+    """Whether any resource is declared in a project or recorded as a project's object: then
+    refreshes also list project resources (Mold leaves them out of lists otherwise)."""
+    declared = doc is not None and (doc.defaults.project is not None or any(
+        d.spec.project for d in doc.resources.values()))
+    return declared or any(r.attributes.get("project") for r in state.resources.values())
 
 
 def _kinds_in_play(state: State, declared: set[str] | None = None) -> list[str]:
@@ -72,7 +99,8 @@ def _kinds_in_play(state: State, declared: set[str] | None = None) -> list[str]:
 
 def refresh_plan(backend: StateBackend, client: Any) -> Planned:
     state = backend.read()
-    live = refresh(client, KINDS, wanted=_kinds_in_play(state))
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state),
+                   projects=_projects_in_play(None, state))
     return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
@@ -85,7 +113,8 @@ def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | Non
     if spec_path is not None:
         doc, diags = validate(spec_path)
         _refuse_protected(doc, state)
-    live = refresh(client, KINDS, wanted=_kinds_in_play(state))
+    live = refresh(client, KINDS, wanted=_kinds_in_play(state),
+                   projects=_projects_in_play(None, state))
     return Planned(make_destroy_plan(state, live), diags, live, state)
 
 
@@ -142,7 +171,8 @@ def verify_saved_plan(the_plan: Plan, state: State, client: Any) -> None:
             raise PlanStale(f"saved plan is stale: the spec {the_plan.spec_path} changed since "
                             "the plan was made. Run `mwin plan` again.")
     kinds = sorted({a.kind for a in the_plan.actions})
-    live = refresh(client, KINDS, wanted=kinds)
+    live = refresh(client, KINDS, wanted=kinds, projects=_projects_in_play(None, state) or any(
+        a.inputs.get("projectid") for a in the_plan.actions))
     if live_digest(the_plan.actions, live) != the_plan.live_digest:
         raise PlanStale("saved plan is stale: an object it acts on changed in Mold since the plan "
                         "was made. Run `mwin plan` again.")
@@ -171,7 +201,7 @@ def import_one(spec_path: str | Path, backend: StateBackend, client: Any, addres
     if address in state.resources:
         raise MwinError(f"{address} is already in state (id {state.resources[address].id}); "
                         "use `mwin state rm` first to re-import")
-    live = refresh(client, KINDS, wanted=[parsed.kind])
+    live = refresh(client, KINDS, wanted=[parsed.kind], projects=True)
     obj = live.get(parsed.kind, mold_id)
     if obj is None:
         raise MwinError(_not_importable(client, parsed.kind, mold_id))
@@ -213,7 +243,7 @@ def _retag(client: Any, resource_type: str, obj: Any, wanted: dict[str, str]) ->
 def _not_importable(client: Any, kind: str, mold_id: str) -> str:
     """Why MOLD_ID is no KIND: it is another kind's object, or not visible at all."""
     others = [k for k in KINDS if k != kind]
-    live = refresh(client, KINDS, wanted=others)
+    live = refresh(client, KINDS, wanted=others, projects=True)
     found = next((k for k in others if live.get(k, mold_id) is not None), None)
     if found:
         return (f"{mold_id} is of kind {found} in Mold, not {kind}: import it as an address "
@@ -257,7 +287,7 @@ def rebuild_state(backend: StateBackend, client: Any, owner: str | None = None
     except StateError:
         old = backend_fresh(backend)
     owner = owner or old.owner
-    live = refresh(client, KINDS)
+    live = refresh(client, KINDS, projects=True)
     claims: dict[str, list[Any]] = {}
     unowned: list[str] = []
     for kind in KINDS:

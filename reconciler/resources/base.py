@@ -128,7 +128,10 @@ class Lifecycle(SpecModel):
 class ResourceSpec(SpecModel):
     """Base of the Spec of every kind: the keys all resources share."""
 
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle)
+    lifecycle: Lifecycle = Field(default_factory=Lifecycle,
+                                 description="protect / ignore_changes")
+    project: str | None = Field(None, description="Mold project (name or id) the object "
+                                                  "belongs to (default: defaults.project)")
 
 
 class Ref(BaseModel):

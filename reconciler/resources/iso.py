@@ -65,6 +65,7 @@ class Spec(ResourceSpec):
 
 
 ATTRS: tuple[Attr, ...] = (
+    Attr("project", OnChange.REPLACE, optional=True),
     Attr("name", OnChange.IN_PLACE, "updateIso"),
     Attr("display_text", OnChange.IN_PLACE, "updateIso"),
     Attr("url", OnChange.REPLACE, replace_reason="Mold cannot change an ISO's URL"),
@@ -146,6 +147,7 @@ def observe(rows: list[dict[str, Any]], catalog: Any) -> LiveObject:
     zone = ALL_ZONES if row.get("crossZones") else row.get("zonename") or catalog.name_of(
         "zone", row.get("zoneid"))
     attrs = {
+        "project": row.get("project"),
         "name": row.get("name"),
         "display_text": row.get("displaytext"),
         "url": row.get("url"),
@@ -234,13 +236,23 @@ def _register(action: Action, ctx: ExecContext) -> Outcome:
         "isextractable": after["extractable"],
         "checksum": after.get("checksum"),
     }
-    lookup = {"isofilter": "self", "zoneid": params["zoneid"], "name": params["name"]}
+    # A lost answer is looked for by name. zoneid=-1 ("all zones") cannot filter a list: Mold
+    # takes it as zone id -1 and lists nothing (QueryManagerImpl.templateChecks).
+    lookup = {"isofilter": "self", "name": params["name"]}
+    if params["zoneid"] != "-1":
+        lookup["zoneid"] = params["zoneid"]
     result = send(ctx, "registerIso", params,
                   named(ctx, "listIsos", "iso", lookup, after["name"], action.address,
                         exclude=[action.mold_id]))
     iso_id = str(result["id"] if result.get("_found") else result["iso"][0]["id"])
     ctx.progress(f"registered as {iso_id}; tagging")
     tag_resource(ctx, RESOURCE_TYPE, iso_id, action.address)
+    registered = {} if result.get("_found") else result["iso"][0]
+    if after["featured"] and not registered.get("isfeatured"):
+        # registerIso makes an ISO featured only for a root admin owner and ignores the flag
+        # otherwise (TemplateAdapterBase.prepare); the owner may set it afterwards
+        # (TemplateManagerImpl.updateTemplateOrIsoPermissions has no admin check for it).
+        send(ctx, "updateIsoPermissions", {"id": iso_id, "isfeatured": True}, RESEND)
     _wait_ready(iso_id, ctx)
     return Outcome(iso_id, after)
 

@@ -17,6 +17,7 @@ from pydantic import Field, StrictStr
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
+from reconciler.errors import JobFailed, MwinError
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import (
     Attr,
@@ -62,6 +63,7 @@ class Spec(ResourceSpec):
 
 
 ATTRS: tuple[Attr, ...] = (
+    Attr("project", OnChange.REPLACE, optional=True),
     Attr("name", OnChange.IN_PLACE, "updateNetwork"),
     Attr("display_text", OnChange.IN_PLACE, "updateNetwork"),
     Attr("network_domain", OnChange.IN_PLACE, "updateNetwork", optional=True),
@@ -123,6 +125,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
 
 def observe(raw: dict[str, Any], catalog: Any) -> LiveObject:
     attrs = {
+        "project": raw.get("project"),
         "name": raw.get("name"),
         "display_text": raw.get("displaytext"),
         "zone": raw.get("zonename") or catalog.name_of("zone", raw.get("zoneid")),
@@ -155,10 +158,7 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.CREATE:
         return _create(action, ctx)
     if op is Operation.REPLACE:
-        delete_job(ctx, "deleteNetwork", {"id": action.mold_id},
-                   row_state(ctx, "listNetworks", "network", {"id": action.mold_id,
-                                                               "listall": True},
-                             lambda row: row is None))
+        _delete(action, ctx)
         return _create(action, ctx)
     if op is Operation.UPDATE:
         after = action.after or {}
@@ -168,12 +168,28 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         }, RESEND)
         return Outcome(action.mold_id, after)
     if op is Operation.DELETE:
+        _delete(action, ctx)
+        return Outcome(removed=True)
+    raise ValueError(f"network cannot {op}")  # pragma: no cover
+
+
+def _delete(action: Action, ctx: ExecContext) -> None:
+    """deleteNetwork; Mold refuses it while any VM not yet expunged has a NIC in it, a
+    destroyed one included (NetworkOrchestrator.destroyNetwork), and says only "Failed to
+    delete network": the error says what to look for."""
+    try:
         delete_job(ctx, "deleteNetwork", {"id": action.mold_id},
                    row_state(ctx, "listNetworks", "network", {"id": action.mold_id,
                                                                "listall": True},
                              lambda row: row is None))
-        return Outcome(removed=True)
-    raise ValueError(f"network cannot {op}")  # pragma: no cover
+    except JobFailed as exc:
+        if "failed to delete network" not in (exc.errortext or "").lower():
+            raise
+        raise MwinError(f"{exc}. Mold refuses to delete a network while a VM that is not yet "
+                        "expunged has a NIC in it, also a destroyed one: Mold keeps destroyed "
+                        "VMs until expunge.delay has passed (one day by default) when the "
+                        "account may not expunge (allow.user.expunge.recover.vm). Apply again "
+                        "once Mold expunged them, or ask an admin to expunge them now") from None
 
 
 def _create(action: Action, ctx: ExecContext) -> Outcome:

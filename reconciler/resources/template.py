@@ -67,6 +67,7 @@ class Spec(ResourceSpec):
 
 
 ATTRS: tuple[Attr, ...] = (
+    Attr("project", OnChange.REPLACE, optional=True),
     Attr("name", OnChange.IN_PLACE, "updateTemplate"),
     Attr("display_text", OnChange.IN_PLACE, "updateTemplate"),
     Attr("os_type", OnChange.IN_PLACE, "updateTemplate"),
@@ -121,6 +122,7 @@ def observe(raw: dict[str, Any], catalog: Any) -> LiveObject:
     tags = tags_of(raw)
     revision = tags.get(REVISION_TAG)
     attrs = {
+        "project": raw.get("project"),
         "name": raw.get("name"), "display_text": raw.get("displaytext"),
         "os_type": raw.get("ostypename") or catalog.name_of("os_type", raw.get("ostypeid")),
         "public": bool(raw.get("ispublic")), "featured": bool(raw.get("isfeatured")),

@@ -46,7 +46,7 @@ from reconciler.resources.common import replace_reason, split_changes
 
 # The kind's API functions live in sibling modules; `x as x` re-exports them.
 from reconciler.resources.vm_exec import execute as execute
-from reconciler.resources.vm_rules import UNSET
+from reconciler.resources.vm_rules import UNSET, tpm_input
 from reconciler.resources.vm_rules import desired as desired
 from reconciler.resources.vm_rules import validate as validate
 
@@ -119,9 +119,10 @@ def _same_networks(a: Any, b: Any) -> bool:
 
 
 ATTRS: tuple[Attr, ...] = (
+    Attr("project", OnChange.DEPLOY_ONLY, optional=True),
     Attr("name", OnChange.NEEDS_STOP, "updateVirtualMachine"),
     Attr("display_name", OnChange.IN_PLACE, "updateVirtualMachine"),
-    Attr("group", OnChange.IN_PLACE, "updateVirtualMachine"),
+    Attr("group", OnChange.IN_PLACE, "updateVirtualMachine", optional=True),  # none: keep it
     Attr("zone", OnChange.REPLACE, equal=casefold_equal,
          replace_reason="a VM cannot move to another zone: it is deployed again there"),
     Attr("pod", OnChange.DEPLOY_ONLY, optional=True),
@@ -134,9 +135,11 @@ ATTRS: tuple[Attr, ...] = (
     Attr("disk_offering", OnChange.DEPLOY_ONLY, optional=True),
     Attr("disk_size", OnChange.DEPLOY_ONLY, optional=True),
     Attr("networks", OnChange.STEP, equal=_same_networks),
-    Attr("boot.type", OnChange.REPLACE, replace_reason=BOOT_TYPE_REASON),
-    Attr("boot.mode", OnChange.REPLACE, replace_reason="Secure Boot is set at deploy time"),
-    Attr("boot.tpm", OnChange.REPLACE, replace_reason="TPM is set at deploy time"),
+    Attr("boot.type", OnChange.REPLACE, replace_reason=BOOT_TYPE_REASON, optional=True),
+    Attr("boot.mode", OnChange.REPLACE, replace_reason="Secure Boot is set at deploy time",
+         optional=True),
+    Attr("boot.tpm", OnChange.REPLACE, replace_reason="TPM is set at deploy time",
+         optional=True),
     Attr("root_disk_controller", OnChange.DEPLOY_ONLY, optional=True, equal=casefold_equal),
     Attr("keyboard", OnChange.DEPLOY_ONLY, optional=True),
     Attr("cdrom", OnChange.STEP),
@@ -163,11 +166,13 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
 def observe(raw: dict[str, Any], catalog: Any, snapshots: list[dict[str, Any]],
             root_gb: int | None) -> LiveObject:
     details = raw.get("details") or {}
+    good = [s for s in snapshots if str(s.get("state", "Ready")) != "Error"]
     uefi = details.get("UEFI") or (raw.get("bootmode") if raw.get("boottype") == "Uefi" else None)
     tpm = str(details.get("tpmversion", "NONE"))
     nics = sorted(raw.get("nic") or [], key=lambda n: (not n.get("isdefault"),
                                                       int(n.get("deviceid", 0) or 0)))
     attrs = {
+        "project": raw.get("project"),
         "name": raw.get("name"),
         "display_name": raw.get("displayname") or raw.get("name"),
         "group": raw.get("group") or None,
@@ -186,12 +191,14 @@ def observe(raw: dict[str, Any], catalog: Any, snapshots: list[dict[str, Any]],
         "keyboard": details.get("keyboard"),
         "cdrom": raw.get("isoname"),
         "state": str(raw.get("state", "")).lower(),
-        "snapshots": sorted(_snapshot_name(s) for s in snapshots),
+        "snapshots": sorted(_snapshot_name(s) for s in good),
     }
     private = {
         "iso_id": raw.get("isoid"),
         "source_name": raw.get("templatename"),
-        "snapshot_ids": {_snapshot_name(s): s.get("id") for s in snapshots},
+        "snapshot_ids": {_snapshot_name(s): s.get("id") for s in good},
+        "failed_snapshots": {_snapshot_name(s): s.get("id") for s in snapshots
+                             if s not in good},
         "network_ids": {n.get("networkname"): n.get("networkid") for n in nics},
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
@@ -199,7 +206,10 @@ def observe(raw: dict[str, Any], catalog: Any, snapshots: list[dict[str, Any]],
 
 
 def _snapshot_name(row: dict[str, Any]) -> str:
-    return str(row.get("name", ""))
+    """The name the spec gives a VM snapshot is Mold's display name: createVMSnapshot's
+    ``name`` parameter sets ``displayname``, and Mold names the snapshot itself
+    ``<instancename>_VS_<yyyyMMddHHmmss>`` (VMSnapshotManagerImpl.allocVMSnapshot)."""
+    return str(row.get("displayname") or row.get("name", ""))
 
 
 def holds(live: LiveObject) -> list[str]:
@@ -284,6 +294,9 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: Any, reason: str,
              else None, "state": "running" if start else "stopped", "snapshots": []}
     op = Operation.CREATE if live is None else Operation.REPLACE
     inputs = {**desired.inputs, "startvm": start}
+    tpm = tpm_input(desired, ctx)
+    if tpm is not None:
+        inputs["tpmversion"] = tpm
     draft = Draft(op, reason, before=dict(live.attrs) if live else None, after=after,
                   changed=changed or [], requires_replace=requires or [], inputs=inputs,
                   needs=list(desired.needs), releases=holds(live) if live else [],
@@ -425,8 +438,20 @@ def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, 
     have = list(state.get("snapshots") or [])
     managed = set(ctx.state_attrs(str(desired.address)).get("snapshots") or [])
     ids = live.private.get("snapshot_ids", {}) if live else {}
+    failed = live.private.get("failed_snapshots", {}) if live else {}
     for name in desired.attrs["snapshots"]:
+        if name in failed and name not in have:
+            drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is in Error (an "
+                                "earlier try failed): delete it before taking it again", state,
+                                {}, inputs={"snapshot_id": failed[name]}))
         if name not in have:
+            if state.get("state") == "running":
+                ctx.warn(desired, "snapshots",
+                         f"VM snapshot {name!r} is taken while the VM runs: Mold (KVM, "
+                         "kvm.vmstoragesnapshot.enabled) freezes the guest's file systems "
+                         "through qemu-guest-agent first, and without the agent the job fails "
+                         "\"Could not freeze VM\". Install the guest tools first, or take it "
+                         "with the VM stopped")
             drafts.append(_step(Operation.CREATE_SNAPSHOT, f"take VM snapshot {name!r}", state,
                                 {"snapshots": sorted(have + [name])}, inputs={"name": name}))
             state = dict(drafts[-1].after or {})

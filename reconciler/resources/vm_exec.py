@@ -13,14 +13,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from reconciler.errors import MwinError
+from reconciler.errors import JobFailed, MwinError
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import ExecContext, Outcome
 from reconciler.resources.common import (
     RESEND,
     Check,
+    Held,
     delete_job,
     named,
+    pending_jobid,
     row_state,
     send,
     send_job,
@@ -65,9 +67,43 @@ def _replace(action: Action, ctx: ExecContext) -> str:
     return _deploy(action, ctx)
 
 
+EXPUNGE_REFUSED = ("permission for expunging", "expunge can be passed by admin only")
+
+
 def _destroy(action: Action, ctx: ExecContext) -> None:
-    delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": True},
-               _vm_check(action, ctx, lambda row: row is None))
+    """Destroy and expunge. An account that may not expunge (UserVmManagerImpl: not an admin
+    without ``allow.user.expunge.recover.vm``, or a role without expungeVirtualMachine) gets
+    a failed job and the VM untouched; it is then destroyed without expunge, after freeing
+    what a destroyed VM keeps until Mold expunges it (expunge.delay): its ISO (deleteIso is
+    refused while it is in the drive) and its hostname (a new VM of that name in that
+    network is refused)."""
+    try:
+        delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": True},
+                   _vm_check(action, ctx, lambda row: row is None))
+        return
+    except JobFailed as exc:
+        if not any(text in (exc.errortext or "").lower() for text in EXPUNGE_REFUSED):
+            raise
+    ctx.progress("Mold does not let this account expunge VMs (allow.user.expunge.recover.vm, "
+                 "or the role's expungeVirtualMachine): destroying it without expunge; Mold "
+                 "expunges it after expunge.delay")
+    _free_before_destroy(action, ctx)
+    delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": False},
+               _vm_check(action, ctx, lambda row: row is None or row.get("state") in
+                         ("Destroyed", "Expunging")))
+
+
+def _free_before_destroy(action: Action, ctx: ExecContext) -> None:
+    row = _vm_row(action, ctx)
+    if row.get("isoid"):
+        _job("detachIso", {"virtualmachineid": "$id"},
+             lambda _a, r: bool(r) and not r.get("isoid"))(action, ctx)
+    if row.get("state") != "Stopped":
+        send_job(ctx, "stopVirtualMachine", {"id": action.mold_id, "forced": True},
+                 _vm_check(action, ctx, lambda r: _in_state(r, "Stopped")))
+    spare = f"{str(row.get('name'))[:40]}-destroyed-{str(action.mold_id)[:8]}"
+    send(ctx, "updateVirtualMachine", {"id": action.mold_id, "name": spare}, RESEND)
+    ctx.progress(f"renamed to {spare} so that its hostname is free for a new VM")
 
 
 def _vm_check(action: Action, ctx: ExecContext, done: Any) -> Check:
@@ -76,13 +112,21 @@ def _vm_check(action: Action, ctx: ExecContext, done: Any) -> Check:
                      {"id": action.mold_id, "listall": True}, done)
 
 
-def _job(command: str, params: dict[str, Any], done: Any) -> Any:
-    """A runner for a VM job; ``done(action, row)`` tells whether it happened (lost answer)."""
+def _job(command: str, params: dict[str, Any], done: Any, confirm: bool = False) -> Any:
+    """A runner for a VM job; ``done(action, row)`` tells whether it happened (lost answer).
+    With ``confirm`` the VM is read back after the job: Mold issue #1124 saw two attachIso
+    jobs on one VM both succeed while one ISO was lost, so success alone is not trusted."""
     def run(action: Action, ctx: ExecContext) -> None:
         values = {k: (action.mold_id if v == "$id" else action.inputs.get(v, v))
                   for k, v in params.items()}
         send_job(ctx, command, values, _vm_check(action, ctx, lambda row: done(action, row)),
                  on_progress=_job_progress(ctx, command))
+        if confirm and not done(action, _vm_row(action, ctx)):
+            row = _vm_row(action, ctx)
+            raise MwinError(f"{command} on {action.address} reported success, but the drive "
+                            f"holds {row.get('isoname') or 'nothing'} ({row.get('isoid')}); "
+                            "another ISO job on this VM may have overlapped (Mold issue #1124). "
+                            "Run `mwin plan` to see the drive as it is")
     return run
 
 
@@ -98,10 +142,12 @@ def _delete_snapshot(action: Action, ctx: ExecContext) -> None:
 
 
 def _update(action: Action, ctx: ExecContext) -> None:
+    """``group`` is sent only when the spec sets one: Mold takes an empty string as a group
+    named "" (UserVmManagerImpl.addInstanceToGroup) and has no way to leave a group."""
     after = action.after or {}
     send(ctx, "updateVirtualMachine", {
         "id": action.mold_id, "displayname": after.get("display_name"),
-        "group": after.get("group") or "", "name": after.get("name"),
+        "group": after.get("group") or None, "name": after.get("name"),
     }, RESEND)
 
 
@@ -200,13 +246,31 @@ def _remove_nic(action: Action, ctx: ExecContext) -> None:
 
 
 def _create_snapshot(action: Action, ctx: ExecContext) -> None:
-    send_job(ctx, "createVMSnapshot", {
-        "virtualmachineid": action.mold_id, "name": action.inputs["name"],
-        "description": f"managed by mwin ({action.address})"},
-        named(ctx, "listVMSnapshot", "vmSnapshot",
-              {"virtualmachineid": action.mold_id, "listall": True}, action.inputs["name"],
-              action.address),
-        on_progress=_job_progress(ctx, "snapshot"))
+    """``name`` is Mold's display name (CreateVMSnapshotCmd); a lost answer is looked for by
+    display name (``listVMSnapshot name=`` matches display names only)."""
+    name = action.inputs["name"]
+
+    def taken() -> Held:
+        rows = ctx.client.list_all("listVMSnapshot", "vmSnapshot", {
+            "virtualmachineid": action.mold_id, "name": name, "listall": True})
+        rows = [r for r in rows if r.get("displayname", r.get("name")) == name
+                and r.get("state") != "Error"]
+        return Held(bool(rows), str(rows[0]["id"]) if rows else None,
+                    pending_jobid(rows[0]) if rows else None)
+
+    try:
+        send_job(ctx, "createVMSnapshot", {
+            "virtualmachineid": action.mold_id, "name": name,
+            "description": f"managed by mwin ({action.address})"}, taken,
+            on_progress=_job_progress(ctx, "snapshot"))
+    except JobFailed as exc:
+        if "freeze" in (exc.errortext or "").lower():
+            raise MwinError(f"{exc} — Mold froze the running guest through qemu-guest-agent "
+                            "for a disk snapshot and could not (no agent in the guest?). "
+                            "Install the guest tools, or declare the VM stopped so the "
+                            "snapshot is taken of a stopped VM; the failed snapshot is left in "
+                            "Error and the next apply deletes it") from None
+        raise
 
 
 def _job_progress(ctx: ExecContext, what: str) -> Any:
@@ -229,9 +293,10 @@ _RUNNERS: dict[Operation, Any] = {
     Operation.CHANGE_OFFERING: _change_offering,
     Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"},
                                lambda action, row: bool(row) and
-                               row.get("isoid") == action.inputs.get("isoid")),
+                               row.get("isoid") == action.inputs.get("isoid"), confirm=True),
     Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"},
-                               lambda action, row: bool(row) and not row.get("isoid")),
+                               lambda action, row: bool(row) and not row.get("isoid"),
+                               confirm=True),
     Operation.START: _job("startVirtualMachine", {"id": "$id"},
                           lambda action, row: _in_state(row, "Running")),
     Operation.STOP: _stop,

@@ -14,7 +14,7 @@ from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
 from reconciler.resources.base import Desired, Ref
 
-__all__ = ["desired", "validate", "WINDOWS_11_MIN_GB", "UNSET"]
+__all__ = ["desired", "validate", "tpm_input", "WINDOWS_11_MIN_GB", "UNSET"]
 
 WINDOWS_11_MIN_GB = 100
 UNSET = "<unset>"  # cdrom omitted: leave the drive as the deploy left it
@@ -222,17 +222,19 @@ def _networks(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
 
 def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
           inputs: dict[str, Any]) -> None:
+    """Boot settings are sent only as declared. Without `boot:` Mold takes them from the
+    deploy source (UserVmManagerImpl.commitUserVm copies a template's details, UEFI
+    included; an explicit BIOS would drop a UEFI template's firmware), so they are then not
+    compared either. BIOS always goes with LEGACY (Mold dereferences bootmode)."""
     boot = decl.spec.boot
+    declared = "boot" in decl.spec.model_fields_set
+    tpm_declared = declared and "tpm" in boot.model_fields_set
     mode = boot.mode or "LEGACY"
-    attrs.update({"boot.type": boot.type, "boot.mode": mode, "boot.tpm": boot.tpm})
-    inputs.update(boottype=boot.type, bootmode=mode)  # BIOS goes with LEGACY: Mold needs both
-    supported = ctx.catalog.api_params("deployVirtualMachine")
-    if supported is not None and "tpmversion" in supported:
-        inputs["tpmversion"] = "V2_0" if boot.tpm == "2.0" else "NONE"
-    elif boot.tpm == "2.0":
-        diags.error("this Mold does not offer TPM: deployVirtualMachine has no `tpmversion` "
-                    "parameter (Mold since Cerato has it; upstream CloudStack does not)",
-                    decl.at("boot.tpm"), address=str(decl.address))
+    attrs.update({"boot.type": boot.type if declared else None,
+                  "boot.mode": mode if declared else None,
+                  "boot.tpm": boot.tpm if tpm_declared else None})
+    if declared:
+        inputs.update(boottype=boot.type, bootmode=mode)
 
 
 def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
@@ -246,3 +248,23 @@ def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
     name, ident, _os, needs = _image(ctx, "iso", spec.cdrom, decl, "cdrom", diags)
     found.attrs["cdrom"], found.inputs["cdrom_id"] = name, ident
     found.private["cdrom_needs"] = needs
+
+
+def tpm_input(desired: Desired, ctx: Any) -> str | None:
+    """``tpmversion`` for a deploy about to be planned: V2_0 or NONE as declared, None when
+    not declared. Mold parses it as ApiConstants.TpmVersion (V2_0, V1_2, TPM, NONE; only V1_2
+    and V2_0 give a TPM). Whether this Mold has the parameter is read from listApis only now,
+    when a deploy is planned (upstream CloudStack has none): not offered and TPM declared is
+    an error at `boot.tpm`."""
+    want = desired.attrs.get("boot.tpm")
+    if want is None:
+        return None
+    if not ctx.catalog.api_known("deployVirtualMachine"):
+        return "V2_0" if want == "2.0" else "NONE"  # planned again once listApis is read
+    if "tpmversion" in (ctx.catalog.api_params("deployVirtualMachine") or ()):
+        return "V2_0" if want == "2.0" else "NONE"
+    if want == "2.0":
+        ctx.error_at(desired.address, "boot.tpm",
+                     "this Mold does not offer TPM: deployVirtualMachine has no `tpmversion` "
+                     "parameter (Mold since Cerato has it; upstream CloudStack does not)")
+    return None

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from reconciler.address import KIND_ORDER, Address
 from reconciler.diagnostics import Diagnostics, SourcePos
@@ -31,8 +31,10 @@ SUPPORTED_VERSIONS = (1,)
 
 
 class Defaults(SpecModel):
-    zone: str | None = None
-    hypervisor: str = "KVM"
+    zone: str | None = Field(None, description="Zone of every resource that names none")
+    hypervisor: str = Field("KVM", description="Hypervisor of every VM that names none")
+    project: str | None = Field(None, description="Mold project (name or id) every resource "
+                                                  "belongs to unless it names its own")
 
 
 @dataclass

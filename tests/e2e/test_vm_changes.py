@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from moldsim.server import MoldSim
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -98,10 +99,27 @@ def test_template_revision_makes_a_new_template_and_keeps_the_previous(mwin: Mwi
     assert revisions == ["2", "3"]
 
 
-def test_network_and_snapshot_changes(mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+def test_network_and_snapshot_changes(mwin: Mwin, mold: MoldApi, sim: MoldSim,
+                                      tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     with_snap = BASE + "    snapshots: [before]\n"
+    spec.write_text(with_snap)
+    frozen = mwin("apply", str(spec), "--auto-approve")  # running, no guest agent yet
+    assert frozen.code == 1
+    assert "VM snapshot 'before' is taken while the VM runs" in frozen.err  # the plan warned
+    assert "Could not freeze VM" in frozen.err and "Install the guest tools" in frozen.err
+    [failed] = mold.items("listVMSnapshot", "vmSnapshot")
+    assert (failed["displayname"], failed["state"]) == ("before", "Error")
+    vm_id = mold.items("listVirtualMachines", "virtualmachine", listall=True)[0]["id"]
+    sim.guest_agent(vm_id)  # the guest tools are installed now
+    retried = mwin.plan_json(spec)
+    assert [(a["operation"], a["reason"]) for a in retried["actions"]] == [
+        ("delete_snapshot", "VM snapshot 'before' is in Error (an earlier try failed): delete it "
+                            "before taking it again"),
+        ("create_snapshot", "take VM snapshot 'before'")]
     apply(mwin, spec, with_snap)
+    assert [(s["displayname"], s["state"]) for s in mold.items("listVMSnapshot", "vmSnapshot")] \
+        == [("before", "Ready")]
     renamed = with_snap.replace("Prep network", "준비 네트워크").replace("[before]", "[after]")
     spec.write_text(renamed)
     plan = mwin.plan_json(spec)
@@ -112,7 +130,7 @@ def test_network_and_snapshot_changes(mwin: Mwin, mold: MoldApi, tmp_path: Path)
     net = mold.items("listNetworks", "network", listall=True)[0]
     assert net["displaytext"] == "준비 네트워크"
     snaps = mold.items("listVMSnapshot", "vmSnapshot")
-    assert [s["name"] for s in snaps] == ["after"]
+    assert [s["displayname"] for s in snaps] == ["after"]
     apply(mwin, spec, BASE.replace("networks:\n  prep-net: {display_text: Prep network}\n", "")
           .replace("vms:", "networks:\n  prep-net: {display_text: 준비 네트워크}\nvms:"))
     assert mold.items("listVMSnapshot", "vmSnapshot") == []  # mwin's own snapshot removed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -108,7 +109,13 @@ def test_stages_of_the_guide_apply_in_order(example: str, sim: MoldSim, mwin: Mw
     else:
         assert "boottype" not in held and held["details"]["tpmversion"] == "NONE"
     snaps = mold.items("listVMSnapshot", "vmSnapshot", virtualmachineid=held["id"])
-    assert [s["name"] for s in snaps] == ["after-sysprep"]
+    # the declared name is Mold's display name; Mold names it <instancename>_VS_<UTC time>
+    # (VMSnapshotManagerImpl.allocVMSnapshot)
+    assert [s["displayname"] for s in snaps] == ["after-sysprep"]
+    assert re.fullmatch(r"i-\d+-\d+-VM_VS_\d{14}", snaps[0]["name"]), snaps[0]["name"]
+    again = mwin("apply", str(stages[-1]), "--auto-approve", "--wait-for-guest-shutdown", "5s")
+    assert again.code == 0 and "No changes." in again.out, again.err
+    assert len(mold.items("listVMSnapshot", "vmSnapshot", virtualmachineid=held["id"])) == 1
     templates = mold.items("listTemplates", "template", templatefilter="self")
     assert len(templates) == 1
     made = templates[0]

@@ -151,7 +151,7 @@ def test_bad_defaults_are_reported_at_their_key(tmp_path: Path) -> None:
     assert problems(spec) == [
         "spec.yaml:2:9: error: `zone`: Input should be a valid string (got 3)",
         "spec.yaml:3:3: error: unknown key 'hypervsor' (did you mean 'hypervisor'?)",
-        "    allowed here: zone, hypervisor",
+        "    allowed here: zone, hypervisor, project",
     ]
 
 
@@ -193,5 +193,5 @@ vms:
     assert problems(spec) == [
         "spec.yaml:4:68: error: iso.win2019: unknown key 'dispaly_text' (did you mean "
         "'display_text'?)",
-        "    allowed here: lifecycle, name, display_text, url, zone, os_type, bootable, public, "
-        "featured, extractable, checksum"]
+        "    allowed here: lifecycle, project, name, display_text, url, zone, os_type, bootable, "
+        "public, featured, extractable, checksum"]

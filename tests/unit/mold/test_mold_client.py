@@ -511,7 +511,8 @@ def test_mold_api_limit_is_waited_out_as_mold_asks_then_reported():
             pytest.raises(ApiError) as caught:
         client.call("listIsos")
     assert time.sleeps == [1.5, 1.5]  # Mold's wait beats the shorter backoff
-    assert str(caught.value) == f"listIsos failed (429): {limit}"
+    assert str(caught.value) == (f"listIsos failed (429): {limit} (Mold's API limit for this "
+                                 "account (api.throttling.max per api.throttling.interval))")
 
 
 def test_proxy_rate_limit_honours_retry_after_capped_at_a_minute():

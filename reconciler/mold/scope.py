@@ -1,0 +1,56 @@
+"""Projects: which account's or project's objects a call sees and makes.
+
+Mold skips project resources in every list without ``projectid`` (unless it names an ``id``),
+lists only project resources with ``projectid=-1`` (every project the caller belongs to), and
+makes an object the project's when a create carries ``projectid``
+(AccountManagerImpl.buildACLSearchParameters / finalizeOwner). ``Scoped`` wraps the client so
+that the kind modules need not know: list calls run once per scope and are merged by id,
+creates carry the project.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["Scoped", "ALL_PROJECTS", "CREATES_IN_PROJECT"]
+
+ALL_PROJECTS = "-1"
+# Commands that make an object and take projectid; the object then belongs to the project.
+CREATES_IN_PROJECT = frozenset({"registeriso", "createnetwork", "deployvirtualmachine",
+                                "createtemplate", "getuploadparamsforiso"})
+
+
+class Scoped:
+    """``client`` seen through ``scopes``: each a project id, ``-1`` (all the caller's
+    projects) or None (the account itself). Everything else is passed through."""
+
+    def __init__(self, client: Any, scopes: Sequence[str | None]) -> None:
+        self._client = client
+        self._scopes = list(dict.fromkeys(scopes)) or [None]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def list_all(self, command: str, item_key: str, params: Mapping[str, Any] | None = None,
+                 **kwargs: Any) -> list[dict[str, Any]]:
+        params = dict(params or {})
+        if "id" in params or "projectid" in params or self._scopes == [None]:
+            return list(self._client.list_all(command, item_key, params, **kwargs))
+        merged: dict[str, dict[str, Any]] = {}
+        rows: list[dict[str, Any]] = []
+        for scope in self._scopes:
+            scoped = params if scope is None else {**params, "projectid": scope}
+            for row in self._client.list_all(command, item_key, scoped, **kwargs):
+                key = str(row.get("id", len(rows)))
+                if key not in merged:
+                    merged[key] = row
+                    rows.append(row)
+        return rows
+
+    def call(self, command: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        params = dict(params or {})
+        project = next((s for s in self._scopes if s not in (None, ALL_PROJECTS)), None)
+        if project and command.lower() in CREATES_IN_PROJECT:
+            params.setdefault("projectid", project)
+        return dict(self._client.call(command, params))
