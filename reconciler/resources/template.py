@@ -216,7 +216,11 @@ def _create(action: Action, ctx: ExecContext) -> str:
     if response.get("jobid"):
         ctx.client.wait_job("createTemplate", str(response["jobid"]), timeout=ctx.job_timeout,
                             resource_id=template_id)
-    _wait_ready(template_id, ctx)
+    made = _wait_ready(template_id, ctx)
+    if after["featured"] and not made.get("isfeatured"):
+        # Mold makes a new template featured only for a root admin owner and ignores the
+        # flag otherwise (TemplateAdapterBase.prepare); the owner may set it afterwards.
+        send(ctx, "updateTemplatePermissions", {"id": template_id, "isfeatured": True}, RESEND)
     return template_id
 
 
@@ -225,18 +229,21 @@ def _gone(template_id: str, ctx: ExecContext) -> Check:
                      {"templatefilter": "self", "id": template_id}, lambda row: row is None)
 
 
-def _wait_ready(template_id: str, ctx: ExecContext) -> None:
-    def check() -> bool:
+def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
+    """Wait until every zone's row of the template is ready; returns one of its rows."""
+    def check() -> dict[str, Any] | None:
         rows = ctx.client.list_all("listTemplates", "template",
                                    {"templatefilter": "self", "id": template_id})
         if not rows:
             raise MoldError(f"template {template_id} disappeared while it was being made")
         if all(r.get("isready") for r in rows):
-            return True
+            return dict(rows[0])
         ctx.progress(str(rows[0].get("status") or "waiting for the template"))
-        return False
+        return None
 
-    wait_until(check, timeout=ctx.ready_timeout, what=f"template {template_id}", ctx=ctx)
+    found: dict[str, Any] = wait_until(check, timeout=ctx.ready_timeout,
+                                       what=f"template {template_id}", ctx=ctx)
+    return found
 
 
 def _retire(action: Action, ctx: ExecContext) -> list[str]:

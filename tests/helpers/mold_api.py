@@ -51,3 +51,22 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+# Account types of createAccount (Account.Type ordinal).
+USER, DOMAIN_ADMIN = 0, 2
+
+
+def new_account(admin: MoldApi, username: str, accounttype: int = USER,
+                domainid: str | None = None) -> tuple[str, str, dict[str, Any]]:
+    """A new account (Mold's createAccount, registerUserKeys, called by ``admin``); returns its
+    user's API key and secret key and the account object."""
+    account = admin.call("createAccount", username=username, email=f"{username}@example.test",
+                         firstname=username, lastname="Operator", password="not-used",
+                         accounttype=accounttype, domainid=domainid)["account"]
+    keys = admin.call("registerUserKeys", id=account["user"][0]["id"])["userkeys"]
+    return keys["apikey"], keys["secretkey"], account
+
+
+def set_account_setting(admin: MoldApi, name: str, value: Any, account_id: str) -> None:
+    admin.call("updateConfiguration", name=name, value=value, accountid=account_id)
