@@ -20,10 +20,12 @@ def _encode(value: str) -> str:
 
 
 class MoldApi:
-    def __init__(self, url: str, key: str = API_KEY, secret: str = SECRET_KEY) -> None:
+    def __init__(self, url: str, key: str = API_KEY, secret: str = SECRET_KEY,
+                 algo: str = "sha256") -> None:
         self.url = url
         self.key = key
         self.secret = secret
+        self.algo = algo
         self.http = httpx.Client(timeout=10)
 
     def call(self, command: str, **params: Any) -> dict[str, Any]:
@@ -31,7 +33,8 @@ class MoldApi:
         pairs = {"command": command, "response": "json", "apikey": self.key}
         pairs.update({k: _text(v) for k, v in params.items() if v is not None})
         canonical = "&".join(f"{k}={_encode(pairs[k])}" for k in sorted(pairs)).lower()
-        digest = hmac.new(self.secret.encode(), canonical.encode(), hashlib.sha256).digest()
+        digest = hmac.new(self.secret.encode(), canonical.encode(),
+                          getattr(hashlib, self.algo)).digest()
         pairs["signature"] = base64.b64encode(digest).decode()
         response = self.http.post(self.url, data=pairs)
         body = response.json()
