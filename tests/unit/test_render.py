@@ -171,3 +171,17 @@ def test_progress_view_lines() -> None:
         "iso.win2022 (create): FAILED: deleteIso job j failed (530): boom",
         "iso.win2022 (create): skipped because #1, #2 did not succeed",
     ]
+
+
+def test_drift_is_marked_in_text_and_markdown() -> None:
+    from reconciler.render.markdown import render_markdown
+
+    plan = Plan(actions=[Action(address="vm.master", operation=Operation.STOP, drift=True,
+                                reason="declared stopped", before={"state": "running"},
+                                after={"state": "stopped"}, changed=["state"], mold_id="v1")])
+    note = "(drift: the value was changed in Mold outside mwin; this puts it back)"
+    text = render_plan(plan, Style(False)).splitlines()
+    assert text[text.index("    (declared stopped)") + 1] == f"    {note}"
+    markdown = render_markdown(plan)
+    assert f"| declared stopped {note} |" in markdown
+    assert f"@@ #1 stop @@ {note}" in markdown
