@@ -35,6 +35,7 @@ from reconciler.render.events import JsonEvents
 from reconciler.render.json import plan_to_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.text import ProgressView, render_plan, summary_line
+from reconciler.resources.base import Waits
 from reconciler.settings import load_settings
 from reconciler.spec import json_schema
 from reconciler.state import (
@@ -250,12 +251,11 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
     style = Style(use_colour(sys.stdout, color))
     backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
-    options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
-                           ready_timeout=parse_duration(ready_timeout),
-                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
-                                  "wait_for_guest_shutdown": parse_duration(wait_for_guest_shutdown),
-                                  "force_stop": force_stop,
-                                  "recheck_delay": parse_duration(recheck_delay)})
+    options = ApplyOptions(parallelism=parallelism, force_stop=force_stop, waits=Waits(
+        poll=PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
+        job_timeout=parse_duration(job_timeout), ready_timeout=parse_duration(ready_timeout),
+        guest_shutdown=parse_duration(wait_for_guest_shutdown),
+        recheck_delay=parse_duration(recheck_delay)))
     with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client, \
             _Interrupts() as interrupts:
         backend.lock("apply", parse_duration(lock_timeout))
@@ -397,9 +397,9 @@ def destroy(spec: Annotated[Path, typer.Argument(
     style = Style(use_colour(sys.stdout, color))
     backend = _backend(state, backend_url, workspace)
     poll = parse_duration(poll_interval)
-    options = ApplyOptions(parallelism=parallelism, job_timeout=parse_duration(job_timeout),
-                           extra={"poll": PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
-                                  "recheck_delay": parse_duration(recheck_delay)})
+    options = ApplyOptions(parallelism=parallelism, waits=Waits(
+        poll=PollPolicy(initial=poll, max_interval=max(poll, 10.0)),
+        job_timeout=parse_duration(job_timeout), recheck_delay=parse_duration(recheck_delay)))
     with _client(url, api_key, secret_key, signature, insecure, poll_interval, ca_bundle) as client, \
             _Interrupts() as interrupts:
         backend.lock("destroy", parse_duration(lock_timeout))

@@ -21,7 +21,7 @@ from reconciler.hooks import Hook, NullHook
 from reconciler.mold.scope import Scoped
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
-from reconciler.resources.base import ExecContext, Outcome
+from reconciler.resources.base import ExecContext, Outcome, Waits
 from reconciler.resources.common import set_tags
 from reconciler.state import ResourceState, State, StateBackend
 
@@ -31,9 +31,8 @@ __all__ = ["ApplyOptions", "ApplyResult", "StateRecorder", "apply_plan", "check_
 @dataclass(frozen=True)
 class ApplyOptions:
     parallelism: int = 10
-    job_timeout: float = 1800.0  # seconds per async job
-    ready_timeout: float = 3600.0  # seconds for an ISO/template to become ready
-    extra: dict[str, Any] = field(default_factory=dict)  # kind-specific (force_stop, ...)
+    waits: Waits = Waits()  # every deadline and pause
+    force_stop: bool = False  # stop VMs that did not power off by themselves, templates too
     cancel: threading.Event | None = None  # set (e.g. by SIGINT/SIGTERM): start nothing new
 
 
@@ -186,9 +185,8 @@ class _Walker:
             client=Scoped(self.client, [action.inputs.get("projectid")]),
             resolve=self._resolve,
             progress=lambda message: self.hook.action_progress(index, action, message),
-            job_timeout=self.options.job_timeout,
-            ready_timeout=self.options.ready_timeout,
-            options=dict(self.options.extra),
+            waits=self.options.waits,
+            force_stop=self.options.force_stop,
             record=lambda outcome: self.recorder.record(action.address, outcome,
                                                         action.protect),
             owner=self.recorder.state.owner,

@@ -1,5 +1,7 @@
-"""Talking to Mold: signed requests, typed errors, paging, async jobs (see client.py)."""
+"""Talking to Mold: signed requests, typed errors, paging, async jobs (see client.py), the
+one poller every wait uses (poll.py) and project scopes (scope.py)."""
 
-from reconciler.mold.client import MoldClient, PollPolicy, RetryPolicy
+from reconciler.mold.client import MoldClient, RetryPolicy
+from reconciler.mold.poll import Clock, Deadline, PollPolicy, poll_until
 
-__all__ = ["MoldClient", "PollPolicy", "RetryPolicy"]
+__all__ = ["MoldClient", "PollPolicy", "RetryPolicy", "Clock", "Deadline", "poll_until"]

@@ -45,9 +45,10 @@ from reconciler.errors import (
 )
 from reconciler.mold.auth import MoldSigner
 from reconciler.mold.encoding import encode_params
+from reconciler.mold.poll import Clock, Deadline, PollPolicy, poll_until
 from reconciler.settings import Settings
 
-__all__ = ["MoldClient", "PollPolicy", "RetryPolicy", "is_read"]
+__all__ = ["MoldClient", "RetryPolicy", "is_read"]
 
 log = logging.getLogger("reconciler.mold")
 
@@ -81,22 +82,6 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         return min(self.initial * self.factor ** (failures - 1), self.max_delay)
-
-
-@dataclass(frozen=True)
-class PollPolicy:
-    """Job polling: first wait ``initial`` s, then ×``factor`` per poll, capped at ``max_interval``.
-
-    ``initial=0`` polls without pausing (for emulators that finish jobs by the next poll).
-    """
-
-    initial: float = 0.5
-    factor: float = 1.5
-    max_interval: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.initial < 0 or self.factor < 1 or self.max_interval < self.initial:
-            raise ValueError(f"invalid {self!r}")
 
 
 def is_read(command: str) -> bool:
@@ -257,9 +242,7 @@ class MoldClient:
         the deadline; the last poll happens at the deadline. Raises JobFailed (jobstatus 2),
         JobTimeout, or what ``call`` raises.
         """
-        deadline = self._clock() + timeout
-        interval = self._poll.initial
-        while True:
+        def check() -> dict[str, Any] | None:
             job = self.call("queryAsyncJobResult", {"jobid": jobid})
             status = job.get("jobstatus")
             if status == 1:
@@ -271,11 +254,13 @@ class MoldClient:
                 raise TransportError(command, f"job {jobid}: unexpected jobstatus {status!r}")
             if on_progress is not None:
                 on_progress(job)
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                raise JobTimeout(command, jobid, timeout, resource_id=resource_id)
-            self._sleep(min(interval, remaining))
-            interval = min(interval * self._poll.factor, self._poll.max_interval)
+            return None
+
+        try:
+            return poll_until(check, timeout=timeout, what=f"{command} job {jobid}",
+                              policy=self._poll, clock=Clock(self._clock, self._sleep))
+        except Deadline:
+            raise JobTimeout(command, jobid, timeout, resource_id=resource_id) from None
 
     def run_job(
         self,

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
+from reconciler.mold.api import MoldApi
+from reconciler.mold.poll import Clock, PollPolicy
 from reconciler.plan import Action, Operation
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "Ref",
     "Outcome",
     "ExecContext",
+    "Waits",
     "KindModule",
     "tags_of",
 ]
@@ -210,14 +213,25 @@ class Outcome:
 Progress = Callable[[str], None]
 
 
+@dataclass(frozen=True)
+class Waits:
+    """Every deadline and pause of an apply, settable down to milliseconds."""
+
+    poll: PollPolicy = PollPolicy()  # job and readiness polls
+    job_timeout: float = 1800.0  # each async job
+    ready_timeout: float = 3600.0  # an ISO or template until it is ready
+    recheck_delay: float = 1.0  # before looking for the effect of a change whose answer was lost
+    guest_shutdown: float = 0.0  # before stopping a VM: wait for the guest to power itself off
+    clock: Clock = Clock()
+
+
 @dataclass
 class ExecContext:
-    client: Any  # reconciler.mold.MoldClient (duck-typed to keep this module light)
+    client: MoldApi
     resolve: Callable[[Any], Any]  # replaces {"$ref": address} with the id from state
     progress: Progress
-    job_timeout: float = 1800.0
-    ready_timeout: float = 3600.0
-    options: dict[str, Any] = field(default_factory=dict)
+    waits: Waits = Waits()
+    force_stop: bool = False  # stop VMs that do not power off by themselves, even for templates
     record: Callable[[Outcome], None] = lambda outcome: None  # save progress mid-action
     owner: str | None = None  # the state's owner: every object this apply makes is tagged so
 

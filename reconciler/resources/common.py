@@ -4,12 +4,12 @@ was lost (``send``/``send_job``: look at what Mold holds, then adopt or send aga
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from reconciler.errors import ApiError, JobFailed, MoldError, UncertainMutation
+from reconciler.mold.poll import Deadline, poll_until
 from reconciler.plan import Operation
 from reconciler.resources.base import (
     Attr,
@@ -23,7 +23,9 @@ from reconciler.resources.base import (
     tags_of,
 )
 
-__all__ = ["plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
+T = TypeVar("T")
+
+__all__ = ["wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
            "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
            "RESEND"]
 
@@ -95,23 +97,37 @@ def set_tags(ctx: ExecContext, resource_type: str, mold_id: str, tags: Mapping[s
             raise
 
 
-def wait_until(check: Callable[[], Any], *, timeout: float, what: str, ctx: ExecContext) -> Any:
-    """Call ``check`` with growing intervals until it returns something truthy."""
-    poll = ctx.options.get("poll")  # a PollPolicy-like object (initial, factor, max_interval)
-    interval = getattr(poll, "initial", 0.5)
-    factor = getattr(poll, "factor", 1.5)
-    ceiling = getattr(poll, "max_interval", 10.0)
-    sleep = ctx.options.get("sleep", time.sleep)
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise MoldError(f"{what}: not done within {timeout:g}s")
-        sleep(min(interval, remaining))
-        interval = min(interval * factor, ceiling)
+def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
+               ctx: ExecContext) -> T:
+    """``check`` until it returns a value, with the apply's poll policy and clock."""
+    try:
+        return poll_until(check, timeout=timeout, what=what, policy=ctx.waits.poll,
+                          clock=ctx.waits.clock)
+    except Deadline as exc:
+        raise MoldError(str(exc)) from None
+
+
+def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
+                     what: str, is_progress: Callable[[str], bool]) -> dict[str, Any]:
+    """Wait until every zone's row of an ISO or template is ready (Mold lists one per zone);
+    progress texts are reported as they change, any other status text is Mold's error."""
+    last = [""]
+
+    def check() -> dict[str, Any] | None:
+        rows = ctx.client.list_all(command, item_key, params)
+        if not rows:
+            raise MoldError(f"{what} disappeared while it was being made")
+        if all(r.get("isready") for r in rows):
+            return dict(rows[0])
+        status = str(rows[0].get("status") or "")
+        if status and not is_progress(status):
+            raise MoldError(f"{what} failed: {status}")
+        if status != last[0]:
+            ctx.progress(status or "waiting for it to be ready")
+            last[0] = status
+        return None
+
+    return wait_until(check, timeout=ctx.waits.ready_timeout, what=what, ctx=ctx)
 
 
 def is_gone(exc: MoldError) -> bool:
@@ -182,12 +198,11 @@ RECHECKS = 3  # looks at what Mold holds before a lost change is sent again
 
 
 def _look(ctx: ExecContext, check: Check) -> Held:
-    pause = float(ctx.options.get("recheck_delay", 1.0))
-    sleep = ctx.options.get("sleep", time.sleep)
+    pause = ctx.waits.recheck_delay
     held = Held(False)
     for attempt in range(RECHECKS):
         if pause > 0:
-            sleep(pause * 2 ** attempt)
+            ctx.waits.clock.sleep(pause * 2 ** attempt)
         held = check()
         if held.done:
             break
@@ -201,7 +216,7 @@ def send_job(ctx: ExecContext, command: str, params: Mapping[str, Any], check: C
     body = send(ctx, command, params, check)
     if body.get("_found") and not body.get("jobid"):
         return {"_id": body["id"]} if body.get("id") else {}
-    return dict(ctx.client.finish_job(command, body, timeout=ctx.job_timeout,
+    return dict(ctx.client.finish_job(command, body, timeout=ctx.waits.job_timeout,
                                       on_progress=on_progress))
 
 

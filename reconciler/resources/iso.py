@@ -16,7 +16,6 @@ from pydantic import Field, StrictBool, StrictStr
 
 from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
-from reconciler.errors import MoldError
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import (
     Attr,
@@ -39,7 +38,7 @@ from reconciler.resources.common import (
     row_state,
     send,
     tag_resource,
-    wait_until,
+    wait_image_ready,
 )
 
 KIND = "iso"
@@ -263,23 +262,8 @@ def _gone(iso_id: str | None, ctx: ExecContext) -> Check:
 
 
 def _wait_ready(iso_id: str, ctx: ExecContext) -> None:
-    last = [""]
-
-    def check() -> bool:
-        rows = ctx.client.list_all("listIsos", "iso", {"isofilter": "self", "id": iso_id})
-        if not rows:
-            raise MoldError(f"ISO {iso_id} disappeared while downloading")
-        status = str(rows[0].get("status") or "")
-        if all(r.get("isready") for r in rows):
-            return True
-        if status and not _is_progress(status):
-            raise MoldError(f"ISO {iso_id} download failed: {status}")
-        if status != last[0]:
-            ctx.progress(status or "waiting for download")
-            last[0] = status
-        return False
-
-    wait_until(check, timeout=ctx.ready_timeout, what=f"ISO {iso_id} download", ctx=ctx)
+    wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
+                     f"ISO {iso_id} download", _is_progress)
 
 
 _PROGRESS = re.compile(r"^(\d+(\.\d+)?% downloaded|installing.*|processing|downloading|"

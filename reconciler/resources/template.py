@@ -39,7 +39,7 @@ from reconciler.resources.common import (
     row_state,
     send,
     tag_resource,
-    wait_until,
+    wait_image_ready,
 )
 
 KIND = "template"
@@ -214,8 +214,8 @@ def _create(action: Action, ctx: ExecContext) -> str:
                  {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"]})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
     if response.get("jobid"):
-        ctx.client.wait_job("createTemplate", str(response["jobid"]), timeout=ctx.job_timeout,
-                            resource_id=template_id)
+        ctx.client.wait_job("createTemplate", str(response["jobid"]),
+                            timeout=ctx.waits.job_timeout, resource_id=template_id)
     made = _wait_ready(template_id, ctx)
     if after["featured"] and not made.get("isfeatured"):
         # Mold makes a new template featured only for a root admin owner and ignores the
@@ -230,20 +230,10 @@ def _gone(template_id: str, ctx: ExecContext) -> Check:
 
 
 def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
-    """Wait until every zone's row of the template is ready; returns one of its rows."""
-    def check() -> dict[str, Any] | None:
-        rows = ctx.client.list_all("listTemplates", "template",
-                                   {"templatefilter": "self", "id": template_id})
-        if not rows:
-            raise MoldError(f"template {template_id} disappeared while it was being made")
-        if all(r.get("isready") for r in rows):
-            return dict(rows[0])
-        ctx.progress(str(rows[0].get("status") or "waiting for the template"))
-        return None
-
-    found: dict[str, Any] = wait_until(check, timeout=ctx.ready_timeout,
-                                       what=f"template {template_id}", ctx=ctx)
-    return found
+    """Until every zone's row of the template is ready; returns one of its rows."""
+    return wait_image_ready(ctx, "listTemplates", "template",
+                            {"templatefilter": "self", "id": template_id},
+                            f"template {template_id}", lambda status: True)
 
 
 def _retire(action: Action, ctx: ExecContext) -> list[str]:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from reconciler.errors import JobFailed, MwinError
+from reconciler.mold.poll import Deadline, PollPolicy, poll_until
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import ExecContext, Outcome
 from reconciler.resources.common import (
@@ -57,8 +58,8 @@ def _deploy(action: Action, ctx: ExecContext) -> str:
     tag_resource(ctx, RESOURCE_TYPE, vm_id, action.address)
     if response.get("jobid"):
         ctx.client.wait_job("deployVirtualMachine", str(response["jobid"]),
-                            timeout=ctx.job_timeout, on_progress=_job_progress(ctx, "deploy"),
-                            resource_id=vm_id)
+                            timeout=ctx.waits.job_timeout,
+                            on_progress=_job_progress(ctx, "deploy"), resource_id=vm_id)
     return vm_id
 
 
@@ -157,8 +158,8 @@ def _change_offering(action: Action, ctx: ExecContext) -> None:
 
 
 def _stop(action: Action, ctx: ExecContext) -> None:
-    wait = float(ctx.options.get("wait_for_guest_shutdown", 0.0))
-    force = bool(ctx.options.get("force_stop", False))
+    wait = ctx.waits.guest_shutdown
+    force = ctx.force_stop
     if wait > 0 and _wait_guest_poweroff(action, ctx, wait):
         return
     if action.inputs.get("for_template") and not force:
@@ -178,21 +179,21 @@ def _in_state(row: dict[str, Any] | None, state: str) -> bool:
 
 def _wait_guest_poweroff(action: Action, ctx: ExecContext, wait: float) -> bool:
     """True once Mold reports the VM Stopped (the guest shut itself down) within ``wait``."""
-    sleep = ctx.options.get("sleep", time.sleep)
-    poll = ctx.options.get("poll")
-    interval = min(getattr(poll, "initial", 1.0) or 1.0, wait)
-    deadline = time.monotonic() + wait
     ctx.progress(f"waiting up to {wait:g}s for the guest to power off (sysprep /shutdown)")
-    while True:
+
+    def stopped() -> bool | None:
         rows = ctx.client.list_all("listVirtualMachines", "virtualmachine", {"id": action.mold_id})
-        if rows and str(rows[0].get("state")) == "Stopped":
-            ctx.progress("the guest powered off by itself")
-            return True
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        sleep(min(interval, left))
-        interval = min(interval * 1.5, 10.0)
+        return True if rows and str(rows[0].get("state")) == "Stopped" else None
+
+    first = min(ctx.waits.poll.initial or 1.0, wait)
+    policy = PollPolicy(initial=first, max_interval=max(ctx.waits.poll.max_interval, first))
+    try:
+        poll_until(stopped, timeout=wait, what="guest power-off", policy=policy,
+                   clock=ctx.waits.clock)
+    except Deadline:
+        return False
+    ctx.progress("the guest powered off by itself")
+    return True
 
 
 def _nic_in(row: dict[str, Any] | None, network_id: Any) -> dict[str, Any] | None:

@@ -17,7 +17,9 @@ import pytest
 from reconciler.errors import ApiError, JobFailed, MoldError, PlanStale
 from reconciler.executor import ApplyOptions, apply_plan
 from reconciler.hooks import NullHook
+from reconciler.mold.poll import Clock
 from reconciler.plan import Action, Operation, Plan
+from reconciler.resources.base import Waits
 from reconciler.state import ResourceState, State
 
 ZONE = "zone-1"
@@ -180,7 +182,8 @@ class RecordingHook(NullHook):
         self._add("skipped", index, ",".join(map(str, because)))
 
 
-OPTIONS = ApplyOptions(parallelism=4, ready_timeout=5, extra={"sleep": lambda _s: None})
+NO_SLEEP = Clock(sleep=lambda _s: None)
+OPTIONS = ApplyOptions(parallelism=4, waits=Waits(ready_timeout=5, clock=NO_SLEEP))
 
 
 def iso_attrs(name: str, url: str = "https://example.com/x.iso") -> dict[str, Any]:
@@ -307,7 +310,7 @@ def test_stale_plan_is_refused_before_any_call() -> None:
 def test_failed_download_fails_the_action_with_mold_status() -> None:
     mold = FakeMold(download_polls=3)
     mold.download_error = "Download failed: HTTP Server returned 404 (expected 200 OK)"
-    options = ApplyOptions(ready_timeout=0.3, extra={"sleep": lambda _s: None})
+    options = ApplyOptions(waits=Waits(ready_timeout=0.3, clock=NO_SLEEP))
     result = apply_plan(Plan(actions=[create("a")]), RecordingBackend(), State(), mold, None, options)
     assert isinstance(result.failed.get(0), MoldError)
     assert "HTTP Server returned 404" in str(result.failed[0])
