@@ -18,10 +18,11 @@ from typing import Any
 from reconciler import failpoints
 from reconciler.errors import MoldError, PlanStale, answer_problem
 from reconciler.hooks import Hook, NullHook
+from reconciler.model import Outcome
 from reconciler.mold.scope import Scoped
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
-from reconciler.resources.base import ExecContext, Outcome, Waits
+from reconciler.resources.base import ExecContext, Waits
 from reconciler.resources.common import set_tags
 from reconciler.state import ResourceState, State, StateBackend
 

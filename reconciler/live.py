@@ -13,20 +13,16 @@ plan that sends nothing asks nothing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.diagnostics import Diagnostics, SourcePos
 from reconciler.errors import TransportError, answer_problem
+from reconciler.model import Catalog, CatalogEntry, LiveObject, LiveSnapshot
 from reconciler.mold.scope import ALL_PROJECTS, Scoped
-from reconciler.resources.base import LiveObject
 
-__all__ = ["CatalogEntry", "Catalog", "LiveSnapshot", "refresh", "load_apis", "CATALOG_TABLES"]
+__all__ = ["refresh", "load_apis", "CATALOG_TABLES"]
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 # table name -> (list command, item key, extra params, label used in messages)
 CATALOG_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
@@ -44,74 +40,7 @@ OPTIONAL_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "host": ("listHosts", "host", {"type": "Routing"}, "host"),
     "project": ("listProjects", "project", {"listall": True}, "project"),
 }
-_ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}
-
-
-@dataclass(frozen=True)
-class CatalogEntry:
-    id: str
-    name: str
-    raw: Mapping[str, Any]
-
-
-@dataclass
-class Catalog:
-    tables: dict[str, list[CatalogEntry]] = field(default_factory=dict)
-    apis: dict[str, frozenset[str] | None] = field(default_factory=dict)  # None: not offered
-    api_wanted: set[str] = field(default_factory=set)  # asked before they were read
-
-    def entries(self, table: str) -> list[CatalogEntry]:
-        return self.tables.get(table, [])
-
-    def by_id(self, table: str, ident: str | None) -> CatalogEntry | None:
-        if not ident:
-            return None
-        return next((e for e in self.entries(table) if e.id == ident), None)
-
-    def name_of(self, table: str, ident: str | None) -> str | None:
-        entry = self.by_id(table, ident)
-        return entry.name if entry else ident
-
-    def find(self, table: str, value: str) -> CatalogEntry | None:
-        """Exact id, then exact name, then a unique case-insensitive name."""
-        rows = self.entries(table)
-        if _UUID.match(value):
-            hit = next((e for e in rows if e.id == value), None)
-            if hit:
-                return hit
-        exact = [e for e in rows if e.name == value]
-        if exact:
-            return exact[0]
-        folded = [e for e in rows if e.name.casefold() == value.casefold()]
-        return folded[0] if len(folded) == 1 else None
-
-    def resolve(self, table: str, value: str, pos: SourcePos | None, diags: Diagnostics,
-                address: str | None = None) -> CatalogEntry | None:
-        entry = self.find(table, value)
-        if entry is None:
-            label = _ALL_TABLES[table][3]
-            names = sorted({e.name for e in self.entries(table)})
-            shown = ", ".join(repr(n) for n in names[:25]) + (" …" if len(names) > 25 else "")
-            diags.error(f"{label} {value!r} does not exist in Mold", pos, address=address,
-                        detail=f"{label}s Mold has: {shown or '(none)'}")
-        return entry
-
-    def api_known(self, command: str) -> bool:
-        """Whether listApis was read for ``command``; asking records it as wanted."""
-        if command in self.apis:
-            return True
-        self.api_wanted.add(command)
-        return False
-
-    def api_params(self, command: str) -> frozenset[str] | None:
-        """Parameter names (lower case) listApis reports for ``command``; None when Mold does
-        not offer it to this account, or (see ``api_known``) when it was not read yet."""
-        if not self.api_known(command):
-            return None
-        return self.apis[command]
-
-    def missing_apis(self) -> set[str]:
-        return self.api_wanted - set(self.apis)
+_ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}  # labels: model.TABLE_LABELS
 
 
 def load_apis(client: Any, catalog: Catalog, commands: set[str]) -> None:
@@ -130,21 +59,6 @@ def load_apis(client: Any, catalog: Catalog, commands: set[str]) -> None:
                   for p in r.get("params") or []]
         catalog.apis[command] = frozenset(str(p.get("name", "")).lower() for p in params) \
             if rows else None
-
-
-@dataclass
-class LiveSnapshot:
-    catalog: Catalog
-    objects: dict[str, dict[str, LiveObject]]  # kind -> id -> object
-    request_count: int = 0  # HTTP requests the refresh made
-
-    def get(self, kind: str, ident: str | None) -> LiveObject | None:
-        if ident is None:
-            return None
-        return self.objects.get(kind, {}).get(ident)
-
-    def of_kind(self, kind: str) -> list[LiveObject]:
-        return list(self.objects.get(kind, {}).values())
 
 
 def _load_table(client: Any, table: str) -> list[CatalogEntry]:
@@ -176,7 +90,6 @@ def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None 
     """Read the catalog (plus ``extra_tables`` of OPTIONAL_TABLES) and every kind in
     ``wanted`` (default: all) concurrently; with ``projects`` the objects of every project
     the caller belongs to as well (``mold.scope``)."""
-    before = getattr(client, "request_count", 0)
     kind_names = list(wanted) if wanted is not None else list(kinds)
     scoped = Scoped(client, [None, ALL_PROJECTS] if projects else [None])
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -184,5 +97,4 @@ def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None 
         catalog = Catalog({t: f.result() for t, f in tables.items()})
         futures = {k: pool.submit(_refresh_kind, kinds[k], scoped, catalog) for k in kind_names}
         objects = {k: {o.id: o for o in f.result()} for k, f in futures.items()}
-    used = getattr(client, "request_count", 0) - before
-    return LiveSnapshot(catalog, objects, used)
+    return LiveSnapshot(catalog, objects)

@@ -29,22 +29,25 @@ from datetime import datetime, timezone
 from typing import Any
 
 from reconciler import __version__
-from reconciler.address import KIND_ORDER, Address
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import PlanError
-from reconciler.live import Catalog, LiveSnapshot
-from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
-from reconciler.resources import KINDS
-from reconciler.resources.base import (
+from reconciler.model import (
     ADDRESS_TAG,
     OWNER_TAG,
+    Address,
+    Catalog,
+    Declared,
+    Defaults,
     Desired,
     Draft,
     LiveObject,
-    diff_attrs,
+    LiveSnapshot,
 )
+from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
+from reconciler.resources import KIND_ORDER, KINDS
+from reconciler.resources.base import diff_attrs
 from reconciler.resources.common import split_changes
-from reconciler.spec import Declared, Defaults, SpecDoc
+from reconciler.spec import SpecDoc
 from reconciler.state import State
 
 __all__ = ["PlanContext", "PlanOptions", "make_plan", "make_destroy_plan", "make_refresh_plan"]
@@ -99,13 +102,6 @@ class PlanContext:
         decl = self.declared.get(address)
         return set(decl.spec.lifecycle.ignore_changes) if decl else set()
 
-    def mark_stop_for_template(self, vm: str) -> None:
-        """A template will be made from ``vm``: its stop must be a clean guest power-off."""
-        for draft in self.drafts.get(vm, []):
-            if draft.operation is Operation.STOP:
-                draft.inputs["for_template"] = True
-                draft.reason += " (so a template can be made from its disk)"
-
     def state_attrs(self, address: str) -> dict[str, Any]:
         record = self.state.resources.get(address)
         return dict(record.attributes) if record else {}
@@ -135,6 +131,7 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
         for decl in spec.of_kind(kind):
             if str(decl.address) in ctx.desired:
                 drafts.extend(_plan_declared(decl, ctx, options))
+    _resolve_clean_stops(drafts, ctx)
     drafts.extend(_plan_removed(spec, state, live, ctx.diags))
     drafts = _release_deleted_isos(drafts, ctx)
     _check_flag_addresses(options, {str(a) for a in spec.resources} | set(state.resources),
@@ -144,6 +141,16 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
     drafts = _only_targets(drafts, options.targets, ctx)
     declared = {str(a) for a in spec.resources}
     return _build(drafts, state, spec.digest, live, ctx.diags, declared), ctx.diags
+
+
+def _resolve_clean_stops(drafts: list[tuple[str, Draft]], ctx: PlanContext) -> None:
+    """A draft that needs a VM stopped cleanly (a template made from its disk): that VM's
+    stop in this plan waits for the guest's own power-off and is never forced unasked."""
+    for vm in {d.clean_stop for _a, d in drafts if d.clean_stop}:
+        for draft in ctx.drafts.get(str(vm), []):
+            if draft.operation is Operation.STOP and not draft.inputs.get("for_template"):
+                draft.inputs["for_template"] = True
+                draft.reason += " (so a template can be made from its disk)"
 
 
 def _in_project(decl: Declared, desired: Desired, ctx: PlanContext) -> bool:

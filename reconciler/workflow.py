@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
 from reconciler.hooks import Hook
-from reconciler.live import LiveSnapshot, load_apis, refresh
+from reconciler.live import load_apis, refresh
+from reconciler.model import ADDRESS_TAG, OWNER_TAG, LiveSnapshot
 from reconciler.plan import Plan
 from reconciler.planner import (
     PlanOptions,
@@ -25,8 +25,7 @@ from reconciler.planner import (
     make_plan,
     make_refresh_plan,
 )
-from reconciler.resources import KINDS
-from reconciler.resources.base import ADDRESS_TAG, OWNER_TAG
+from reconciler.resources import KINDS, parse_address
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State, StateBackend, with_owner
 
@@ -192,7 +191,7 @@ def import_one(spec_path: str | Path, backend: StateBackend, client: Any, addres
     (its owner tag is replaced), and the result says whose it was."""
     doc, _diags = validate(spec_path)
     try:
-        parsed = Address.parse(address)
+        parsed = parse_address(address)
     except ValueError as exc:
         raise MwinError(str(exc)) from None
     if parsed not in doc.resources:
@@ -268,7 +267,7 @@ def state_mv(backend: StateBackend, old: str, new: str) -> State:
     if new in state.resources:
         raise MwinError(f"{new} is already in state")
     try:
-        if Address.parse(old).kind != Address.parse(new).kind:
+        if parse_address(old).kind != parse_address(new).kind:
             raise MwinError(f"cannot move {old} to another kind ({new})")
     except ValueError as exc:
         raise MwinError(str(exc)) from None

@@ -1,55 +1,27 @@
-"""What every resource kind module shares: the attribute table, the generic diff,
-the live-object shape and the contexts handed to planning and execution.
+"""What every kind module shares: the attribute table (how an attribute compares, what a
+change costs, which API parameter and answer field carry it), the generic diff, and the
+context an action executes in. Nothing here imports the planner, executor or CLI.
 
-A kind module (``iso``, ``network``, ``vm``, ``template``) defines the same
-names: ``KIND``, ``SECTION``, ``Spec`` (pydantic model of one YAML entry),
-``ATTRS`` (the attribute table), ``references(spec)``, ``desired(...)``,
-``observe(raw, catalog)``, ``refresh(client)``, ``plan_changes(...)`` and
-``execute(action, ctx)``. Nothing here imports the planner, executor or CLI.
+The contract a kind module fulfils is ``contract.KindModule``; the registry in dependency
+order is ``reconciler.resources.KINDS``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from reconciler.address import Address
-from reconciler.diagnostics import Diagnostics
+from reconciler.model import ADDRESS_TAG, OWNER_TAG, Outcome
 from reconciler.mold.api import MoldApi
 from reconciler.mold.poll import Clock, PollPolicy
-from reconciler.plan import Action, Operation
 
-__all__ = [
-    "ADDRESS_TAG",
-    "OWNER_TAG",
-    "OnChange",
-    "Attr",
-    "AttrChange",
-    "diff_attrs",
-    "deploy_only_changes",
-    "LiveObject",
-    "Desired",
-    "Draft",
-    "SpecModel",
-    "ResourceSpec",
-    "Lifecycle",
-    "Ref",
-    "Outcome",
-    "ExecContext",
-    "Waits",
-    "KindModule",
-    "tags_of",
-]
-
-# Every managed object carries these tags (a contract, docs/state.md): the resource's address
-# and the owner of the state that manages it. A state adopts, changes and deletes only objects
-# carrying its own owner; objects with an address tag and no owner were made by mwin 0.1.
-ADDRESS_TAG = "mwin:address"
-OWNER_TAG = "mwin:owner"
+__all__ = ["OnChange", "Attr", "AttrChange", "diff_attrs", "deploy_only_changes",
+           "casefold_equal", "read_attrs", "api_params", "as_bool", "ExecContext", "Waits",
+           "Progress", "ActionInputs"]
 
 
 class OnChange(StrEnum):
@@ -60,16 +32,30 @@ class OnChange(StrEnum):
     DEPLOY_ONLY = "deploy_only"  # set when the object is made; later a warning, never an action
 
 
+def _same(a: Any, b: Any) -> bool:
+    return bool(a == b)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
 @dataclass(frozen=True)
 class Attr:
-    """One declared attribute: how it is compared and what a change costs. ``name`` is the
-    spec's key (``boot.type`` for a nested one): the word users see in plans and write in
-    ``lifecycle.ignore_changes``."""
+    """One declared attribute. ``name`` is the spec's key (``boot.type`` for a nested one):
+    the word users see in plans and write in ``lifecycle.ignore_changes``. ``param`` is the
+    API parameter that sets it (on create, and with ``command`` in place); ``field`` the field
+    of Mold's answer it is read from, through ``read`` (into the spec's vocabulary). An
+    attribute without ``param``/``field`` is carried by ids in ``Desired.inputs`` or read by
+    the kind itself (zones, OS types by name)."""
 
     name: str
     on_change: OnChange
     command: str | None = None  # the API call that changes it in place
-    equal: Callable[[Any, Any], bool] = lambda a, b: a == b
+    param: str | None = None
+    field: str | None = None
+    read: Callable[[Any], Any] = _as_is
+    equal: Callable[[Any, Any], bool] = _same
     replace_reason: str | None = None  # loud text for replacements that matter
     optional: bool = False  # desired None means "whatever Mold has"
 
@@ -113,101 +99,35 @@ def casefold_equal(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-class SpecModel(BaseModel):
-    """Base of every kind's Spec: unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+def as_bool(value: Any) -> bool:
+    return bool(value)
 
 
-class Lifecycle(SpecModel):
-    """Per-resource safety: ``protect`` makes any plan that would delete or replace the
-    resource an error; ``ignore_changes`` lists attributes whose differences never
-    produce actions (they are still set when the resource is created)."""
-
-    protect: bool = False
-    ignore_changes: list[str] = Field(default_factory=list)
+def read_attrs(attrs: tuple[Attr, ...], row: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes the table reads straight from a Mold answer."""
+    return {a.name: a.read(row.get(a.field)) for a in attrs if a.field}
 
 
-class ResourceSpec(SpecModel):
-    """Base of the Spec of every kind: the keys all resources share."""
-
-    lifecycle: Lifecycle = Field(default_factory=Lifecycle,
-                                 description="protect / ignore_changes")
-    project: str | None = Field(None, description="Mold project (name or id) the object "
-                                                  "belongs to (default: defaults.project)")
-
-
-class Ref(BaseModel):
-    """`{name: …}` or `{id: …}`: an object that exists in Mold and is not managed."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    name: str | None = None
-    id: str | None = None
+def api_params(attrs: tuple[Attr, ...], values: Mapping[str, Any],
+               command: str | None = None) -> dict[str, Any]:
+    """API parameters for ``values`` (spec keys): every attribute with a ``param`` (a
+    create), or only those ``command`` changes in place."""
+    return {a.param: values.get(a.name) for a in attrs
+            if a.param and (command is None or a.command == command)}
 
 
-@dataclass(frozen=True)
-class LiveObject:
-    """A Mold object normalised once at the boundary: ``attrs`` uses spec names and
-    spec vocabulary (zone and OS-type names, GiB, lower-case enums)."""
+class ActionInputs(BaseModel):
+    """What the executor reads of ``Action.inputs`` (beside ``operation``, ``mold_id`` and
+    ``after``, the attributes to set); each kind extends it. Unknown keys are errors, so a
+    misspelt key never silently becomes a default. Ids are resolved (no ``$ref``) by then."""
 
-    kind: str
-    id: str
-    name: str
-    attrs: dict[str, Any]
-    tags: dict[str, str] = field(default_factory=dict)
-    state: str | None = None  # Mold's state / readiness text, for humans
-    private: dict[str, Any] = field(default_factory=dict)  # ids the kind needs, never shown
+    model_config = ConfigDict(extra="forbid")
 
-    @property
-    def address_tag(self) -> str | None:
-        return self.tags.get(ADDRESS_TAG)
-
-    @property
-    def owner_tag(self) -> str | None:
-        return self.tags.get(OWNER_TAG)
-
-
-def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:
-    return {t.get("key", ""): t.get("value", "") for t in raw.get("tags") or []}
-
-
-@dataclass
-class Desired:
-    """A declared resource resolved against Mold's catalog (names checked, ids known)."""
-
-    address: Address
-    attrs: dict[str, Any]  # compared with LiveObject.attrs
-    inputs: dict[str, Any]  # API parameters for create (ids or {"$ref": address})
-    needs: list[str] = field(default_factory=list)  # addresses its creation waits for
-    private: dict[str, Any] = field(default_factory=dict)  # planning-only values, never shown
-
-
-@dataclass
-class Draft:
-    """An action before the planner numbers it: dependencies are addresses, and
-    ``after_steps`` orders it after earlier drafts of the same resource."""
-
-    operation: Operation
-    reason: str
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
-    changed: list[str] = field(default_factory=list)
-    requires_replace: list[str] = field(default_factory=list)
-    inputs: dict[str, Any] = field(default_factory=dict)
-    needs: list[str] = field(default_factory=list)  # addresses whose actions must finish first
-    releases: list[str] = field(default_factory=list)  # Mold ids this step stops using (detach)
-    frees: str | None = None  # the Mold id this step deletes: waits for every release of it
-    drift: bool = False
-    protect: bool | None = None  # lifecycle.protect of a declared resource, recorded in state
-
-
-@dataclass
-class Outcome:
-    """What an executed action did to state."""
-
-    mold_id: str | None = None  # new id (create/replace/adopt) or the same id
-    attributes: dict[str, Any] | None = None  # attributes to record
-    removed: bool = False  # drop the address from state
+    id: str | None = None  # the object acted on (also ``Action.mold_id``)
+    projectid: str | None = None  # the project the object belongs to
+    orphan: bool = False  # a leftover or replaced object: deleting it leaves state unchanged
+    add_tags: list[str] = Field(default_factory=list)  # adopt: ownership tags it lacks
+    commands: list[str] = Field(default_factory=list)  # update: the API calls to make
 
 
 Progress = Callable[[str], None]
@@ -225,6 +145,10 @@ class Waits:
     clock: Clock = Clock()
 
 
+def _no_record(outcome: Outcome) -> None:
+    return None
+
+
 @dataclass
 class ExecContext:
     client: MoldApi
@@ -232,7 +156,7 @@ class ExecContext:
     progress: Progress
     waits: Waits = Waits()
     force_stop: bool = False  # stop VMs that do not power off by themselves, even for templates
-    record: Callable[[Outcome], None] = lambda outcome: None  # save progress mid-action
+    record: Callable[[Outcome], None] = _no_record  # save progress mid-action
     owner: str | None = None  # the state's owner: every object this apply makes is tagged so
 
     def ownership_tags(self, address: str) -> dict[str, str]:
@@ -248,20 +172,3 @@ class ExecContext:
         if ADDRESS_TAG not in tags:
             return True
         return tags.get(ADDRESS_TAG) == address and tags.get(OWNER_TAG) == self.owner
-
-
-class KindModule(Protocol):
-    KIND: str
-    SECTION: str
-    Spec: type[SpecModel]
-    ATTRS: tuple[Attr, ...]
-
-    def references(self, spec: Any) -> list[tuple[str, Address]]: ...
-
-    def desired(self, address: Address, spec: Any, ctx: Any, diags: Diagnostics) -> Desired | None: ...
-
-    def refresh(self, client: Any, catalog: Any) -> list[LiveObject]: ...
-
-    def plan_changes(self, desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]: ...
-
-    def execute(self, action: Action, ctx: ExecContext) -> Outcome: ...

@@ -9,19 +9,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from reconciler.errors import ApiError, JobFailed, MoldError, UncertainMutation
+from reconciler.model import Desired, Draft, LiveObject, tags_of
 from reconciler.mold.poll import Deadline, poll_until
 from reconciler.plan import Operation
-from reconciler.resources.base import (
-    Attr,
-    AttrChange,
-    Desired,
-    Draft,
-    ExecContext,
-    LiveObject,
-    OnChange,
-    diff_attrs,
-    tags_of,
-)
+from reconciler.resources.base import Attr, AttrChange, ExecContext, OnChange, diff_attrs
 
 T = TypeVar("T")
 

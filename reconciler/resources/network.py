@@ -1,35 +1,45 @@
 """Isolated guest networks for preparing VMs.
 
 Rules (ATTRS): ``name``, ``display_text`` and ``network_domain`` change in place
-(updateNetwork, an async job); ``zone``, ``offering``, ``gateway``, ``netmask``
-and ``external_id`` are creation-only and force a replacement (deleted first:
-Mold refuses to delete a network while VMs use it, so their deletion or
-replacement comes before). ``offering`` defaults to the zone's default
-isolated offering; ``gateway``/``netmask``/``network_domain`` default to what
-Mold picks and are then not compared.
+(updateNetwork, an async job); ``zone``, ``offering``, ``gateway``, ``netmask``,
+``external_id`` and ``project`` are creation-only and force a replacement (deleted first:
+Mold refuses to delete a network while VMs use it, so their deletion, replacement or NIC
+removal comes before). ``offering`` defaults to the zone's default isolated offering;
+``gateway``/``netmask``/``network_domain`` default to what Mold picks and are then not
+compared.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, StrictStr
 
-from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import JobFailed, MwinError
-from reconciler.plan import Action, Operation
-from reconciler.resources.base import (
-    Attr,
+from reconciler.model import (
+    Address,
+    Catalog,
+    CatalogEntry,
+    Declared,
     Desired,
     Draft,
-    ExecContext,
     LiveObject,
-    OnChange,
     Outcome,
     ResourceSpec,
-    casefold_equal,
     tags_of,
+)
+from reconciler.mold.api import MoldApi
+from reconciler.plan import Action, Operation
+from reconciler.resources.base import (
+    ActionInputs,
+    Attr,
+    ExecContext,
+    OnChange,
+    api_params,
+    casefold_equal,
+    read_attrs,
 )
 from reconciler.resources.common import (
     RESEND,
@@ -41,6 +51,7 @@ from reconciler.resources.common import (
     send_job,
     tag_resource,
 )
+from reconciler.resources.contract import PlanningContext, SpecView
 
 KIND = "network"
 SECTION = "networks"
@@ -53,40 +64,48 @@ class Spec(ResourceSpec):
 
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")
     display_text: StrictStr | None = Field(None, description="Description (default: the name)")
-    zone: StrictStr | None = None
+    zone: StrictStr | None = Field(None, description="Zone name or id (default: defaults.zone)")
     offering: StrictStr | None = Field(None, description="Network offering name or id "
                                                          "(default: the default isolated one)")
-    gateway: StrictStr | None = None
-    netmask: StrictStr | None = None
-    network_domain: StrictStr | None = None
-    external_id: StrictStr | None = None
+    gateway: StrictStr | None = Field(None, description="Gateway (default: Mold picks)")
+    netmask: StrictStr | None = Field(None, description="Netmask (default: Mold picks)")
+    network_domain: StrictStr | None = Field(None, description="DNS domain of the network")
+    external_id: StrictStr | None = Field(None, description="An id of your own for it")
 
 
 ATTRS: tuple[Attr, ...] = (
-    Attr("project", OnChange.REPLACE, optional=True),
-    Attr("name", OnChange.IN_PLACE, "updateNetwork"),
-    Attr("display_text", OnChange.IN_PLACE, "updateNetwork"),
-    Attr("network_domain", OnChange.IN_PLACE, "updateNetwork", optional=True),
-    Attr("zone", OnChange.REPLACE, equal=casefold_equal),
-    Attr("offering", OnChange.REPLACE),
-    Attr("gateway", OnChange.REPLACE, optional=True),
-    Attr("netmask", OnChange.REPLACE, optional=True),
-    Attr("external_id", OnChange.REPLACE, optional=True),
+    Attr("project", OnChange.REPLACE, optional=True, field="project"),
+    Attr("name", OnChange.IN_PLACE, "updateNetwork", param="name", field="name"),
+    Attr("display_text", OnChange.IN_PLACE, "updateNetwork", param="displaytext",
+         field="displaytext"),
+    Attr("network_domain", OnChange.IN_PLACE, "updateNetwork", optional=True,
+         param="networkdomain", field="networkdomain"),
+    Attr("zone", OnChange.REPLACE, equal=casefold_equal),  # zoneid in inputs
+    Attr("offering", OnChange.REPLACE),  # networkofferingid in inputs
+    Attr("gateway", OnChange.REPLACE, optional=True, param="gateway", field="gateway"),
+    Attr("netmask", OnChange.REPLACE, optional=True, param="netmask", field="netmask"),
+    Attr("external_id", OnChange.REPLACE, optional=True, param="externalid",
+         field="externalid"),
 )
+
+
+class Inputs(ActionInputs):
+    zoneid: str | None = None
+    networkofferingid: str | None = None
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
     return []
 
 
-def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     """Spec-level rules (no Mold needed)."""
     if decl.spec.zone is None and doc.defaults.zone is None:
         diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos,
                     address=str(decl.address))
 
 
-def default_offering(catalog: Any) -> Any:
+def default_offering(catalog: Catalog) -> CatalogEntry | None:
     """The zone's default isolated offering: Isolated, not for VPC, Enabled; isdefault and a
     source-NAT name preferred."""
     rows = [e for e in catalog.entries("network_offering")
@@ -95,15 +114,12 @@ def default_offering(catalog: Any) -> Any:
     return rows[0] if rows else None
 
 
-def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
+def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired | None:
     spec: Spec = decl.spec
     address = str(decl.address)
     name = spec.name or decl.address.key
-    zone_value = spec.zone or ctx.defaults.zone
-    if zone_value is None:
-        diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos, address=address)
-        return None
-    zone = ctx.catalog.resolve("zone", zone_value, decl.at("zone"), diags, address)
+    zone = ctx.catalog.resolve("zone", str(spec.zone or ctx.defaults.zone), decl.at("zone"),
+                               diags, address)
     if spec.offering:
         offering = ctx.catalog.resolve("network_offering", spec.offering, decl.at("offering"),
                                        diags, address)
@@ -119,33 +135,31 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
         "offering": offering.name, "gateway": spec.gateway, "netmask": spec.netmask,
         "network_domain": spec.network_domain, "external_id": spec.external_id,
     }
-    inputs = {"zoneid": zone.id, "networkofferingid": offering.id}
-    return Desired(decl.address, attrs, inputs)
+    return Desired(decl.address, attrs, {"zoneid": zone.id, "networkofferingid": offering.id})
 
 
-def observe(raw: dict[str, Any], catalog: Any) -> LiveObject:
+def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     attrs = {
-        "project": raw.get("project"),
-        "name": raw.get("name"),
-        "display_text": raw.get("displaytext"),
+        **read_attrs(ATTRS, raw),
         "zone": raw.get("zonename") or catalog.name_of("zone", raw.get("zoneid")),
         "offering": raw.get("networkofferingname")
         or catalog.name_of("network_offering", raw.get("networkofferingid")),
-        "gateway": raw.get("gateway"),
-        "netmask": raw.get("netmask"),
-        "network_domain": raw.get("networkdomain"),
-        "external_id": raw.get("externalid"),
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
                       raw.get("state"))
 
 
-def refresh(client: Any, catalog: Any) -> list[LiveObject]:
+def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
     rows = client.list_all("listNetworks", "network", {"listall": True})
     return [observe(r, catalog) for r in rows]
 
 
-def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Draft]:
+def holds(live: LiveObject) -> list[str]:
+    return []
+
+
+def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
+                 ) -> list[Draft]:
     drafts = plan_generic(desired, live, ATTRS)
     for draft in drafts:
         if draft.operation is Operation.REPLACE and live is not None:
@@ -154,18 +168,17 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: Any) -> list[Dr
 
 
 def execute(action: Action, ctx: ExecContext) -> Outcome:
+    inputs = Inputs.model_validate(action.inputs)
     op = action.operation
     if op is Operation.CREATE:
-        return _create(action, ctx)
+        return _create(action, inputs, ctx)
     if op is Operation.REPLACE:
         _delete(action, ctx)
-        return _create(action, ctx)
+        return _create(action, inputs, ctx)
     if op is Operation.UPDATE:
         after = action.after or {}
-        send_job(ctx, "updateNetwork", {
-            "id": action.mold_id, "name": after["name"], "displaytext": after["display_text"],
-            "networkdomain": after.get("network_domain"),
-        }, RESEND)
+        send_job(ctx, "updateNetwork", {"id": action.mold_id,
+                                        **api_params(ATTRS, after, "updateNetwork")}, RESEND)
         return Outcome(action.mold_id, after)
     if op is Operation.DELETE:
         _delete(action, ctx)
@@ -192,15 +205,13 @@ def _delete(action: Action, ctx: ExecContext) -> None:
                         "once Mold expunged them, or ask an admin to expunge them now") from None
 
 
-def _create(action: Action, ctx: ExecContext) -> Outcome:
+def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     after = action.after or {}
-    lookup = {"zoneid": action.inputs["zoneid"], "listall": True}
-    result = send(ctx, "createNetwork", {
-        "name": after["name"], "displaytext": after["display_text"],
-        "zoneid": action.inputs["zoneid"], "networkofferingid": action.inputs["networkofferingid"],
-        "gateway": after.get("gateway"), "netmask": after.get("netmask"),
-        "networkdomain": after.get("network_domain"), "externalid": after.get("external_id"),
-    }, named(ctx, "listNetworks", "network", lookup, after["name"], action.address))
+    params = {**api_params(ATTRS, after), "zoneid": inputs.zoneid,
+              "networkofferingid": inputs.networkofferingid}
+    lookup = {"zoneid": inputs.zoneid, "listall": True}
+    result = send(ctx, "createNetwork", params,
+                  named(ctx, "listNetworks", "network", lookup, after["name"], action.address))
     network_id = str(result["id"] if result.get("_found") else result["network"]["id"])
     tag_resource(ctx, RESOURCE_TYPE, network_id, action.address)
     return Outcome(network_id, after)

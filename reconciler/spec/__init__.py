@@ -11,16 +11,15 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, create_model
+from pydantic import BaseModel, ValidationError, create_model
 
-from reconciler.address import KIND_ORDER, Address
 from reconciler.diagnostics import Diagnostics, SourcePos
-from reconciler.resources import KINDS
-from reconciler.resources.base import SpecModel
+from reconciler.model import Address, Declared, Defaults, SpecModel
+from reconciler.resources import KIND_ORDER, KINDS
 from reconciler.spec.yamlsource import PosMap, load_yaml
 
 __all__ = ["Defaults", "Declared", "SpecDoc", "load_spec", "json_schema", "SECTIONS"]
@@ -28,26 +27,6 @@ __all__ = ["Defaults", "Declared", "SpecDoc", "load_spec", "json_schema", "SECTI
 SECTIONS = {KINDS[k].SECTION: k for k in KIND_ORDER if k in KINDS}
 TOP_KEYS = ("version", "defaults", *SECTIONS)
 SUPPORTED_VERSIONS = (1,)
-
-
-class Defaults(SpecModel):
-    zone: str | None = Field(None, description="Zone of every resource that names none")
-    hypervisor: str = Field("KVM", description="Hypervisor of every VM that names none")
-    project: str | None = Field(None, description="Mold project (name or id) every resource "
-                                                  "belongs to unless it names its own")
-
-
-@dataclass
-class Declared:
-    """One declared resource: its validated model and where each key was written."""
-
-    address: Address
-    spec: Any
-    pos: SourcePos
-    fields: dict[str, SourcePos] = field(default_factory=dict)  # "boot.type" -> position
-
-    def at(self, name: str) -> SourcePos:
-        return self.fields.get(name, self.pos)
 
 
 @dataclass

@@ -10,9 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from reconciler.live import Catalog, CatalogEntry, LiveSnapshot
+from reconciler.model import ADDRESS_TAG, OWNER_TAG, Catalog, CatalogEntry, LiveObject, LiveSnapshot
 from reconciler.plan import Plan
-from reconciler.resources.base import ADDRESS_TAG, OWNER_TAG, LiveObject
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State
 

@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 
 from reconciler.errors import PlanError
-from reconciler.live import Catalog, CatalogEntry, LiveSnapshot
+from reconciler.model import ADDRESS_TAG, OWNER_TAG, Catalog, CatalogEntry, LiveObject, LiveSnapshot
 from reconciler.plan import Operation, Plan
 from reconciler.planner import make_plan
 from reconciler.render.json import plan_dict
-from reconciler.resources.base import ADDRESS_TAG, OWNER_TAG, LiveObject
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State
 
@@ -250,30 +249,6 @@ isos:
     created, _ = make_plan(spec_from(tmp_path, spec), State(owner=OWNER), live())
     assert created.actions[0].after["os_type"] == "None"  # type: ignore[index]
     assert "ostypeid" not in created.actions[0].inputs
-
-
-def test_featured_refused_by_mold_is_a_warning_not_a_perpetual_update(tmp_path: Path) -> None:
-    doc = spec_from(tmp_path, SPEC + "    featured: true\n")
-    first, _ = make_plan(doc, state(**{"iso.win2022": ("i1", {"featured": False})}), live(iso("i1")))
-    assert ops(first) == [("iso.win2022", "update")]  # never asked yet: ask once
-    assert first.actions[0].changed == ["featured"]
-
-    asked = state(**{"iso.win2022": ("i1", first.actions[0].after or {})})
-    second, diags = make_plan(doc, asked, live(iso("i1")))
-    assert second.actions == []
-    assert [(d.severity.value, d.pos.line if d.pos else None) for d in diags] == [("warning", 8)]
-    assert "only root admins may feature images" in diags.items[0].summary
-    assert second.warnings == [diags.items[0].render()]
-
-
-def test_featured_refusal_is_remembered_across_an_unrelated_update(tmp_path: Path) -> None:
-    doc = spec_from(tmp_path, SPEC.replace("Windows Server 2022", "WS2022") + "    featured: true\n")
-    asked = state(**{"iso.win2022": ("i1", {"featured": True})})
-    update, _ = make_plan(doc, asked, live(iso("i1")))
-    assert ops(update) == [("iso.win2022", "update")]
-    after_apply = state(**{"iso.win2022": ("i1", update.actions[0].after or {})})
-    again, _ = make_plan(doc, after_apply, live(iso("i1", display_text="WS2022")))
-    assert again.actions == []
 
 
 def test_crash_mid_replace_does_not_register_a_third_iso(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from reconciler.errors import PlanError
+from reconciler.model import LiveObject
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions, make_destroy_plan, make_plan
-from reconciler.resources.base import LiveObject
 from reconciler.spec import load_spec
 from tests.helpers.builders import OTHER_OWNER, OWNER, iso, live, network, state, template, vm
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.live import Catalog, LiveSnapshot
+from reconciler.model import Catalog, LiveObject, LiveSnapshot
 from reconciler.plan import Operation
 from reconciler.planner import make_refresh_plan
-from reconciler.resources.base import LiveObject
 from reconciler.state import ResourceState, State
 
 VM = {"name": "master", "zone": "Zone1", "cdrom": None, "state": "stopped", "pod": None,

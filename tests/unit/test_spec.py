@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reconciler.address import Address
 from reconciler.diagnostics import SourcePos
+from reconciler.model import Address
 from reconciler.spec import json_schema, load_spec
 
 
@@ -172,7 +172,9 @@ def test_json_schema_describes_iso_entries() -> None:
     assert iso["additionalProperties"] is False
     assert {"name", "display_text", "url", "zone", "os_type", "bootable", "public", "featured",
             "extractable", "checksum"} <= set(iso["properties"])
-    assert iso["properties"]["bootable"] == {"default": True, "title": "Bootable", "type": "boolean"}
+    assert iso["properties"]["bootable"] == {
+        "default": True, "title": "Bootable", "type": "boolean",
+        "description": "Can a VM boot from it (the installer: yes; drivers: no)"}
 
 
 def test_one_mistake_is_one_error_not_a_dangling_reference_too(tmp_path: Path) -> None:

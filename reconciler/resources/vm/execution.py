@@ -11,12 +11,16 @@ unless the operator forces it.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from pydantic import Field
+
 from reconciler.errors import JobFailed, MwinError
+from reconciler.model import Outcome
 from reconciler.mold.poll import Deadline, PollPolicy, poll_until
 from reconciler.plan import Action, Operation
-from reconciler.resources.base import ExecContext, Outcome
+from reconciler.resources.base import ActionInputs, ExecContext
 from reconciler.resources.common import (
     RESEND,
     Check,
@@ -33,26 +37,61 @@ from reconciler.resources.common import (
 RESOURCE_TYPE = "UserVm"
 
 
+class Inputs(ActionInputs):
+    """A VM action's inputs: the deploy parameters (a create or replace), or a step's."""
+
+    name: str | None = None  # the hostname; for create_snapshot the snapshot's display name
+    displayname: str | None = None
+    zoneid: str | None = None
+    podid: str | None = None
+    clusterid: str | None = None
+    hostid: str | None = None
+    templateid: str | None = None  # the ISO or template deployed from
+    source_kind: str | None = None  # "iso" or "template"
+    hypervisor: str | None = None
+    serviceofferingid: str | None = None
+    diskofferingid: str | None = None
+    size: int | None = None
+    networkids: list[str] = Field(default_factory=list)
+    boottype: str | None = None
+    bootmode: str | None = None
+    tpmversion: str | None = None
+    group: str | None = None
+    keyboard: str | None = None
+    keypair: str | None = None
+    details: list[dict[str, str]] | None = None
+    startvm: bool = True
+    cdrom_id: str | None = None
+    isoid: str | None = None  # attach_iso
+    networkid: str | None = None  # NIC steps
+    snapshot_id: str | None = None  # delete_snapshot
+    for_template: bool = False  # stop: a template is made from the disk next
+
+
+DEPLOY_PARAMS = {"zoneid", "templateid", "hypervisor", "serviceofferingid", "diskofferingid",
+                 "size", "networkids", "name", "displayname", "group", "keyboard", "boottype",
+                 "bootmode", "tpmversion", "details", "podid", "clusterid", "hostid",
+                 "keypair", "startvm"}
+Row = dict[str, Any] | None
+Runner = Callable[[Action, "Inputs", ExecContext], "str | None"]
+
+
 def execute(action: Action, ctx: ExecContext) -> Outcome:
     runner = _RUNNERS.get(action.operation)
     if runner is None:  # pragma: no cover - the planner never emits it
         raise ValueError(f"vm cannot {action.operation}")
-    mold_id = runner(action, ctx)
+    mold_id = runner(action, Inputs.model_validate(action.inputs), ctx)
     if action.operation is Operation.DELETE:
         return Outcome(removed=True)
     return Outcome(mold_id or action.mold_id, action.after)
 
 
-def _deploy(action: Action, ctx: ExecContext) -> str:
-    inputs = action.inputs
-    params = {key: inputs.get(key) for key in (
-        "zoneid", "templateid", "hypervisor", "serviceofferingid", "diskofferingid", "size",
-        "networkids", "name", "displayname", "group", "keyboard", "boottype", "bootmode",
-        "tpmversion", "details", "podid", "clusterid", "hostid", "keypair", "startvm")}
-    lookup = {"zoneid": inputs.get("zoneid"), "name": inputs.get("name"), "listall": True}
+def _deploy(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
+    params = inputs.model_dump(include=DEPLOY_PARAMS)
+    lookup = {"zoneid": inputs.zoneid, "name": inputs.name, "listall": True}
     response = send(ctx, "deployVirtualMachine", params,
                     named(ctx, "listVirtualMachines", "virtualmachine", lookup,
-                          str(inputs.get("name")), action.address))
+                          str(inputs.name), action.address))
     vm_id = str(response["id"])
     ctx.progress(f"deploying VM {vm_id}")
     tag_resource(ctx, RESOURCE_TYPE, vm_id, action.address)
@@ -63,15 +102,15 @@ def _deploy(action: Action, ctx: ExecContext) -> str:
     return vm_id
 
 
-def _replace(action: Action, ctx: ExecContext) -> str:
-    _destroy(action, ctx)
-    return _deploy(action, ctx)
+def _replace(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
+    _destroy(action, inputs, ctx)
+    return _deploy(action, inputs, ctx)
 
 
 EXPUNGE_REFUSED = ("permission for expunging", "expunge can be passed by admin only")
 
 
-def _destroy(action: Action, ctx: ExecContext) -> None:
+def _destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     """Destroy and expunge. An account that may not expunge (UserVmManagerImpl: not an admin
     without ``allow.user.expunge.recover.vm``, or a role without expungeVirtualMachine) gets
     a failed job and the VM untouched; it is then destroyed without expunge, after freeing
@@ -88,17 +127,17 @@ def _destroy(action: Action, ctx: ExecContext) -> None:
     ctx.progress("Mold does not let this account expunge VMs (allow.user.expunge.recover.vm, "
                  "or the role's expungeVirtualMachine): destroying it without expunge; Mold "
                  "expunges it after expunge.delay")
-    _free_before_destroy(action, ctx)
+    _free_before_destroy(action, inputs, ctx)
     delete_job(ctx, "destroyVirtualMachine", {"id": action.mold_id, "expunge": False},
                _vm_check(action, ctx, lambda row: row is None or row.get("state") in
                          ("Destroyed", "Expunging")))
 
 
-def _free_before_destroy(action: Action, ctx: ExecContext) -> None:
+def _free_before_destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     row = _vm_row(action, ctx)
     if row.get("isoid"):
         _job("detachIso", {"virtualmachineid": "$id"},
-             lambda _a, r: bool(r) and not r.get("isoid"))(action, ctx)
+             _drive_empty)(action, inputs, ctx)
     if row.get("state") != "Stopped":
         send_job(ctx, "stopVirtualMachine", {"id": action.mold_id, "forced": True},
                  _vm_check(action, ctx, lambda r: _in_state(r, "Stopped")))
@@ -113,16 +152,18 @@ def _vm_check(action: Action, ctx: ExecContext, done: Any) -> Check:
                      {"id": action.mold_id, "listall": True}, done)
 
 
-def _job(command: str, params: dict[str, Any], done: Any, confirm: bool = False) -> Any:
-    """A runner for a VM job; ``done(action, row)`` tells whether it happened (lost answer).
+def _job(command: str, params: dict[str, str], done: Callable[[Inputs, Row], bool],
+         confirm: bool = False) -> Runner:
+    """A runner for a VM job; ``params`` maps API parameters to fields of the inputs ("$id":
+    the VM); ``done(inputs, row)`` tells whether it happened (lost answer).
     With ``confirm`` the VM is read back after the job: Mold issue #1124 saw two attachIso
     jobs on one VM both succeed while one ISO was lost, so success alone is not trusted."""
-    def run(action: Action, ctx: ExecContext) -> None:
-        values = {k: (action.mold_id if v == "$id" else action.inputs.get(v, v))
+    def run(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+        values = {k: (action.mold_id if v == "$id" else getattr(inputs, v))
                   for k, v in params.items()}
-        send_job(ctx, command, values, _vm_check(action, ctx, lambda row: done(action, row)),
+        send_job(ctx, command, values, _vm_check(action, ctx, lambda row: done(inputs, row)),
                  on_progress=_job_progress(ctx, command))
-        if confirm and not done(action, _vm_row(action, ctx)):
+        if confirm and not done(inputs, _vm_row(action, ctx)):
             row = _vm_row(action, ctx)
             raise MwinError(f"{command} on {action.address} reported success, but the drive "
                             f"holds {row.get('isoname') or 'nothing'} ({row.get('isoid')}); "
@@ -131,18 +172,18 @@ def _job(command: str, params: dict[str, Any], done: Any, confirm: bool = False)
     return run
 
 
-def _snapshot_gone(action: Action, ctx: ExecContext) -> Check:
+def _snapshot_gone(inputs: Inputs, ctx: ExecContext) -> Check:
     return row_state(ctx, "listVMSnapshot", "vmSnapshot",
-                     {"vmsnapshotid": action.inputs.get("snapshot_id"), "listall": True},
+                     {"vmsnapshotid": inputs.snapshot_id, "listall": True},
                      lambda row: row is None)
 
 
-def _delete_snapshot(action: Action, ctx: ExecContext) -> None:
-    delete_job(ctx, "deleteVMSnapshot", {"vmsnapshotid": action.inputs.get("snapshot_id")},
-               _snapshot_gone(action, ctx))
+def _delete_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    delete_job(ctx, "deleteVMSnapshot", {"vmsnapshotid": inputs.snapshot_id},
+               _snapshot_gone(inputs, ctx))
 
 
-def _update(action: Action, ctx: ExecContext) -> None:
+def _update(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     """``group`` is sent only when the spec sets one: Mold takes an empty string as a group
     named "" (UserVmManagerImpl.addInstanceToGroup) and has no way to leave a group."""
     after = action.after or {}
@@ -152,17 +193,17 @@ def _update(action: Action, ctx: ExecContext) -> None:
     }, RESEND)
 
 
-def _change_offering(action: Action, ctx: ExecContext) -> None:
+def _change_offering(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     send(ctx, "changeServiceForVirtualMachine", {
-        "id": action.mold_id, "serviceofferingid": action.inputs["serviceofferingid"]}, RESEND)
+        "id": action.mold_id, "serviceofferingid": inputs.serviceofferingid}, RESEND)
 
 
-def _stop(action: Action, ctx: ExecContext) -> None:
+def _stop(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     wait = ctx.waits.guest_shutdown
     force = ctx.force_stop
     if wait > 0 and _wait_guest_poweroff(action, ctx, wait):
         return
-    if action.inputs.get("for_template") and not force:
+    if inputs.for_template and not force:
         raise MwinError(
             f"{action.address} did not power off by itself within {wait:g}s, so its disk may "
             "not be generalized. Run `sysprep /generalize /oobe /shutdown` in the guest and "
@@ -171,6 +212,14 @@ def _stop(action: Action, ctx: ExecContext) -> None:
     send_job(ctx, "stopVirtualMachine", {"id": action.mold_id, "forced": force or None},
              _vm_check(action, ctx, lambda row: _in_state(row, "Stopped")),
              on_progress=_job_progress(ctx, "stop"))
+
+
+def _drive_holds(inputs: Inputs, row: Row) -> bool:
+    return row is not None and row.get("isoid") == inputs.isoid
+
+
+def _drive_empty(inputs: Inputs, row: Row) -> bool:
+    return row is not None and not row.get("isoid")
 
 
 def _in_state(row: dict[str, Any] | None, state: str) -> bool:
@@ -209,47 +258,47 @@ def _vm_row(action: Action, ctx: ExecContext) -> dict[str, Any]:
     return dict(rows[0])
 
 
-def _nic_of(action: Action, ctx: ExecContext) -> str:
+def _nic_of(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
     """The id of the VM's NIC in the action's network (known only at apply time for a NIC
     added earlier in the same apply)."""
-    network_id = action.inputs.get("networkid")
+    network_id = inputs.networkid
     nic = _nic_in(_vm_row(action, ctx), network_id)
     if nic is None:
         raise MwinError(f"{action.address} has no NIC in network {network_id}")
     return str(nic["id"])
 
 
-def _add_nic(action: Action, ctx: ExecContext) -> None:
-    network_id = action.inputs.get("networkid")
+def _add_nic(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    network_id = inputs.networkid
     send_job(ctx, "addNicToVirtualMachine",
              {"virtualmachineid": action.mold_id, "networkid": network_id},
              _vm_check(action, ctx, lambda row: _nic_in(row, network_id) is not None),
              on_progress=_job_progress(ctx, "add NIC"))
 
 
-def _set_default_nic(action: Action, ctx: ExecContext) -> None:
-    network_id = action.inputs.get("networkid")
+def _set_default_nic(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    network_id = inputs.networkid
     send_job(ctx, "updateDefaultNicForVirtualMachine",
-             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, ctx)},
+             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, inputs, ctx)},
              _vm_check(action, ctx, lambda row: bool((_nic_in(row, network_id) or {})
                                                      .get("isdefault"))),
              on_progress=_job_progress(ctx, "default NIC"))
 
 
-def _remove_nic(action: Action, ctx: ExecContext) -> None:
-    network_id = action.inputs.get("networkid")
+def _remove_nic(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    network_id = inputs.networkid
     if _nic_in(_vm_row(action, ctx), network_id) is None:
         return  # already gone (a lost answer of an earlier try)
     send_job(ctx, "removeNicFromVirtualMachine",
-             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, ctx)},
+             {"virtualmachineid": action.mold_id, "nicid": _nic_of(action, inputs, ctx)},
              _vm_check(action, ctx, lambda row: _nic_in(row, network_id) is None),
              on_progress=_job_progress(ctx, "remove NIC"))
 
 
-def _create_snapshot(action: Action, ctx: ExecContext) -> None:
+def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     """``name`` is Mold's display name (CreateVMSnapshotCmd); a lost answer is looked for by
     display name (``listVMSnapshot name=`` matches display names only)."""
-    name = action.inputs["name"]
+    name = inputs.name
 
     def taken() -> Held:
         rows = ctx.client.list_all("listVMSnapshot", "vmSnapshot", {
@@ -286,20 +335,18 @@ def _job_progress(ctx: ExecContext, what: str) -> Any:
     return report
 
 
-_RUNNERS: dict[Operation, Any] = {
+_RUNNERS: dict[Operation, Runner] = {
     Operation.CREATE: _deploy,
     Operation.REPLACE: _replace,
     Operation.DELETE: _destroy,
     Operation.UPDATE: _update,
     Operation.CHANGE_OFFERING: _change_offering,
     Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"},
-                               lambda action, row: bool(row) and
-                               row.get("isoid") == action.inputs.get("isoid"), confirm=True),
-    Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"},
-                               lambda action, row: bool(row) and not row.get("isoid"),
+                               _drive_holds, confirm=True),
+    Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"}, _drive_empty,
                                confirm=True),
     Operation.START: _job("startVirtualMachine", {"id": "$id"},
-                          lambda action, row: _in_state(row, "Running")),
+                          lambda inputs, row: _in_state(row, "Running")),
     Operation.STOP: _stop,
     Operation.CREATE_SNAPSHOT: _create_snapshot,
     Operation.DELETE_SNAPSHOT: _delete_snapshot,

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.address import Address
 from reconciler.diagnostics import Diagnostics
-from reconciler.resources.base import Desired, Ref
+from reconciler.model import Address, Declared, Desired, Ref
+from reconciler.resources.contract import PlanningContext, SpecView
+from reconciler.resources.vm.spec import UNSET
 
-__all__ = ["desired", "validate", "tpm_input", "WINDOWS_11_MIN_GB", "UNSET"]
+__all__ = ["desired", "validate", "tpm_input", "WINDOWS_11_MIN_GB"]
 
 WINDOWS_11_MIN_GB = 100
-UNSET = "<unset>"  # cdrom omitted: leave the drive as the deploy left it
 
 
 def _is_windows(os_type: str | None) -> bool:
@@ -30,7 +30,7 @@ def _is_windows_11(os_type: str | None) -> bool:
 
 # --- spec level (mwin validate) ------------------------------------------------------------
 
-def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
+def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     spec = decl.spec
     address = str(decl.address)
     if (spec.install_iso is None) == (spec.template is None):
@@ -50,7 +50,7 @@ def validate(decl: Any, doc: Any, diags: Diagnostics) -> None:
         check_windows_rules(decl, os_type, diags)
 
 
-def _check_cdrom_kind(decl: Any, doc: Any, diags: Diagnostics) -> None:
+def _check_cdrom_kind(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     cdrom = decl.spec.cdrom
     if not isinstance(cdrom, str) or Address("iso", cdrom) in doc.resources:
         return
@@ -60,7 +60,7 @@ def _check_cdrom_kind(decl: Any, doc: Any, diags: Diagnostics) -> None:
                     decl.at("cdrom"), address=str(decl.address))
 
 
-def _spec_os_type(decl: Any, doc: Any) -> str | None:
+def _spec_os_type(decl: Declared, doc: SpecView) -> str | None:
     """OS type of the deploy source when the spec itself declares it."""
     for field_name, kind in (("install_iso", "iso"), ("template", "template")):
         value = getattr(decl.spec, field_name)
@@ -70,7 +70,7 @@ def _spec_os_type(decl: Any, doc: Any) -> str | None:
     return None
 
 
-def check_windows_rules(decl: Any, os_type: str, diags: Diagnostics) -> None:
+def check_windows_rules(decl: Declared, os_type: str, diags: Diagnostics) -> None:
     spec, address = decl.spec, str(decl.address)
     if _is_windows_11(os_type):
         boot = spec.boot
@@ -85,7 +85,7 @@ def check_windows_rules(decl: Any, os_type: str, diags: Diagnostics) -> None:
 
 # --- plan level (needs Mold's catalog) -----------------------------------------------------
 
-def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
+def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired | None:
     spec = decl.spec
     address = str(decl.address)
     errors_before = len(diags.errors)
@@ -117,7 +117,7 @@ def desired(decl: Any, ctx: Any, diags: Diagnostics) -> Desired | None:
     return found
 
 
-def _placement(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+def _placement(decl: Declared, ctx: PlanningContext, diags: Diagnostics, attrs: dict[str, Any],
                inputs: dict[str, Any]) -> None:
     for field_name, param in (("pod", "podid"), ("cluster", "clusterid"), ("host", "hostid")):
         value = getattr(decl.spec, field_name)
@@ -129,7 +129,7 @@ def _placement(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
             attrs[field_name], inputs[param] = entry.name, entry.id
 
 
-def _image(ctx: Any, kind: str, value: Any, decl: Any, field_name: str, diags: Diagnostics
+def _image(ctx: PlanningContext, kind: str, value: Any, decl: Declared, field_name: str, diags: Diagnostics
            ) -> tuple[str | None, Any, str | None, list[str]]:
     """(name, id or {"$ref"}, OS type name, needed addresses) of an ISO or template."""
     if isinstance(value, str):
@@ -154,7 +154,7 @@ def _image(ctx: Any, kind: str, value: Any, decl: Any, field_name: str, diags: D
     return found[0].name, found[0].id, found[0].attrs.get("os_type"), []
 
 
-def _source(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> str | None:
+def _source(decl: Declared, ctx: PlanningContext, diags: Diagnostics, found: Desired) -> str | None:
     """The deploy source: ``install_iso``/``template`` keep the spec's words (the key of a
     declared image, or the name/id of one in Mold), compared with what state recorded at
     deploy; the image's Mold name is what the VM answer shows."""
@@ -178,7 +178,7 @@ def _spoken(value: Any) -> str | None:
     return ref.name or ref.id
 
 
-def _offerings(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+def _offerings(decl: Declared, ctx: PlanningContext, diags: Diagnostics, attrs: dict[str, Any],
                inputs: dict[str, Any], os_type: str | None) -> None:
     spec, address = decl.spec, str(decl.address)
     compute = ctx.catalog.resolve("service_offering", spec.compute_offering,
@@ -209,7 +209,7 @@ def _offerings(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
                     decl.at("disk_size" if custom else "disk_offering"), address=address)
 
 
-def _networks(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
+def _networks(decl: Declared, ctx: PlanningContext, diags: Diagnostics, found: Desired) -> None:
     names, ids = [], []
     for i, value in enumerate(decl.spec.networks):
         name, ident, _os, needs = _image(ctx, "network", value, decl, f"networks.{i}", diags)
@@ -220,7 +220,7 @@ def _networks(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
     found.private["network_ids"] = dict(zip(names, ids, strict=True))
 
 
-def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
+def _boot(decl: Declared, ctx: PlanningContext, diags: Diagnostics, attrs: dict[str, Any],
           inputs: dict[str, Any]) -> None:
     """Boot settings are sent only as declared. Without `boot:` Mold takes them from the
     deploy source (UserVmManagerImpl.commitUserVm copies a template's details, UEFI
@@ -237,7 +237,7 @@ def _boot(decl: Any, ctx: Any, diags: Diagnostics, attrs: dict[str, Any],
         inputs.update(boottype=boot.type, bootmode=mode)
 
 
-def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
+def _cdrom(decl: Declared, ctx: PlanningContext, diags: Diagnostics, found: Desired) -> None:
     spec = decl.spec
     if "cdrom" not in spec.model_fields_set:
         found.attrs["cdrom"] = UNSET
@@ -250,7 +250,7 @@ def _cdrom(decl: Any, ctx: Any, diags: Diagnostics, found: Desired) -> None:
     found.private["cdrom_needs"] = needs
 
 
-def tpm_input(desired: Desired, ctx: Any) -> str | None:
+def tpm_input(desired: Desired, ctx: PlanningContext) -> str | None:
     """``tpmversion`` for a deploy about to be planned: V2_0 or NONE as declared, None when
     not declared. Mold parses it as ApiConstants.TpmVersion (V2_0, V1_2, TPM, NONE; only V1_2
     and V2_0 give a TPM). Whether this Mold has the parameter is read from listApis only now,

@@ -1,0 +1,84 @@
+"""Reading VMs from Mold: listVirtualMachines joined with their VM snapshots and ROOT
+volumes (three list calls for every VM), in the spec's vocabulary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.model import Catalog, LiveObject, tags_of
+from reconciler.mold.api import MoldApi
+
+KIND = "vm"
+
+def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
+    """One VM as ``refresh`` joined it: its listVirtualMachines row with ``vmsnapshots`` (its
+    listVMSnapshot rows) and ``rootgb`` (the ROOT volume's size) added."""
+    snapshots = list(raw.get("vmsnapshots") or [])
+    root_gb = raw.get("rootgb")
+    details = raw.get("details") or {}
+    good = [s for s in snapshots if str(s.get("state", "Ready")) != "Error"]
+    uefi = details.get("UEFI") or (raw.get("bootmode") if raw.get("boottype") == "Uefi" else None)
+    tpm = str(details.get("tpmversion", "NONE"))
+    nics = sorted(raw.get("nic") or [], key=lambda n: (not n.get("isdefault"),
+                                                      int(n.get("deviceid", 0) or 0)))
+    attrs = {
+        "project": raw.get("project"),
+        "name": raw.get("name"),
+        "display_name": raw.get("displayname") or raw.get("name"),
+        "group": raw.get("group") or None,
+        "zone": raw.get("zonename") or catalog.name_of("zone", raw.get("zoneid")),
+        "pod": None, "cluster": None, "host": None,
+        "install_iso": None, "template": None,
+        "hypervisor": raw.get("hypervisor"),
+        "compute_offering": raw.get("serviceofferingname"),
+        "disk_offering": raw.get("diskofferingname"),
+        "disk_size": root_gb,
+        "networks": [n.get("networkname") for n in nics],
+        "boot.type": "UEFI" if uefi else "BIOS",
+        "boot.mode": str(uefi).upper() if uefi else "LEGACY",
+        "boot.tpm": "2.0" if tpm.upper() in ("2.0", "V2_0") else "none",
+        "root_disk_controller": details.get("rootDiskController"),
+        "keyboard": details.get("keyboard"),
+        "cdrom": raw.get("isoname"),
+        "state": str(raw.get("state", "")).lower(),
+        "snapshots": sorted(_snapshot_name(s) for s in good),
+    }
+    private = {
+        "iso_id": raw.get("isoid"),
+        "source_name": raw.get("templatename"),
+        "snapshot_ids": {_snapshot_name(s): s.get("id") for s in good},
+        "failed_snapshots": {_snapshot_name(s): s.get("id") for s in snapshots
+                             if s not in good},
+        "network_ids": {n.get("networkname"): n.get("networkid") for n in nics},
+    }
+    return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
+                      raw.get("state"), private)
+
+
+def _snapshot_name(row: Mapping[str, Any]) -> str:
+    """The name the spec gives a VM snapshot is Mold's display name: createVMSnapshot's
+    ``name`` parameter sets ``displayname``, and Mold names the snapshot itself
+    ``<instancename>_VS_<yyyyMMddHHmmss>`` (VMSnapshotManagerImpl.allocVMSnapshot)."""
+    return str(row.get("displayname") or row.get("name", ""))
+
+
+def holds(live: LiveObject) -> list[str]:
+    """Mold ids this VM keeps in use while it exists: the ISO in its drive, its networks."""
+    held = [live.private.get("iso_id")] + list(live.private.get("network_ids", {}).values())
+    return [str(i) for i in held if i]
+
+
+def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
+    vms = client.list_all("listVirtualMachines", "virtualmachine", {"listall": True})
+    snaps = client.list_all("listVMSnapshot", "vmSnapshot", {"listall": True})
+    vols = client.list_all("listVolumes", "volume", {"listall": True, "type": "ROOT"})
+    by_vm: dict[str, list[dict[str, Any]]] = {}
+    for snap in snaps:
+        by_vm.setdefault(str(snap.get("virtualmachineid")), []).append(snap)
+    root = {str(v.get("virtualmachineid")): int(v.get("size") or 0) // (1024 ** 3) for v in vols}
+    return [observe({**r, "vmsnapshots": by_vm.get(str(r["id"]), []),
+                     "rootgb": root.get(str(r["id"])) or None}, catalog)
+            for r in vms if str(r.get("state", "")).lower() not in ("destroyed", "expunging")]
+
+

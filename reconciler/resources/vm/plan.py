@@ -1,0 +1,268 @@
+"""Planning a VM: deploy, replace (loudly, for firmware), in-place updates, and the steps
+(NICs, the CD drive, power, snapshots) from the state the VM is in at each point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.model import Desired, Draft, LiveObject
+from reconciler.plan import Operation
+from reconciler.resources.base import OnChange, deploy_only_changes, diff_attrs
+from reconciler.resources.common import replace_reason, split_changes
+from reconciler.resources.contract import PlanningContext
+from reconciler.resources.vm.observe import holds
+from reconciler.resources.vm.rules import tpm_input
+from reconciler.resources.vm.spec import ATTRS, FROM_STATE, SOURCE_KEYS, STEPS, UNSET, same_networks
+
+# --- planning ----------------------------------------------------------------------------
+
+def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext) -> list[Draft]:
+    if live is None:
+        return _deploy(desired, None, ctx, "declared in the spec, not in Mold")
+    current = _current(desired, live, ctx)
+    diffable = tuple(a for a in ATTRS if a.name not in STEPS)
+    changes = diff_attrs(diffable, desired.attrs, current)
+    replace, in_place = split_changes(changes)
+    if replace:
+        return _deploy(desired, live, ctx, replace_reason(replace),
+                       [c.attr.name for c in changes], [c.attr.name for c in replace])
+    _warn_deploy_only(desired, current, ctx)
+    drafts = _in_place(desired, live, current, in_place)
+    state_now = drafts[-1].after if drafts else current
+    return drafts + _steps(desired, live, dict(state_now or current), ctx)
+
+
+def _current(desired: Desired, live: LiveObject, ctx: PlanningContext) -> dict[str, Any]:
+    """What the VM is now, in the spec's words: Mold's answer, plus what only state knows
+    (placement and the deploy source as the spec named them when it was deployed)."""
+    recorded = ctx.state_attrs(str(desired.address))
+    current = {**live.attrs, **{k: recorded.get(k) for k in FROM_STATE if k in recorded}}
+    if not any(recorded.get(k) for k in SOURCE_KEYS):  # adopted, or recorded by mwin 0.1
+        same = live.private.get("source_name") == desired.private.get("source_name")
+        for key in SOURCE_KEYS:
+            current[key] = desired.attrs[key] if same else (
+                live.private.get("source_name") if desired.attrs[key] is not None else None)
+    for name in ctx.ignored(desired.address):
+        if name in current:
+            desired.attrs[name] = current[name]
+    visible = set(desired.attrs["snapshots"]) | set(recorded.get("snapshots") or [])
+    current["snapshots"] = [n for n in live.attrs["snapshots"] if n in visible]
+    return current
+
+
+def _warn_deploy_only(desired: Desired, current: dict[str, Any], ctx: PlanningContext) -> None:
+    """A deploy-only attribute the spec now sets otherwise: say so, change nothing."""
+    address = str(desired.address)
+    way_out = (f"nothing to do (`--replace {address}` redeploys it and destroys its disk; "
+               "`lifecycle.ignore_changes` silences this)")
+    changes = deploy_only_changes(ATTRS, desired.attrs, current)
+    source = [c for c in changes if c.attr.name in SOURCE_KEYS]
+    if source:
+        was = next((f"{k} {current[k]!r}" for k in SOURCE_KEYS if current.get(k)), "unknown")
+        now = next((f"{k} {desired.attrs[k]!r}" for k in SOURCE_KEYS if desired.attrs.get(k)),
+                   "nothing")
+        key = next(k for k in SOURCE_KEYS if desired.attrs.get(k))
+        ctx.warn(desired, key, f"deployed from {was}; the spec now says {now}: {way_out}")
+    for change in changes:
+        if change.attr.name not in SOURCE_KEYS:
+            ctx.warn(desired, change.attr.name,
+                     f"{change.attr.name} was {change.before!r} when the VM was deployed; the "
+                     f"spec now says {change.after!r}: {way_out}")
+
+
+def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, reason: str,
+            changed: list[str] | None = None, requires: list[str] | None = None) -> list[Draft]:
+    from_iso = desired.inputs.get("source_kind") == "iso"
+    start = from_iso or desired.attrs["state"] == "running"
+    after = {**desired.attrs, "cdrom": desired.private.get("install_iso_name") if from_iso
+             else None, "state": "running" if start else "stopped", "snapshots": []}
+    op = Operation.CREATE if live is None else Operation.REPLACE
+    inputs = {**desired.inputs, "startvm": start}
+    tpm = tpm_input(desired, ctx)
+    if tpm is not None:
+        inputs["tpmversion"] = tpm
+    draft = Draft(op, reason, before=dict(live.attrs) if live else None, after=after,
+                  changed=changed or [], requires_replace=requires or [], inputs=inputs,
+                  needs=list(desired.needs), releases=holds(live) if live else [],
+                  frees=live.id if live else None)
+    return [draft] + _steps(desired, None, after, ctx)
+
+
+def _in_place(desired: Desired, live: LiveObject, current: dict[str, Any],
+              changes: list[Any]) -> list[Draft]:
+    drafts: list[Draft] = []
+    state = dict(current)
+    stop_first = [c for c in changes if c.attr.on_change is OnChange.NEEDS_STOP]
+    if stop_first and state["state"] == "running":
+        names = ", ".join(c.attr.name for c in stop_first)
+        drafts.append(_state_draft(Operation.STOP, state, f"{names} can only change while the "
+                                                         "VM is stopped"))
+        state = dict(drafts[-1].after or {})
+    offering = [c for c in changes if c.attr.name == "compute_offering"]
+    if offering:
+        after = {**state, "compute_offering": offering[0].after}
+        drafts.append(Draft(Operation.CHANGE_OFFERING, "compute_offering changed (needs the VM "
+                            "stopped)", before=state, after=after,
+                            changed=["compute_offering"],
+                            inputs={"serviceofferingid": desired.inputs["serviceofferingid"]}))
+        state = after
+    updates = [c for c in changes if c.attr.command == "updateVirtualMachine"]
+    if updates:
+        after = {**state, **{c.attr.name: c.after for c in updates}}
+        drafts.append(Draft(Operation.UPDATE, f"{', '.join(c.attr.name for c in updates)} "
+                            "changed: update in place", before=state,
+                            after=after, changed=[c.attr.name for c in updates]))
+        state = after
+    if stop_first and current["state"] == "running" and desired.attrs["state"] == "running":
+        drafts.append(_state_draft(Operation.START, state, "start again after the change"))
+    return drafts
+
+
+def _state_draft(op: Operation, state: dict[str, Any], reason: str, **inputs: Any) -> Draft:
+    after = {**state, "state": "stopped" if op is Operation.STOP else "running"}
+    return Draft(op, reason, before=state, after=after, changed=["state"], inputs=dict(inputs))
+
+
+def _steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
+           ) -> list[Draft]:
+    """networks, cdrom, power state and snapshots, from the attributes the VM has now."""
+    recorded = ctx.state_attrs(str(desired.address))
+
+    def drifted(name: str) -> bool:  # Mold changed it behind mwin's back
+        return live is not None and name in recorded and recorded[name] != live.attrs.get(name)
+
+    drafts: list[Draft] = []
+    for make in (_nic_steps, _cdrom_steps, _power_steps, _snapshot_steps):
+        made = make(desired, live, state, ctx)
+        for draft in made:
+            draft.drift = draft.drift or any(drifted(name) for name in draft.changed)
+        drafts += made
+        state = dict(made[-1].after or state) if made else state
+    return drafts
+
+
+def _step(op: Operation, reason: str, state: dict[str, Any], changes: dict[str, Any],
+          **fields: Any) -> Draft:
+    after = {**state, **changes}
+    return Draft(op, reason, before=state, after=after, changed=sorted(changes), **fields)
+
+
+def _nic_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
+               ) -> list[Draft]:
+    """Add NICs for new networks, move the default NIC, then remove NICs of dropped networks
+    (a default NIC cannot be removed, so it moves first)."""
+    want, have = list(desired.attrs["networks"]), list(state.get("networks") or [])
+    if live is None or same_networks(want, have):
+        return []
+    if live.private.get("snapshot_ids"):
+        names = ", ".join(sorted(live.private["snapshot_ids"]))
+        ctx.error_at(desired.address, "networks",
+                     f"networks differ ({', '.join(have)} → {', '.join(want)}), but Mold refuses "
+                     f"to add, remove or change NICs of a VM with VM snapshots ({names})",
+                     detail="UserVmManagerImpl refuses NIC changes while any VM snapshot exists: "
+                            "drop the snapshots from `snapshots` and apply first, or keep the "
+                            "networks as they are")
+        return []
+    ids = desired.private.get("network_ids", {})
+    live_ids = live.private.get("network_ids", {})
+    drafts = []
+    for name in [n for n in want if n not in have]:
+        ref = ids.get(name)
+        needs = [ref["$ref"]] if isinstance(ref, dict) else []
+        drafts.append(_step(Operation.ADD_NIC, f"add a NIC in network {name!r}", state,
+                            {"networks": have + [name]}, inputs={"networkid": ref}, needs=needs))
+        state, have = dict(drafts[-1].after or {}), have + [name]
+    if have[0] != want[0]:
+        order = [want[0]] + [n for n in have if n != want[0]]
+        drafts.append(_step(Operation.SET_DEFAULT_NIC, f"make the NIC in {want[0]!r} the "
+                            "default (the first of `networks`)", state, {"networks": order},
+                            inputs={"networkid": ids.get(want[0])}))
+        state, have = dict(drafts[-1].after or {}), order
+    for name in [n for n in have if n not in want]:
+        left = [n for n in have if n != name]
+        network_id = live_ids.get(name)
+        drafts.append(_step(Operation.REMOVE_NIC, f"remove the NIC in network {name!r} (no "
+                            "longer in `networks`)", state, {"networks": left},
+                            inputs={"networkid": network_id},
+                            releases=[network_id] if network_id else []))
+        state, have = dict(drafts[-1].after or {}), left
+    return drafts
+
+
+def _cdrom_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
+                 ) -> list[Draft]:
+    want = desired.attrs["cdrom"]
+    if want == UNSET or want == state.get("cdrom"):
+        return []
+    drafts = []
+    if state.get("cdrom") is not None:
+        iso_id = live.private.get("iso_id") if live else None
+        drafts.append(_step(Operation.DETACH_ISO, f"eject {state['cdrom']!r} from the drive",
+                            state, {"cdrom": None}, releases=[iso_id] if iso_id else []))
+        state = dict(drafts[-1].after or {})
+    if want is not None:
+        drafts.append(_step(Operation.ATTACH_ISO, f"insert {want!r} into the drive", state,
+                            {"cdrom": want}, inputs={"isoid": desired.inputs["cdrom_id"]},
+                            needs=list(desired.private.get("cdrom_needs", []))))
+    return drafts
+
+
+def _power_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
+                 ) -> list[Draft]:
+    want = desired.attrs["state"]
+    if want == state.get("state"):
+        return []
+    op = Operation.START if want == "running" else Operation.STOP
+    return [_state_draft(op, state, f"declared {want}")]
+
+
+def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
+                    ) -> list[Draft]:
+    drafts = []
+    have = list(state.get("snapshots") or [])
+    managed = set(ctx.state_attrs(str(desired.address)).get("snapshots") or [])
+    ids = live.private.get("snapshot_ids", {}) if live else {}
+    failed = live.private.get("failed_snapshots", {}) if live else {}
+    for name in desired.attrs["snapshots"]:
+        if name in failed and name not in have:
+            drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is in Error (an "
+                                "earlier try failed): delete it before taking it again", state,
+                                {}, inputs={"snapshot_id": failed[name]}))
+        if name not in have:
+            if state.get("state") == "running":
+                ctx.warn(desired, "snapshots",
+                         f"VM snapshot {name!r} is taken while the VM runs: Mold (KVM, "
+                         "kvm.vmstoragesnapshot.enabled) freezes the guest's file systems "
+                         "through qemu-guest-agent first, and without the agent the job fails "
+                         "\"Could not freeze VM\". Install the guest tools first, or take it "
+                         "with the VM stopped")
+            drafts.append(_step(Operation.CREATE_SNAPSHOT, f"take VM snapshot {name!r}", state,
+                                {"snapshots": sorted(have + [name])}, inputs={"name": name}))
+            state = dict(drafts[-1].after or {})
+            have = list(state["snapshots"])
+    for name in sorted(set(have) - set(desired.attrs["snapshots"])):
+        if name in managed and name in ids:
+            drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is no longer "
+                                "declared", state, {"snapshots": sorted(set(have) - {name})},
+                                inputs={"snapshot_id": ids[name]}))
+            state = dict(drafts[-1].after or {})
+            have = list(state["snapshots"])
+    return drafts
+
+
+def current_attrs(desired: Desired, live: LiveObject, ctx: PlanningContext) -> dict[str, Any]:
+    """The VM as it is now, in the spec's words (for steps other kinds' plans add)."""
+    return _current(desired, live, ctx)
+
+
+def reattach_steps(address: str, live: LiveObject, iso_id: str, iso_address: str | None,
+                   state: dict[str, Any]) -> list[Draft]:
+    """The ISO ``iso_id`` in this VM's drive is being replaced or deleted: eject it first, and
+    insert the ISO resource's new object when the spec still wants it there (``iso_address``)."""
+    drafts = [_step(Operation.DETACH_ISO, f"eject {state.get('cdrom')!r} ({iso_id}): that ISO "
+                    "is about to be deleted", state, {"cdrom": None}, releases=[iso_id])]
+    if iso_address is not None:
+        drafts.append(_step(Operation.ATTACH_ISO, f"insert the new {iso_address} again",
+                            dict(drafts[-1].after or {}), {"cdrom": state.get("cdrom")},
+                            inputs={"isoid": {"$ref": iso_address}}, needs=[iso_address]))
+    return drafts
