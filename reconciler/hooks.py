@@ -6,7 +6,7 @@ from typing import Protocol
 
 from reconciler.plan import Action
 
-__all__ = ["Hook", "NullHook", "MultiHook"]
+__all__ = ["Hook", "NullHook"]
 
 
 class Hook(Protocol):
@@ -36,28 +36,3 @@ class NullHook:
 
     def action_skipped(self, index: int, action: Action, because: list[int]) -> None:
         pass
-
-
-class MultiHook(NullHook):
-    def __init__(self, *hooks: Hook) -> None:
-        self.hooks = hooks
-
-    def action_started(self, index: int, action: Action) -> None:
-        for hook in self.hooks:
-            hook.action_started(index, action)
-
-    def action_progress(self, index: int, action: Action, message: str) -> None:
-        for hook in self.hooks:
-            hook.action_progress(index, action, message)
-
-    def action_finished(self, index: int, action: Action, seconds: float) -> None:
-        for hook in self.hooks:
-            hook.action_finished(index, action, seconds)
-
-    def action_failed(self, index: int, action: Action, error: Exception) -> None:
-        for hook in self.hooks:
-            hook.action_failed(index, action, error)
-
-    def action_skipped(self, index: int, action: Action, because: list[int]) -> None:
-        for hook in self.hooks:
-            hook.action_skipped(index, action, because)

@@ -1,10 +1,20 @@
 """The Plan: an immutable, serialisable list of actions and what it was computed against.
 
-The executor takes a Plan and nothing else from the user: every value an
-action needs at apply time is in ``Action.inputs`` (resolved Mold ids, or
-``{"$ref": "<address>"}`` for an object another action of the same plan
-creates). ``before``/``after``/``reason`` are for people and renderers; the
-executor never branches on them.
+The executor takes a Plan and nothing else from the user. Of an action it reads:
+
+- ``operation`` and ``address`` (which kind module runs it);
+- ``mold_id``: the object acted on (for a step after a create or replace in the same plan,
+  the id state holds by then);
+- ``inputs``: Mold ids and parameters, ``{"$ref": "<address>"}`` for an object another action
+  of the same plan makes; each kind parses them into its typed ``Inputs`` model, where a
+  misspelt key is an error;
+- ``after``: the attributes the action sets (names, display texts, flags, in the spec's
+  words), which the kinds turn into API parameters through their attribute tables, and which
+  state records;
+- ``protect``: lifecycle.protect to record with the outcome.
+
+``before``, ``reason``, ``changed``, ``requires_replace`` and ``drift`` are for people and
+renderers; the executor never branches on them.
 """
 
 from __future__ import annotations

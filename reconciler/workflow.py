@@ -16,7 +16,7 @@ from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, Stat
 from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
 from reconciler.hooks import Hook
 from reconciler.live import load_apis, refresh
-from reconciler.model import ADDRESS_TAG, OWNER_TAG, LiveSnapshot
+from reconciler.model import LiveSnapshot
 from reconciler.plan import Plan
 from reconciler.planner import (
     PlanOptions,
@@ -26,6 +26,8 @@ from reconciler.planner import (
     make_refresh_plan,
 )
 from reconciler.resources import KINDS, parse_address
+from reconciler.resources.base import ExecContext
+from reconciler.resources.common import retag
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State, StateBackend, with_owner
 
@@ -210,8 +212,9 @@ def import_one(spec_path: str | Path, backend: StateBackend, client: Any, addres
                         f"{obj.address_tag}): importing it here would let two states manage it. "
                         f"Remove it from that state first (`mwin state rm {obj.address_tag}` "
                         "there), then pass --take-over")
-    wanted = {ADDRESS_TAG: address, **({OWNER_TAG: state.owner} if state.owner else {})}
-    _retag(client, KINDS[parsed.kind].RESOURCE_TYPE, obj, wanted)
+    ctx = ExecContext(client=client, resolve=lambda value: value, progress=lambda text: None,
+                      owner=state.owner)
+    retag(ctx, KINDS[parsed.kind].RESOURCE_TYPE, obj.id, obj.tags, ctx.ownership_tags(address))
     record = ResourceState(id=mold_id, attributes=dict(obj.attrs))
     written = backend.write(state.with_resource(address, record))
     return ImportResult(written, previous if previous != state.owner else None,
@@ -223,20 +226,6 @@ class ImportResult:
     state: State
     taken_from: str | None  # the owner it had, when another state's
     old_address: str | None  # the address tag it had, when another one
-
-
-def _retag(client: Any, resource_type: str, obj: Any, wanted: dict[str, str]) -> None:
-    """Make ``obj``'s tags ``wanted``: wrong values are deleted first (Mold refuses a second
-    tag with the same key), missing ones created; right ones stay."""
-    wrong = [{"key": k, "value": obj.tags[k]} for k in wanted if k in obj.tags
-             and obj.tags[k] != wanted[k]]
-    missing = [{"key": k, "value": v} for k, v in wanted.items() if obj.tags.get(k) != v]
-    if wrong:
-        client.run_job("deleteTags", {"resourcetype": resource_type, "resourceids": [obj.id],
-                                      "tags": wrong}, timeout=600)
-    if missing:
-        client.run_job("createTags", {"resourcetype": resource_type, "resourceids": [obj.id],
-                                      "tags": missing}, timeout=600)
 
 
 def _not_importable(client: Any, kind: str, mold_id: str) -> str:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan import Operation, Plan
+from reconciler.render.changes import element_changes, is_nested
 
 __all__ = ["plan_to_json", "JSON_FORMAT_VERSION"]
 
@@ -53,11 +54,21 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
                 "changed": a.changed,
                 "requires_replace": a.requires_replace,
                 "drift": a.drift,
+                "element_changes": _element_changes(a.before or {}, a.after or {}, a.changed),
             }
             for i, a in enumerate(plan.actions)
         ],
         "warnings": plan.warnings,
     }
+
+
+def _element_changes(before: dict[str, Any], after: dict[str, Any], changed: list[str]
+                     ) -> dict[str, list[dict[str, str]]]:
+    """Per changed list or mapping attribute, its elements added (+), removed (-) or changed
+    (~), as the text plan shows them."""
+    return {key: [{"change": sign, "element": text}
+                  for sign, text in element_changes(before.get(key), after.get(key))]
+            for key in changed if is_nested(before.get(key), after.get(key))}
 
 
 def plan_to_json(plan: Plan) -> str:

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from reconciler.plan import Action, Plan
+from reconciler.render.changes import element_changes, is_nested
 from reconciler.render.colour import display_width, pad
 from reconciler.render.text import DRIFT_NOTE, summary_line
 
@@ -49,6 +50,10 @@ def _diff_lines(action: Action) -> list[str]:
     for key in action.changed or sorted(set(before) | set(after)):
         old, new = before.get(key), after.get(key)
         if old == new:
+            continue
+        if is_nested(old, new):
+            lines += [f"{'!' if sign == '~' else sign} {key}: {text}"
+                      for sign, text in element_changes(old, new)]
             continue
         if key in before and old is not None:
             lines.append(f"- {key} = {_value(old)}")

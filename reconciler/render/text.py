@@ -9,6 +9,7 @@ import time
 from typing import Any, TextIO
 
 from reconciler.plan import Action, Operation, Plan
+from reconciler.render.changes import element_changes, is_nested
 from reconciler.render.colour import Style, display_width, pad
 
 __all__ = ["render_plan", "summary_line", "ProgressView", "SYMBOLS", "DRIFT_NOTE"]
@@ -62,8 +63,15 @@ def _attr_lines(action: Action, style: Style) -> list[str]:
             lines.append(f"      {style('-', 'red')} {name} = {_value(before[key])}")
         else:
             note = style("  # forces replacement", "red") if key in action.requires_replace else ""
-            lines.append(f"      {style('~', 'yellow')} {name} = {_value(before.get(key))} → "
-                         f"{_value(after.get(key))}{note}")
+            old, new = before.get(key), after.get(key)
+            if is_nested(old, new):
+                lines.append(f"      {style('~', 'yellow')} {name}:{note}")
+                colours = {"+": "green", "-": "red", "~": "yellow"}
+                lines += [f"          {style(sign, colours[sign])} {text}"
+                          for sign, text in element_changes(old, new)]
+                continue
+            lines.append(f"      {style('~', 'yellow')} {name} = {_value(old)} → "
+                         f"{_value(new)}{note}")
     return lines
 
 
@@ -107,10 +115,13 @@ def render_plan(plan: Plan, style: Style) -> str:
 
 
 class ProgressView:
-    """Apply progress as lines: one per start, progress change, finish or failure."""
+    """Apply progress as lines: one per start, progress change, finish or failure.
 
-    def __init__(self, stream: TextIO = sys.stderr, style: Style | None = None) -> None:
-        self.stream = stream
+    ``stream`` defaults to ``sys.stderr`` as it is when the view is made; ``style`` to plain
+    text (the CLI passes the one --color/--no-color and the stream decide, ``style_for``)."""
+
+    def __init__(self, stream: TextIO | None = None, style: Style | None = None) -> None:
+        self.stream = sys.stderr if stream is None else stream
         self.style = style or Style(False)
         self._lock = threading.Lock()
         self._started: dict[int, float] = {}

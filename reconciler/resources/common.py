@@ -16,7 +16,7 @@ from reconciler.resources.base import Attr, AttrChange, ExecContext, OnChange, d
 
 T = TypeVar("T")
 
-__all__ = ["wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
+__all__ = ["retag", "wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
            "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
            "RESEND"]
 
@@ -86,6 +86,20 @@ def set_tags(ctx: ExecContext, resource_type: str, mold_id: str, tags: Mapping[s
     except (ApiError, JobFailed):
         if not present():
             raise
+
+
+def retag(ctx: ExecContext, resource_type: str, mold_id: str, current: Mapping[str, str],
+          wanted: Mapping[str, str]) -> None:
+    """Make an object's tags ``wanted``: a tag with another value is deleted first (Mold
+    refuses a second tag with the same key), missing ones are created, right ones stay."""
+    wrong = [{"key": k, "value": current[k]} for k in wanted
+             if k in current and current[k] != wanted[k]]
+    if wrong:
+        send_job(ctx, "deleteTags", {"resourcetype": resource_type, "resourceids": [mold_id],
+                                     "tags": wrong}, RESEND)
+    missing = {k: v for k, v in wanted.items() if current.get(k) != v}
+    if missing:
+        set_tags(ctx, resource_type, mold_id, missing)
 
 
 def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,

@@ -185,3 +185,19 @@ def test_drift_is_marked_in_text_and_markdown() -> None:
     markdown = render_markdown(plan)
     assert f"| declared stopped {note} |" in markdown
     assert f"@@ #1 stop @@ {note}" in markdown
+
+
+def test_nested_values_are_shown_element_by_element() -> None:
+    from reconciler.render.markdown import render_markdown
+
+    plan = Plan(actions=[Action(
+        address="vm.master", operation=Operation.ADD_NIC, reason="add a NIC in network 'lab'",
+        before={"networks": ["prep", "old"]}, after={"networks": ["prep", "lab"]},
+        changed=["networks"], mold_id="v1")])
+    text = render_plan(plan, Style(False)).splitlines()
+    at = text.index("      ~ networks:")
+    assert text[at + 1:at + 3] == ['          - "old"', '          + "lab"']
+    assert '- networks: "old"' in render_markdown(plan) and '+ networks: "lab"' in \
+        render_markdown(plan)
+    assert plan_dict(plan)["actions"][0]["element_changes"] == {"networks": [
+        {"change": "-", "element": '"old"'}, {"change": "+", "element": '"lab"'}]}

@@ -1,0 +1,47 @@
+"""Changes of nested attribute values (network lists, snapshot lists, the CD list, details,
+tags) as per-element changes, computed with deepdiff, so renderers show "+ lab-net" and
+"- prep-net" instead of two whole lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdiff import DeepDiff
+
+__all__ = ["element_changes", "is_nested"]
+
+
+def is_nested(before: Any, after: Any) -> bool:
+    """Both sides are lists, or both mappings: shown element by element."""
+    return (isinstance(before, list) and isinstance(after, list)) or (
+        isinstance(before, dict) and isinstance(after, dict))
+
+
+def element_changes(before: Any, after: Any) -> list[tuple[str, str]]:
+    """(sign, text) per changed element: ``+``/``-`` for an added/removed list item or
+    mapping key, ``~`` for a mapping value that changed. Order of list items is ignored."""
+    diff = DeepDiff(before, after, ignore_order=True, verbose_level=2).to_dict()
+    lines: list[tuple[str, str]] = []
+    for value in (diff.get("iterable_item_removed") or {}).values():
+        lines.append(("-", _text(value)))
+    for value in (diff.get("iterable_item_added") or {}).values():
+        lines.append(("+", _text(value)))
+    for path, value in (diff.get("dictionary_item_removed") or {}).items():
+        lines.append(("-", f"{_key(path)} = {_text(value)}"))
+    for path, value in (diff.get("dictionary_item_added") or {}).items():
+        lines.append(("+", f"{_key(path)} = {_text(value)}"))
+    for path, change in (diff.get("values_changed") or {}).items():
+        lines.append(("~", f"{_key(path)} = {_text(change['old_value'])} → "
+                           f"{_text(change['new_value'])}"))
+    return lines
+
+
+def _key(path: str) -> str:
+    """``root['x']`` → ``x`` (deeper paths keep their brackets)."""
+    return path.removeprefix("root['").removesuffix("']") if path.count("[") == 1 else path
+
+
+def _text(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
