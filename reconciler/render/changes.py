@@ -31,9 +31,13 @@ def element_changes(before: Any, after: Any) -> list[tuple[str, str]]:
     for path, value in (diff.get("dictionary_item_added") or {}).items():
         lines.append(("+", f"{_key(path)} = {_text(value)}"))
     for path, change in (diff.get("values_changed") or {}).items():
+        if isinstance(before, list):  # a list item replaced by another: one out, one in
+            lines += [("-", _text(change["old_value"])), ("+", _text(change["new_value"]))]
+            continue
         lines.append(("~", f"{_key(path)} = {_text(change['old_value'])} → "
                            f"{_text(change['new_value'])}"))
-    return lines
+    order = {"-": 0, "+": 1, "~": 2}
+    return sorted(lines, key=lambda line: order[line[0]])
 
 
 def _key(path: str) -> str:
