@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 import threading
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from moldsim import commands, errors, identity, jobs, rolerules, signing
@@ -102,7 +102,7 @@ class Api:
         if not name:
             return error_document(key, errors.ApiError(errors.UNSUPPORTED_ACTION,
                                                        "Invalid request, no command sent"))
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         with self.store.lock:
             api_key = _api_key(pairs)
             user = identity.user_by_apikey(self.store, api_key, self.config.api_key) if api_key else None

@@ -201,7 +201,7 @@ def _checked_random(rule: Rule) -> Rule:
     rule.setdefault("command", "*")
     rule.setdefault("count", -1)
     rule["modes"] = list(rule.get("modes") or RANDOM_MODES)
-    rule["fired"] = {mode: 0 for mode in rule["modes"]}
+    rule["fired"] = dict.fromkeys(rule["modes"], 0)
     rule["_rng"] = random.Random(seed)
     rule["_exclude"] = {c.lower() for c in rule.get("exclude") or ()}
     return rule

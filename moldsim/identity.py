@@ -142,7 +142,8 @@ def reflect(fields: dict[str, Any]) -> str:
 
 def account_str(acct: dict[str, Any]) -> str:
     """AccountVO.toString()."""
-    return "Account [%s]" % reflect({"accountName": acct["name"], "id": acct["n"], "uuid": acct["id"]})
+    fields = reflect({"accountName": acct["name"], "id": acct["n"], "uuid": acct["id"]})
+    return f"Account [{fields}]"
 
 
 def role_of(store: Any, acct: dict[str, Any]) -> dict[str, Any]:
@@ -291,11 +292,11 @@ def check_template(store: Any, caller: dict[str, Any], rec: dict[str, Any], oper
             return
         raise errors.permission_denied(f"Account {caller['name']} does not have permission to "
                                        f"launch instances from template {rec['name']}")
-    if operate and owner_ref != caller["id"]:
-        if owner is None or owner["type"] != PROJECT or \
-                not can_access_project_account(store, caller, owner_ref):
-            raise errors.permission_denied("Domain Admin and regular users can modify only their "
-                                           "own Public templates")
+    if operate and owner_ref != caller["id"] and (
+            owner is None or owner["type"] != PROJECT
+            or not can_access_project_account(store, caller, owner_ref)):
+        raise errors.permission_denied("Domain Admin and regular users can modify only their "
+                                       "own Public templates")
 
 
 def root_domain_id(store: Any) -> str:

@@ -114,10 +114,8 @@ def csv(store: Any, config: Any, name: str) -> list[str]:
 
 def set_value(store: Any, name: str, new: str | None, scope: str, scope_id: str | None) -> None:
     values = _values(store)
-    if scope == "Global":
-        target = values["global"]
-    else:
-        target = values[scope.lower()].setdefault(scope_id, {})
+    target = values["global"] if scope == "Global" else \
+        values[scope.lower()].setdefault(scope_id, {})
     if new is None:
         target.pop(name, None)
     else:

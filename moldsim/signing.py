@@ -12,7 +12,7 @@ import base64
 import hashlib
 import hmac
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import quote
 
 ALGORITHMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1}
@@ -57,7 +57,7 @@ def parse_expires(text: str) -> datetime | None:
     year, month, day, hour, minute, second, frac, zone = m.groups()
     micro = int((frac or "0").ljust(6, "0")[:6])
     if zone == "Z":
-        tz = timezone.utc
+        tz = UTC
     else:
         digits = zone[1:].replace(":", "")
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))

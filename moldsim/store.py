@@ -65,8 +65,7 @@ class Store:
                 os.fsync(fh.fileno())
             os.replace(tmp, self.path)
         except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            Path(tmp).unlink(missing_ok=True)
             raise
 
     def coll(self, name: str) -> dict[str, Any]:

@@ -50,10 +50,8 @@ def tags_of(ctx: Ctx, resource_id: str) -> list[dict[str, Any]]:
 def matches(ctx: Ctx, resource_id: str, wanted: list[tuple[str, str | None]]) -> bool:
     """True when the resource carries every wanted key (with that value, when one is given)."""
     have = [(t["key"], t["value"]) for t in ctx.tags_by_resource().get(resource_id, [])]
-    for key, value in wanted:
-        if not any(k == key and (value is None or v == value) for k, v in have):
-            return False
-    return True
+    return all(any(k == key and (value is None or v == value) for k, v in have)
+               for key, value in wanted)
 
 
 def drop_resource(ctx: Ctx, resource_id: str) -> None:

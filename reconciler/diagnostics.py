@@ -7,9 +7,9 @@ into a Diagnostics list instead of stopping at the first one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Iterable, Iterator
 
 __all__ = ["Severity", "SourcePos", "Diagnostic", "Diagnostics"]
 

@@ -36,7 +36,7 @@ def _parse(text: str) -> dict[str, int]:
 
 def hit(name: str) -> None:
     """Pass the point ``name``; die here if it is armed and its turn has come."""
-    global _armed
+    global _armed  # noqa: PLW0603 - one process-wide set of crash points
     with _lock:
         if _armed is None:
             _armed = _parse(os.environ.get(_ENV, ""))

@@ -25,7 +25,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import __version__
@@ -294,7 +294,7 @@ def _check_protect(decl: Declared, drafts: list[Draft], ctx: PlanContext) -> Non
 
 
 def _with(draft: Draft, **changes: Any) -> Draft:
-    copy = Draft(**{**draft.__dict__})
+    copy = Draft(**draft.__dict__)
     for key, value in changes.items():
         setattr(copy, key, value)
     return copy
@@ -596,7 +596,7 @@ def _build(drafts: list[tuple[str, Draft]], state: State, spec_digest: str, live
             mold_id=mold_id, inputs=draft.inputs, drift=draft.drift, protect=draft.protect))
     return Plan(
         mwin_version=__version__,
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         state_lineage=state.lineage if state.serial else None,
         state_serial=state.serial,
         spec_digest=spec_digest,

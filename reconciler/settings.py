@@ -191,7 +191,7 @@ def _parse(f: _Field, raw: str, source: str) -> Any:
 
 def _readable_file(path: str, source: str) -> str:
     """A CA bundle that exists, can be read and holds at least one PEM certificate."""
-    path = os.path.expanduser(path)
+    path = str(Path(path).expanduser())
     try:
         with open(path, "rb") as handle:
             handle.read(1)

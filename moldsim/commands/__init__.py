@@ -1,6 +1,6 @@
 """Command modules; importing this package registers every handler in `registry.COMMANDS`."""
 
-from moldsim.commands import (  # noqa: F401
+from moldsim.commands import (
     accounts,
     config,
     deploy,

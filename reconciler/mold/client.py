@@ -383,12 +383,12 @@ def _envelope(command: str, body: Any) -> dict[str, Any] | None:
     if not isinstance(body, dict):
         return None
     for key in (f"{command.lower()}response", "errorresponse"):
-        if isinstance(body.get(key), dict):
-            return body[key]
+        inner = body.get(key)
+        if isinstance(inner, dict):
+            return inner
     keys = [k for k in body if k.endswith("response")]
-    if len(keys) == 1 and isinstance(body[keys[0]], dict):
-        return body[keys[0]]
-    return None
+    only = body[keys[0]] if len(keys) == 1 else None
+    return only if isinstance(only, dict) else None
 
 
 def _no_envelope(command: str, response: httpx.Response) -> NoReturn:

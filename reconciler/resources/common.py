@@ -171,7 +171,7 @@ class Held:
 Check = Callable[[], Held]
 
 
-def RESEND() -> Held:  # noqa: N802 - used like a constant
+def RESEND() -> Held:
     """For commands that are safe to send twice: a delete by id (the second finds the object
     gone, which counts as deleted) or an update that sets values (the same values again)."""
     return Held(False)

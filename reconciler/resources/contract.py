@@ -68,27 +68,27 @@ class PlanningContext(Protocol):
 
 class KindModule(Protocol):
     @property
-    def KIND(self) -> str:  # noqa: N802 - module constants, read-only here
+    def KIND(self) -> str:
         """The address prefix."""
 
     @property
-    def SECTION(self) -> str:  # noqa: N802
+    def SECTION(self) -> str:
         """The spec's top-level key."""
 
     @property
-    def RESOURCE_TYPE(self) -> str:  # noqa: N802
+    def RESOURCE_TYPE(self) -> str:
         """createTags' resourcetype."""
 
     @property
-    def LIST_COMMAND(self) -> str:  # noqa: N802
+    def LIST_COMMAND(self) -> str:
         """The list refresh reads (named in errors about its answers)."""
 
     @property
-    def Spec(self) -> type[ResourceSpec]:  # noqa: N802
+    def Spec(self) -> type[ResourceSpec]:
         """The pydantic model of one entry of the section."""
 
     @property
-    def ATTRS(self) -> tuple[Attr, ...]:  # noqa: N802
+    def ATTRS(self) -> tuple[Attr, ...]:
         """The attribute table."""
 
     def references(self, spec: Any) -> list[tuple[str, Address]]:

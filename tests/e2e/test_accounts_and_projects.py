@@ -102,8 +102,8 @@ def test_user_without_expunge_replaces_and_destroys(sim: MoldSim, mold: MoldApi,
     assert "renamed to master-destroyed-" in replaced.err
     [new] = mine.items("listVirtualMachines", "virtualmachine")  # a user sees no Destroyed VM
     assert new["id"] != old["id"] and new["name"] == "master"
-    [lingering] = [v for v in mold.items("listVirtualMachines", "virtualmachine", listall=True,
-                                         state="Destroyed")]
+    [lingering] = mold.items("listVirtualMachines", "virtualmachine", listall=True,
+                             state="Destroyed")
     assert lingering["id"] == old["id"] and lingering["name"].startswith("master-destroyed-")
     assert "isoid" not in lingering  # ejected first, so the ISO can still be deleted
 

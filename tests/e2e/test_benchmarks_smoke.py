@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import plan_scale  # noqa: E402
+import plan_scale
 
 
 def test_plan_requests_do_not_grow_with_the_declared_resources() -> None:

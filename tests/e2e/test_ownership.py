@@ -135,8 +135,8 @@ def test_rebuild_import_of_tagged_objects_and_take_over(mwin: Mwin, mold: MoldAp
     ok(mwin("apply", str(isos), "--auto-approve"))
     ok(other("apply", str(write(tmp_path / "o.yaml", ISOS.replace("win2022:", "o-win:")
                                 .replace("virtio-win:", "o-virtio:"))), "--auto-approve"))
-    ids = {n: i for n, i in ((r["name"], r["id"]) for r in
-                             mold.items("listIsos", "iso", isofilter="self", listall=True))}
+    ids = {r["name"]: r["id"] for r in mold.items("listIsos", "iso", isofilter="self",
+                                                  listall=True)}
     mwin.state.unlink()
     rebuilt = ok(mwin("state", "rebuild"))
     assert "Rebuilt state with 2 resource(s)" in rebuilt.out

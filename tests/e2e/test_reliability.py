@@ -69,7 +69,7 @@ def test_interrupted_apply_keeps_state_and_the_next_run_adopts(
     assert "Interrupted by" in err and "Traceback" not in err
     recorded = json.loads(mwin.state.read_text())["resources"] if mwin.state.exists() else {}
     registered = {i["name"] for i in _isos(mold)}
-    assert set(a.split(".", 1)[1] for a in recorded) <= registered
+    assert {a.split(".", 1)[1] for a in recorded} <= registered
 
     plan = mwin.plan_json(spec)  # the lock is free again, and nothing registered is created twice
     creates = {a["address"].split(".", 1)[1] for a in plan["actions"] if a["operation"] == "create"}

@@ -10,7 +10,6 @@ under ``CI=true``, where they fail: CI must not skip them (``.ci/run`` installs 
 
 from __future__ import annotations
 
-import glob
 import os
 import shlex
 import shutil
@@ -67,7 +66,8 @@ def _bindir() -> Path:
     if shutil.which("pg_config"):
         out = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True)
         candidates.append(out.stdout.strip())
-    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
+    candidates += sorted((str(p) for p in Path("/usr/lib/postgresql").glob("*/bin")),
+                         reverse=True)
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").exists():
             return Path(candidate)

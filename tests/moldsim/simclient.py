@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import ssl
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -36,7 +36,7 @@ def signature(params: list[tuple[str, str]], secret: str, algo: str = "sha256") 
 
 
 def expires_in(seconds: float) -> str:
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S%z")
+    return (datetime.now(UTC) + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 class Client:

@@ -164,7 +164,7 @@ def test_objects_belong_to_the_caller_and_lists_show_what_mold_shows(wf: Workflo
         iso = awf.register_iso("alice-iso")
         assert (iso["account"], iso["accountid"]) == ("alice", awf.first("listAccounts", "account")["id"])
     wf.network("admin-net")
-    names = lambda c, **p: [n["name"] for n in c.ok("listNetworks", **p).get("network", [])]  # noqa: E731
+    names = lambda c, **p: [n["name"] for n in c.ok("listNetworks", **p).get("network", [])]
     assert names(wf) == ["admin-net"]
     assert names(wf, listall=True) == ["alice-net", "admin-net"]
     assert names(alice) == names(alice, listall=True) == ["alice-net"]
@@ -192,7 +192,7 @@ def test_domain_admin_sees_its_subtree_with_listall(wf: Workflow, users: Any) ->
     for client, name in ((dadmin, "eng-admin-net"), (dev, "dev-net"), (root_user, "root-net")):
         with Workflow(client.url, key=client.key, secret=client.secret) as w:
             w.network(name)
-    names = lambda c, **p: sorted(n["name"] for n in c.ok("listNetworks", **p).get("network", []))  # noqa: E731
+    names = lambda c, **p: sorted(n["name"] for n in c.ok("listNetworks", **p).get("network", []))
     assert names(dadmin) == ["eng-admin-net"]
     assert names(dadmin, listall=True) == ["dev-net", "eng-admin-net"]
     assert names(wf, domainid=sub["id"]) == ["dev-net", "eng-admin-net"]

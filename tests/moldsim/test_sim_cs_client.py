@@ -45,9 +45,8 @@ def test_wrong_secret_gets_401(cs_sim: MoldSim) -> None:
 
 
 def test_sha256_signature_is_rejected_in_sha1_mode_and_vice_versa() -> None:
-    with MoldSim(signature="sha256") as sim:
-        with pytest.raises(CloudStackApiException) as info:
-            _cs(sim).listZones()
+    with MoldSim(signature="sha256") as sim, pytest.raises(CloudStackApiException) as info:
+        _cs(sim).listZones()
     assert info.value.response.status_code == 401
 
 

@@ -98,7 +98,7 @@ def test_filters_as_a_user_sees_them(wf: Workflow, users: Any) -> None:
     featured = wf.ready_iso("admin-featured", ispublic=True, isfeatured=True)
     wf.ready_iso("admin-private")
     assert alice.ok("updateIsoPermissions", id=shared["id"], accounts="bob", op="add") == {"success": True}
-    names = lambda c, f: sorted(i["name"] for i in c.ok("listIsos", isofilter=f).get("iso", []))  # noqa: E731
+    names = lambda c, f: sorted(i["name"] for i in c.ok("listIsos", isofilter=f).get("iso", []))
     assert names(bob, "self") == names(bob, "selfexecutable") == ["bob-public"]
     assert names(bob, "sharedexecutable") == ["alice-shared"]
     assert names(bob, "executable") == ["admin-featured", "bob-public"]

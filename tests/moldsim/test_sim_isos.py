@@ -88,7 +88,7 @@ def test_list_filters(client: Client) -> None:
     a = client.register_iso("alpha", bootable=False)
     b = client.register_iso("beta")
     client.register_iso("alphabet")
-    names = lambda **p: [i["name"] for i in client.ok("listIsos", **p).get("iso", [])]  # noqa: E731
+    names = lambda **p: [i["name"] for i in client.ok("listIsos", **p).get("iso", [])]
     assert names(name="alpha") == ["alpha"]
     assert names(keyword="ALPHA") == ["alpha", "alphabet"]
     assert names(id=b["id"]) == ["beta"]

@@ -140,7 +140,7 @@ def test_add_nic_to_a_running_vm_implements_the_network(wf: Workflow, iso: dict[
 def test_add_nic_rules_fail_the_job(sim: MoldSim, wf: Workflow, iso: dict[str, Any]) -> None:
     net1, net2, net3 = wf.network("prep-net"), wf.network("build-net"), wf.network("third-net")
     vm = _vm(wf, iso, net1, startvm=False)
-    add = lambda **p: wf.run_job("addNicToVirtualMachine", virtualmachineid=vm["id"], **p)  # noqa: E731
+    add = lambda **p: wf.run_job("addNicToVirtualMachine", virtualmachineid=vm["id"], **p)
     # UVM.checkIfNetExistsForVM: CloudRuntimeException → 530
     assert _failed(add(networkid=net1["id"])) == \
         (2, 530, f"A NIC already exists for VM:i-2-1-VM in network: {net1['id']}")
@@ -248,7 +248,7 @@ def test_remove_nic_rules(wf: Workflow, iso: dict[str, Any]) -> None:
     net1, net2 = wf.network("prep-net"), wf.network("build-net")
     vm = _vm(wf, iso, net1, startvm=False)
     other = _vm(wf, iso, net2, name="other", startvm=False)
-    remove = lambda nic: wf.run_job("removeNicFromVirtualMachine",  # noqa: E731
+    remove = lambda nic: wf.run_job("removeNicFromVirtualMachine",
                                     virtualmachineid=vm["id"], nicid=nic)
     # UVM.removeNicFromVirtualMachine "check to see if nic is attached to VM" → 431
     assert _failed(remove(other["nic"][0]["id"])) == \
@@ -314,7 +314,7 @@ def test_update_default_nic_rules(wf: Workflow, iso: dict[str, Any]) -> None:
     net1, net2 = wf.network("prep-net"), wf.network("build-net")
     vm = _vm(wf, iso, net1, startvm=False)
     other = _vm(wf, iso, net2, name="other", startvm=False)
-    update = lambda nic: wf.run_job("updateDefaultNicForVirtualMachine",  # noqa: E731
+    update = lambda nic: wf.run_job("updateDefaultNicForVirtualMachine",
                                     virtualmachineid=vm["id"], nicid=nic)
     # UVM.updateDefaultNicForVirtualMachine: not this VM's NIC → 431 (two spaces in Mold's text)
     assert _failed(update(other["nic"][0]["id"])) == \

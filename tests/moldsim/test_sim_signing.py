@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -26,7 +26,7 @@ VECTOR_CANONICAL = (
 )
 VECTOR_SHA256 = "9U7pqxaaZGp2UHs9+K9yCYzbojxdDzrKPCVPx+Ndq4M="
 VECTOR_SHA1 = "91xC3pxPlqEwb8dCUEvz/darg80="
-NOW = datetime(2025, 2, 12, 1, 0, 0, tzinfo=timezone.utc)
+NOW = datetime(2025, 2, 12, 1, 0, 0, tzinfo=UTC)
 
 
 def test_canonical_string_matches_hand_written_vector() -> None:
@@ -52,11 +52,11 @@ def test_only_first_value_of_a_repeated_name_is_signed() -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("2025-02-12T10:11:12+0900", datetime(2025, 2, 12, 1, 11, 12, tzinfo=timezone.utc)),
-    ("2025-02-12T10:11:12+09:00", datetime(2025, 2, 12, 1, 11, 12, tzinfo=timezone.utc)),
-    ("2025-02-12T01:11:12Z", datetime(2025, 2, 12, 1, 11, 12, tzinfo=timezone.utc)),
-    ("2025-02-12T01:11:12.123456Z", datetime(2025, 2, 12, 1, 11, 12, 123456, tzinfo=timezone.utc)),
-    ("2025-02-12T01:11:12.123-0100", datetime(2025, 2, 12, 2, 11, 12, 123000, tzinfo=timezone.utc)),
+    ("2025-02-12T10:11:12+0900", datetime(2025, 2, 12, 1, 11, 12, tzinfo=UTC)),
+    ("2025-02-12T10:11:12+09:00", datetime(2025, 2, 12, 1, 11, 12, tzinfo=UTC)),
+    ("2025-02-12T01:11:12Z", datetime(2025, 2, 12, 1, 11, 12, tzinfo=UTC)),
+    ("2025-02-12T01:11:12.123456Z", datetime(2025, 2, 12, 1, 11, 12, 123456, tzinfo=UTC)),
+    ("2025-02-12T01:11:12.123-0100", datetime(2025, 2, 12, 2, 11, 12, 123000, tzinfo=UTC)),
 ])
 def test_expires_formats(text: str, expected: datetime) -> None:
     assert signing.parse_expires(text) == expected
@@ -138,7 +138,7 @@ def test_tampered_parameter_is_401(client: Client) -> None:
 
 
 def test_expires_with_millis_and_z_is_accepted(client: Client) -> None:
-    later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    later = (datetime.now(UTC) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
     pairs = [("command", "listZones"), ("response", "json"), ("apiKey", API_KEY),
              ("signatureVersion", "3"), ("expires", later)]
     resp = client.raw(pairs)

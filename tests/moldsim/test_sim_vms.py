@@ -213,7 +213,7 @@ def test_list_vms_filters_and_apis(wf: Workflow, ready: tuple) -> None:
     win, _, net = ready
     a, _ = wf.deploy(win["id"], net["id"], name="vm-a")
     wf.deploy(win["id"], net["id"], name="vm-b", startvm=False)
-    names = lambda **p: [v["name"] for v in wf.ok("listVirtualMachines", **p).get("virtualmachine", [])]  # noqa: E731
+    names = lambda **p: [v["name"] for v in wf.ok("listVirtualMachines", **p).get("virtualmachine", [])]
     assert names(name="vm-a") == ["vm-a"] and names(name="vm") == []
     assert names(state="Stopped") == ["vm-b"]
     assert names(id=a["id"]) == ["vm-a"]

@@ -216,7 +216,7 @@ def test_bad_ca_bundle_names_the_file_and_where_it_came_from(tmp_path):
             load_settings(**args, env=env, ini_path=none)
         assert str(caught.value).startswith(expected), str(caught.value)
     ini = tmp_path / "cs.ini"
-    ini.write_text("[lab]\nca_bundle = %s\n" % gone)
+    ini.write_text(f"[lab]\nca_bundle = {gone}\n")
     with pytest.raises(SettingsError) as caught:
         load_settings(profile="lab", env=KEYS, ini_path=ini)
     assert str(caught.value) == (f"{ini} [lab]: cannot read the CA bundle {gone}: "
