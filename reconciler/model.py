@@ -263,6 +263,7 @@ class Draft:
     drift: bool = False
     protect: bool | None = None  # lifecycle.protect of a declared resource, recorded in state
     clean_stop: str | None = None  # a VM address (see the class docstring)
+    new_revision: bool = False  # a replacement that keeps the address's history (templates)
 
 
 @dataclass

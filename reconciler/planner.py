@@ -133,7 +133,7 @@ def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
                 drafts.extend(_plan_declared(decl, ctx, options))
     _resolve_clean_stops(drafts, ctx)
     drafts.extend(_plan_removed(spec, state, live, ctx.diags))
-    drafts = _release_deleted_isos(drafts, ctx)
+    drafts = _release_freed(drafts, ctx)
     _check_flag_addresses(options, {str(a) for a in spec.resources} | set(state.resources),
                           ctx.diags)
     if ctx.diags.has_errors:
@@ -278,12 +278,12 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
 
 def _check_protect(decl: Declared, drafts: list[Draft], ctx: PlanContext) -> None:
     """Protection is of the address: deleting or replacing its object is an error, except a
-    template's new revision (the address stays; old revisions retire by their policy) and
+    new revision (a template's: the address stays, old revisions retire by their policy) and
     the cleanup of leftovers of an interrupted replacement."""
     for draft in drafts:
         if draft.inputs.get("orphan"):
             continue
-        if draft.operation is Operation.REPLACE and decl.address.kind == "template":
+        if draft.new_revision:
             continue
         if draft.operation in (Operation.DELETE, Operation.REPLACE):
             ctx.error_at(decl.address, "lifecycle.protect",
@@ -463,39 +463,37 @@ def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot, diags: Diagno
     return drafts
 
 
-def _release_deleted_isos(drafts: list[tuple[str, Draft]], ctx: PlanContext
-                          ) -> list[tuple[str, Draft]]:
-    """An ISO about to be deleted (replaced, no longer declared, or a leftover) while a VM
-    holds it in its drive: the VM ejects it first, and takes the ISO resource's new object
-    back where the spec still wants it there. VMs this state does not manage are only named."""
-    from reconciler.resources import vm
-
-    doomed = {d.frees: a for a, d in drafts if a.startswith("iso.") and d.frees}
+def _release_freed(drafts: list[tuple[str, Draft]], ctx: PlanContext
+                   ) -> list[tuple[str, Draft]]:
+    """A Mold object about to be deleted (replaced, no longer declared, or a leftover) while
+    another object still holds it (an ISO in a VM's drive): the holder's kind plans the steps
+    that let go of it first, and take the resource's new object back where its spec still
+    wants it. What no step releases (a holder this state does not manage, or one whose kind
+    cannot let go) is a warning: that deletion fails until it is released."""
+    doomed = {d.frees: a for a, d in drafts if d.frees}
     released = {r for _a, d in drafts for r in d.releases}
+    managed = {id(o): a for a, o in ctx.matched.items() if o is not None}
     extra: list[tuple[str, Draft]] = []
-    for holder in ctx.live.of_kind("vm"):
-        iso_id = holder.private.get("iso_id")
-        if iso_id not in doomed or iso_id in released:
-            continue
-        address = next((a for a, o in ctx.matched.items() if o is holder), None)
-        if address is None:
-            ctx.diags.warning(f"VM {holder.name!r} ({holder.id}), which this state does not "
-                              f"manage, holds ISO {iso_id} of {doomed[iso_id]} in its drive: "
-                              "deleting that ISO fails until it is ejected",
-                              address=doomed[iso_id])
-            continue
-        iso_address = doomed[iso_id]
-        desired = ctx.desired.get(address)
-        wanted = desired is not None and desired.attrs.get("cdrom") in (
-            vm.UNSET, holder.attrs.get("cdrom")) and Address.parse(iso_address) in ctx.declared
-        own = ctx.drafts.get(address) or []
-        state = dict(own[-1].after or {}) if own and own[-1].after else (
-            vm.current_attrs(desired, holder, ctx) if desired else dict(holder.attrs))
-        for draft in vm.reattach_steps(address, holder, iso_id, iso_address if wanted else None,
-                                       state):
-            draft.inputs.setdefault("id", holder.id)
-            extra.append((address, draft))
-            ctx.drafts.setdefault(address, []).append(draft)
+    for kind_name, kind in KINDS.items():
+        for holder in ctx.live.of_kind(kind_name):
+            for held in kind.holds(holder):
+                if held not in doomed or held in released:
+                    continue
+                address = managed.get(id(holder))
+                freed = doomed[held]
+                steps = [] if address is None else kind.release_steps(
+                    ctx.desired.get(address), holder, held,
+                    freed if Address.parse(freed) in ctx.declared else None,
+                    ctx.drafts.get(address) or [], ctx)
+                if not steps:
+                    who = f"{address}" if address else "which this state does not manage"
+                    ctx.diags.warning(f"{kind_name} {holder.name!r} ({holder.id}), {who}, "
+                                      f"holds {held} of {freed}: deleting it fails until it "
+                                      "is released", address=freed)
+                for draft in steps:
+                    draft.inputs.setdefault("id", holder.id)
+                    extra.append((str(address), draft))
+                    ctx.drafts.setdefault(str(address), []).append(draft)
     return drafts + extra
 
 

@@ -55,8 +55,8 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
          options: PlanOptions = PlanOptions()) -> Planned:
     doc, diags = validate(spec_path)
     state = backend.read()
-    placement = sorted({f for d in doc.of_kind("vm") for f in ("pod", "cluster", "host")
-                        if getattr(d.spec, f, None)})
+    placement = sorted({t for d in doc.resources.values()
+                        for t in KINDS[d.address.kind].tables(d.spec)})
     projects = _projects_in_play(doc, state)
     declared = {a.kind for a in doc.resources}
     live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared),

@@ -114,5 +114,15 @@ class KindModule(Protocol):
     def holds(self, live: LiveObject) -> list[str]:
         """Mold ids the object keeps in use while it exists (deleting them waits for it)."""
 
+    def release_steps(self, desired: Desired | None, live: LiveObject, held: str,
+                      freed: str | None, planned: list[Draft], ctx: PlanningContext
+                      ) -> list[Draft]:
+        """Steps after ``planned`` (this object's drafts so far) that make ``live`` let go of
+        ``held``, a Mold id about to be deleted; ``freed`` is the address whose object it is
+        when the spec still declares it (to take its new object back). [] if it cannot."""
+
+    def tables(self, spec: Any) -> list[str]:
+        """Catalog tables beyond the usual ones that this declaration needs (e.g. pods)."""
+
     def execute(self, action: Action, ctx: ExecContext) -> Outcome:
         """Carry out one action of this kind."""

@@ -177,6 +177,15 @@ def holds(live: LiveObject) -> list[str]:
     return []
 
 
+def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: str | None,
+                  planned: list[Draft], ctx: PlanningContext) -> list[Draft]:
+    return []
+
+
+def tables(spec: Spec) -> list[str]:
+    return []
+
+
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
     drafts = plan_generic(desired, live, ATTRS)

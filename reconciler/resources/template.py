@@ -179,6 +179,15 @@ def holds(live: LiveObject) -> list[str]:
     return []
 
 
+def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: str | None,
+                  planned: list[Draft], ctx: PlanningContext) -> list[Draft]:
+    return []
+
+
+def tables(spec: Spec) -> list[str]:
+    return []
+
+
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
     vm = str(desired.attrs["from_vm"])
@@ -196,7 +205,7 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
     drafts = plan_generic(desired, live, ATTRS, needs=[vm])
     for draft in drafts:
         if draft.operation is Operation.REPLACE:
-            draft.clean_stop = vm
+            draft.clean_stop, draft.new_revision = vm, True
     return drafts
 
 

@@ -250,19 +250,22 @@ def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, 
     return drafts
 
 
-def current_attrs(desired: Desired, live: LiveObject, ctx: PlanningContext) -> dict[str, Any]:
-    """The VM as it is now, in the spec's words (for steps other kinds' plans add)."""
-    return _current(desired, live, ctx)
-
-
-def reattach_steps(address: str, live: LiveObject, iso_id: str, iso_address: str | None,
-                   state: dict[str, Any]) -> list[Draft]:
-    """The ISO ``iso_id`` in this VM's drive is being replaced or deleted: eject it first, and
-    insert the ISO resource's new object when the spec still wants it there (``iso_address``)."""
-    drafts = [_step(Operation.DETACH_ISO, f"eject {state.get('cdrom')!r} ({iso_id}): that ISO "
-                    "is about to be deleted", state, {"cdrom": None}, releases=[iso_id])]
-    if iso_address is not None:
-        drafts.append(_step(Operation.ATTACH_ISO, f"insert the new {iso_address} again",
+def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: str | None,
+                  planned: list[Draft], ctx: PlanningContext) -> list[Draft]:
+    """The ISO ``held`` in the drive is about to be deleted: eject it, and insert the ISO
+    resource's new object again where the spec still wants it there (the drive declared with
+    that ISO, or left as deployed). A network it is in cannot be let go of here: its NICs
+    change only as `networks` says."""
+    if held != live.private.get("iso_id"):
+        return []
+    state = dict(planned[-1].after or {}) if planned and planned[-1].after else (
+        _current(desired, live, ctx) if desired else dict(live.attrs))
+    wanted = desired is not None and freed is not None and desired.attrs.get("cdrom") in (
+        UNSET, live.attrs.get("cdrom"))
+    drafts = [_step(Operation.DETACH_ISO, f"eject {state.get('cdrom')!r} ({held}): that ISO "
+                    "is about to be deleted", state, {"cdrom": None}, releases=[held])]
+    if wanted and freed is not None:
+        drafts.append(_step(Operation.ATTACH_ISO, f"insert the new {freed} again",
                             dict(drafts[-1].after or {}), {"cdrom": state.get("cdrom")},
-                            inputs={"isoid": {"$ref": iso_address}}, needs=[iso_address]))
+                            inputs={"isoid": {"$ref": freed}}, needs=[freed]))
     return drafts

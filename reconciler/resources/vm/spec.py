@@ -120,3 +120,8 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
     return refs
 
 
+
+
+def tables(spec: Spec) -> list[str]:
+    """Placement names are looked up only when declared: not every account may list them."""
+    return [name for name in ("pod", "cluster", "host") if getattr(spec, name)]
