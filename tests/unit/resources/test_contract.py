@@ -28,13 +28,12 @@ def test_registry_is_in_dependency_order_and_complete() -> None:
 @pytest.mark.parametrize("kind", KIND_ORDER)
 def test_kind_has_every_name_of_the_contract(kind: str) -> None:
     module = KINDS[kind]
-    assert module.KIND == kind and module.SECTION and module.RESOURCE_TYPE and module.LIST_COMMAND
+    assert kind == module.KIND and module.SECTION and module.RESOURCE_TYPE and module.LIST_COMMAND
     assert issubclass(module.Spec, ResourceSpec)
     for name, params in FUNCTIONS.items():
         function = getattr(module, name)
         assert list(inspect.signature(function).parameters) == params, (kind, name)
-    inputs = getattr(module, "Inputs", None) or getattr(
-        __import__(f"reconciler.resources.{kind}.execution", fromlist=["Inputs"]), "Inputs")
+    inputs = getattr(module, "Inputs", None) or __import__(f"reconciler.resources.{kind}.execution", fromlist=["Inputs"]).Inputs
     assert issubclass(inputs, ActionInputs)
 
 
