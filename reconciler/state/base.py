@@ -7,7 +7,8 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from reconciler.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "DEFAULT_WORKSPACE", "ResourceState", "State", "StateBackend",
-           "derive_owner", "with_owner", "check_base", "check_format_version", "check_workspace",
+           "Locking", "derive_owner", "with_owner", "check_base", "check_format_version", "check_workspace",
            "Confirm", "UNLOCK_HINT",
            "gone_here", "not_locked", "wrong_lock_id"]
 
@@ -99,6 +100,8 @@ class StateBackend(Protocol):
       released by ``unlock`` or when the holder's process dies; ``unlock`` twice is harmless.
       Every lock has an ID, shown in that message. Taking a lock whose previous holder ended
       without releasing it reports that holder through the ``on_wait`` callback.
+    * ``with backend.locked(operation, timeout):`` is ``lock`` … ``unlock`` around the block,
+      whatever way it is left (backends get it from ``Locking``).
     * ``force_unlock(lock_id, confirm)`` clears the lock with that ID when its holder cannot
       release it (gone, or hung on another machine) and returns what it did; a wrong ID, no
       lock, or a holder that must be stopped instead raise ``StateError`` saying so, before
@@ -122,11 +125,34 @@ class StateBackend(Protocol):
 
     def unlock(self) -> None: ...
 
+    def locked(self, operation: str, timeout: float) -> AbstractContextManager[None]: ...
+
     def force_unlock(self, lock_id: str, confirm: Confirm | None = None) -> str: ...
 
     def workspaces(self) -> list[str]: ...
 
     def describe(self) -> str: ...
+
+
+class _Lockable(Protocol):
+    def lock(self, operation: str, timeout: float) -> None: ...
+
+    def unlock(self) -> None: ...
+
+
+class Locking:
+    """``locked()`` for every backend, from the backend's own ``lock`` and ``unlock``."""
+
+    @contextmanager
+    def locked(self: _Lockable, operation: str, timeout: float) -> Iterator[None]:
+        """Hold the workspace's lock for the ``with`` block: taken as ``lock`` takes it
+        (waiting up to ``timeout`` seconds, reporting a dead holder), released however the
+        block ends."""
+        self.lock(operation, timeout)
+        try:
+            yield
+        finally:
+            self.unlock()
 
 
 def check_format_version(data: Any, where: str) -> None:

@@ -26,7 +26,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +38,7 @@ from reconciler.state.base import (
     DEFAULT_WORKSPACE,
     UNLOCK_HINT,
     Confirm,
+    Locking,
     State,
     check_base,
     check_format_version,
@@ -51,7 +52,7 @@ from reconciler.state.base import (
 __all__ = ["LocalState"]
 
 
-class LocalState:
+class LocalState(Locking):
     def __init__(self, path: str | Path, workspace: str = DEFAULT_WORKSPACE, *, poll: float = 0.1,
                  on_wait: Callable[[str], None] | None = None) -> None:
         self.root = Path(path)
@@ -156,7 +157,7 @@ class LocalState:
         handle.write(json.dumps({
             "id": str(uuid.uuid4()), "operation": operation, "pid": os.getpid(),
             "host": socket.gethostname(),
-            "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
         }))
         handle.flush()
         self._lock_file = handle

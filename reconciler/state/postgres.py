@@ -35,7 +35,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -48,6 +48,7 @@ from reconciler.state.base import (
     DEFAULT_WORKSPACE,
     UNLOCK_HINT,
     Confirm,
+    Locking,
     State,
     check_base,
     check_format_version,
@@ -85,7 +86,7 @@ _SCHEMA = [
 ]
 
 
-class PostgresState:
+class PostgresState(Locking):
     def __init__(self, url: str, workspace: str = DEFAULT_WORKSPACE, *, poll: float = 0.25,
                  on_wait: Callable[[str], None] | None = None,
                  connect_timeout: int = 10) -> None:
@@ -262,7 +263,7 @@ class PostgresState:
                 "host = excluded.host, operation = excluded.operation, since = excluded.since, "
                 "backend_pid = excluded.backend_pid, lock_id = excluded.lock_id",
                 (self.workspace, _user(), os.getpid(), socket.gethostname(), operation,
-                 datetime.now(timezone.utc), str(uuid.uuid4())))
+                 datetime.now(UTC), str(uuid.uuid4())))
 
     def _lock_row(self, conn: psycopg.Connection[Any]) -> dict[str, Any] | None:
         """The recorded holder: who, pid, host, operation, since, backend_pid, lock_id, held
@@ -378,7 +379,7 @@ def _held_or_left(row: dict[str, Any]) -> str:
 
 
 def _describe(row: dict[str, Any]) -> str:
-    stamp = row["since"].astimezone(timezone.utc).isoformat(timespec="seconds")
+    stamp = row["since"].astimezone(UTC).isoformat(timespec="seconds")
     text = (f"{row['who']}, pid {row['pid']} on {row['host']} (operation {row['operation']}, "
             f"since {stamp}")
     return text + (f", lock ID {row['lock_id']})" if row.get("lock_id") else ")")

@@ -204,6 +204,23 @@ def test_the_waiter_gets_the_lock_when_the_holder_releases_it(
     backend.unlock()  # harmless
 
 
+def test_locked_holds_the_lock_for_the_block_and_releases_it_however_it_ends(
+        target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
+    backend = target.open()
+    with backend.locked("apply", 0):
+        with pytest.raises(StateLocked):
+            target.open().lock("plan", 0)
+        backend.write(State())  # writes go through while holding it
+    with pytest.raises(RuntimeError), backend.locked("apply", 0):
+        raise RuntimeError("the block failed")
+    with target.open().locked("plan", 0):  # released both times
+        pass
+    holder = start_holder()
+    with pytest.raises(StateLocked) as caught, backend.locked("apply", 0):
+        raise AssertionError("never entered while another process holds the lock")
+    assert f"pid {holder.pid} on " in str(caught.value)
+
+
 def test_killing_the_holder_frees_the_lock_at_once(
         target: Target, start_holder: Callable[..., subprocess.Popen[str]]) -> None:
     holder = start_holder()
