@@ -7,18 +7,27 @@ import sys
 import unicodedata
 from typing import TextIO
 
-__all__ = ["use_colour", "Style", "display_width", "pad"]
+__all__ = ["use_colour", "style_for", "Style", "display_width", "pad"]
 
 
-def use_colour(stream: TextIO = sys.stdout, flag: bool | None = None) -> bool:
-    """--color/--no-color wins; then NO_COLOR; then only a TTY whose TERM is not dumb."""
+def use_colour(stream: TextIO | None = None, flag: bool | None = None) -> bool:
+    """--color/--no-color wins; then NO_COLOR; then only a TTY whose TERM is not dumb.
+    ``stream`` is where the text goes (default: ``sys.stdout`` as it is now)."""
     if flag is not None:
         return flag
     if os.environ.get("NO_COLOR"):
         return False
     if os.environ.get("TERM") == "dumb":
         return False
+    stream = sys.stdout if stream is None else stream
     return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def style_for(stream: TextIO, flag: bool | None = None) -> Style:
+    """The Style of text written to ``stream``, ``flag`` being --color/--no-color (None: not
+    given). Each stream decides for itself: stdout piped to a file stays plain while
+    warnings and progress on a terminal's stderr are coloured."""
+    return Style(use_colour(stream, flag))
 
 
 class Style:
