@@ -4,7 +4,10 @@ do ``scope.Scoped`` and the fakes of unit tests."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Protocol
+
+from reconciler.mold.upload import UploadTicket
 
 __all__ = ["MoldApi"]
 
@@ -26,3 +29,6 @@ class MoldApi(Protocol):
     def run_job(self, command: str, params: Mapping[str, Any] | None = None, *,
                 timeout: float, on_progress: Callable[[dict[str, Any]], None] | None = None
                 ) -> dict[str, Any]: ...
+
+    def upload(self, ticket: UploadTicket, path: Path,
+               on_progress: Callable[[int, int], None]) -> None: ...

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
 
@@ -46,6 +47,7 @@ from reconciler.errors import (
 from reconciler.mold.auth import MoldSigner
 from reconciler.mold.encoding import encode_params
 from reconciler.mold.poll import Clock, Deadline, PollPolicy, poll_until
+from reconciler.mold.upload import UploadTicket, post_file
 from reconciler.settings import Settings
 
 __all__ = ["MoldClient", "RetryPolicy", "is_read"]
@@ -122,6 +124,12 @@ class MoldClient:
             timeout=settings.timeout,
             headers={"User-Agent": "mwin", "Accept": "application/json"},
         )
+        # Uploads go to the secondary storage's URL: unsigned, the same TLS trust, no read
+        # deadline while the file streams (the connection and each write still have one).
+        self._upload_http = httpx.Client(
+            transport=transport, verify=_verification(settings),
+            timeout=httpx.Timeout(settings.timeout, read=None),
+            headers={"User-Agent": "mwin"})
 
     def __repr__(self) -> str:
         return f"MoldClient(url={self._url!r})"
@@ -303,8 +311,16 @@ class MoldClient:
 
     # -- lifetime ---------------------------------------------------------------------------
 
+    def upload(self, ticket: UploadTicket, path: Path,
+               on_progress: Callable[[int, int], None]) -> None:
+        """Stream ``path`` to the post URL of ``ticket`` (``upload.post_file``)."""
+        with self._count_lock:
+            self._request_count += 1
+        post_file(self._upload_http, ticket, path, on_progress)
+
     def close(self) -> None:
         self._http.close()
+        self._upload_http.close()
 
     def __enter__(self) -> MoldClient:
         return self

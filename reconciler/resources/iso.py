@@ -1,4 +1,6 @@
-"""ISOs: the Windows installer and the VirtIO driver disc, registered by URL.
+"""ISOs: the Windows installer and the VirtIO driver disc, registered by URL or uploaded
+from a local file (``file:``, relative to the spec file; getUploadParamsForIso, then the
+file streamed to the post URL Mold hands out).
 
 Rules (ATTRS): ``url``, ``zone``, ``checksum`` and ``project`` are registration-only and
 force a replacement: the new ISO is registered first (so an image is never missing), and the
@@ -7,17 +9,25 @@ old one is deleted by an action of its own once no VM holds it in a drive; ``nam
 ``extractable`` with updateIsoPermissions. A non-bootable ISO's OS type is always "None" in
 Mold. registerIso makes an ISO featured only for a root-admin owner
 (TemplateAdapterBase.prepare); the owner may feature it afterwards, so mwin does.
+
+An uploaded ISO is known by the sha256 of its file (tag ``mwin:sha256``, recorded in state
+too): another file is a replacement, uploaded before the old ISO is deleted. With
+``sha256:`` declared beside ``file:`` a plan needs no file (a CI runner planning a pull
+request); apply then checks the file against it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from pydantic import Field, StrictBool, StrictStr
+from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from reconciler.diagnostics import Diagnostics
+from reconciler.errors import MoldError, MwinError, TransportError
 from reconciler.model import (
     Address,
     Catalog,
@@ -30,6 +40,7 @@ from reconciler.model import (
     tags_of,
 )
 from reconciler.mold.api import MoldApi
+from reconciler.mold.upload import UploadTicket
 from reconciler.plan import Action, Operation
 from reconciler.resources.base import (
     ActionInputs,
@@ -64,9 +75,18 @@ ALL_ZONES = "all"
 class Spec(ResourceSpec):
     """One entry of `isos:`."""
 
+    model_config = ConfigDict(json_schema_extra={  # exactly one source, for editors too
+        "oneOf": [{"required": ["url"]}, {"required": ["file"]}]})
+
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")
     display_text: StrictStr | None = Field(None, description="Description (default: the name)")
-    url: StrictStr = Field(description="http(s) URL of the .iso file")
+    url: StrictStr | None = Field(None, description="http(s) URL Mold downloads the .iso "
+                                                    "file from (or `file:`)")
+    file: StrictStr | None = Field(None, description="A local .iso file to upload, relative "
+                                                     "to the spec file (or `url:`)")
+    sha256: StrictStr | None = Field(None, pattern="^[0-9a-fA-F]{64}$",
+                                     description="sha256 of `file` (then a plan needs no "
+                                                 "file; apply checks it)")
     zone: StrictStr | None = Field(None, description="Zone name or id, or 'all' for every zone")
     os_type: StrictStr | None = Field(None, description="OS type name or id (bootable ISOs)")
     bootable: StrictBool = Field(True, description="Can a VM boot from it (the installer: "
@@ -85,13 +105,19 @@ def _checksum(value: Any) -> Any:
     return value or None
 
 
+SHA256_TAG = "mwin:sha256"
+ISO9660_MAGIC_AT = 32769  # "CD001": the primary volume descriptor of an ISO 9660 image
+
+
 ATTRS: tuple[Attr, ...] = (
     Attr("project", OnChange.REPLACE, optional=True, field="project"),
     Attr("name", OnChange.IN_PLACE, "updateIso", param="name", field="name"),
     Attr("display_text", OnChange.IN_PLACE, "updateIso", param="displaytext",
          field="displaytext"),
-    Attr("url", OnChange.REPLACE, param="url", field="url",
+    Attr("url", OnChange.REPLACE, param="url", field="url", optional=True,
          replace_reason="Mold cannot change an ISO's URL"),
+    Attr("sha256", OnChange.REPLACE, optional=True,  # a tag on uploaded ISOs
+         replace_reason="another file is uploaded as a new ISO"),
     Attr("zone", OnChange.REPLACE, equal=casefold_equal),  # zoneid in inputs
     Attr("os_type", OnChange.IN_PLACE, "updateIso"),  # ostypeid in inputs
     Attr("bootable", OnChange.IN_PLACE, "updateIso", param="bootable", field="bootable",
@@ -110,6 +136,7 @@ ATTRS: tuple[Attr, ...] = (
 class Inputs(ActionInputs):
     zoneid: str | None = None  # "-1": every zone
     ostypeid: str | None = None
+    file: str | None = None  # absolute path of the file to upload
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
@@ -117,13 +144,57 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
 
 
 def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
-    """Spec-level rules (no Mold needed)."""
+    """Spec-level rules (no Mold needed), a local file's among them."""
+    spec: Spec = decl.spec
+    if (spec.url is None) == (spec.file is None):
+        diags.error("declare exactly one source: `url` (Mold downloads it) or `file` (mwin "
+                    "uploads it)", decl.pos, address=str(decl.address))
+    if spec.sha256 is not None and spec.file is None:
+        diags.error("`sha256` goes with `file`", decl.at("sha256"), address=str(decl.address))
+    if spec.file is not None:
+        problem = file_problem(local_path(decl), spec.sha256 is not None)
+        if problem:
+            diags.error(problem, decl.at("file"), address=str(decl.address))
     if decl.spec.zone is None and doc.defaults.zone is None:
         diags.error("no zone: set `zone:` here or `defaults.zone`", decl.pos,
                     address=str(decl.address))
     if decl.spec.bootable and decl.spec.os_type is None:
         diags.error("a bootable ISO needs `os_type` (e.g. \"Windows PV\")", decl.pos,
                     address=str(decl.address))
+
+
+def local_path(decl: Declared) -> Path:
+    """``file:`` of the declaration, relative to the spec file that declares it."""
+    return (Path(decl.pos.file).parent / str(decl.spec.file)).resolve()
+
+
+def file_problem(path: Path, sha256_declared: bool) -> str | None:
+    """Why ``path`` cannot be uploaded as an ISO (None: it can, or it is absent and its sha256
+    is declared, so only apply needs it)."""
+    if not path.exists():
+        return None if sha256_declared else (
+            f"`file`: {path} does not exist (declare `sha256:` beside it to plan without the "
+            "file)")
+    if path.is_dir():
+        return f"`file`: {path} is a directory, not an ISO image"
+    try:
+        with path.open("rb") as handle:
+            handle.seek(ISO9660_MAGIC_AT)
+            magic = handle.read(5)
+    except OSError as exc:
+        return f"`file`: {path} cannot be read ({exc.strerror or exc})"
+    if magic != b"CD001":
+        return (f"`file`: {path} is not an ISO 9660 image (no CD001 volume descriptor at byte "
+                f"{ISO9660_MAGIC_AT})")
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired | None:
@@ -135,6 +206,12 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
         "bootable": spec.bootable, "public": spec.public, "featured": spec.featured,
         "extractable": spec.extractable, "checksum": spec.checksum, "os_type": "None"}
     inputs: dict[str, Any] = {}
+    if spec.file is not None:
+        path = local_path(decl)
+        attrs["file"] = str(spec.file)
+        attrs["sha256"] = (spec.sha256 or file_sha256(path)).lower()
+        attrs["size"] = path.stat().st_size if path.exists() else None
+        inputs["file"] = str(path)
     found = True  # every problem is reported, not only the first
     zone_value = str(spec.zone or ctx.defaults.zone)  # validate: one of them is set
     if zone_value.lower() == ALL_ZONES:
@@ -159,9 +236,11 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     zone = ALL_ZONES if raw.get("crossZones") else raw.get("zonename") or catalog.name_of(
         "zone", raw.get("zoneid"))
     os_type = raw.get("ostypename") or catalog.name_of("os_type", raw.get("ostypeid"))
-    attrs = {**read_attrs(ATTRS, raw), "zone": zone, "os_type": os_type}
+    tags = tags_of(raw)
+    attrs = {**read_attrs(ATTRS, raw), "zone": zone, "os_type": os_type,
+             "sha256": tags.get(SHA256_TAG)}
     ready = all(r.get("isready") for r in rows)
-    return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
+    return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
                       "ready" if ready else str(raw.get("status") or "not ready"))
 
 
@@ -188,14 +267,38 @@ def tables(spec: Spec) -> list[str]:
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
+    if live is not None and live.attrs.get("sha256") and live.state != "ready" \
+            and desired.attrs.get("sha256"):
+        # an upload an interrupted apply began: nothing will finish it
+        return [Draft(Operation.REPLACE, f"its upload did not finish ({live.state}): upload "
+                      "the file again", before=dict(live.attrs), after=desired.attrs,
+                      inputs=dict(desired.inputs)),
+                _retire(live)]
     drafts = plan_generic(desired, live, ATTRS)
+    for draft in drafts:
+        if draft.operation is Operation.CREATE and desired.attrs.get("sha256"):
+            draft.reason = (f"upload {desired.attrs['file']} ({_size(desired.attrs.get('size'))}"
+                            f"sha256 {desired.attrs['sha256'][:12]}…)")
     if live is None or not any(d.operation is Operation.REPLACE for d in drafts):
         return drafts
-    # After a replacement's registration, the old ISO's deletion: a step of its own, so the
-    # VMs holding the old ISO can eject it in between (and insert the new one afterwards).
-    return drafts + [Draft(Operation.DELETE, f"delete the replaced ISO {live.id} (once no VM "
-                           "holds it in a drive)", before=dict(live.attrs),
-                           inputs={"id": live.id, "orphan": True})]
+    return [*drafts, _retire(live)]
+
+
+def _retire(live: LiveObject) -> Draft:
+    """After a replacement's registration, the old ISO's deletion: a step of its own, so the
+    VMs holding the old ISO can eject it in between (and insert the new one afterwards)."""
+    return Draft(Operation.DELETE, f"delete the replaced ISO {live.id} (once no VM holds it in "
+                 "a drive)", before=dict(live.attrs), inputs={"id": live.id, "orphan": True})
+
+
+def _size(size: int | None) -> str:
+    if size is None:
+        return ""
+    units = ("bytes", "KiB", "MiB", "GiB", "TiB")
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(units) - 1:
+        value, unit = value / 1024, unit + 1
+    return f"{value:.0f} {units[unit]}, " if unit == 0 else f"{value:.1f} {units[unit]}, "
 
 
 # --- execution -------------------------------------------------------------------------
@@ -215,6 +318,8 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
 
 
 def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    if inputs.file is not None:
+        return _upload(action, inputs, ctx)
     after = action.after or {}
     params = {**api_params(ATTRS, after), "zoneid": inputs.zoneid,
               "ostypeid": inputs.ostypeid if after["bootable"] else None}
@@ -235,6 +340,100 @@ def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
                      f"ISO {iso_id} download", _is_progress)
     return Outcome(iso_id, after)
+
+
+UPLOAD_ATTEMPTS = 3  # a broken upload starts again from the first byte, with the same ticket
+
+
+def _upload(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    """getUploadParamsForIso, then the file streamed to the post URL, then Mold's upload
+    states until it is ready. A ticket that expired, or an upload Mold refused, is abandoned:
+    its ISO (tagged, never ready) is deleted, never left behind."""
+    after = action.after or {}
+    path = Path(str(inputs.file))
+    problem = file_problem(path, sha256_declared=False)
+    if problem:
+        raise MwinError(f"{action.address}: {problem}")
+    actual = file_sha256(path)
+    if actual != after.get("sha256"):
+        raise MwinError(f"{action.address}: {path} has sha256 {actual}, the plan expected "
+                        f"{after.get('sha256')}: the file is not the one planned; run `mwin plan`")
+    _delete_abandoned(action, ctx)
+    ticket = _ticket(action, inputs, ctx)
+    tag_resource(ctx, RESOURCE_TYPE, ticket.id, action.address, {SHA256_TAG: actual})
+    try:
+        _post(action, ctx, ticket, path)
+    except MoldError:
+        delete_job(ctx, "deleteIso", {"id": ticket.id}, _gone(ticket.id, ctx))
+        raise
+    if after["featured"]:
+        send(ctx, "updateIsoPermissions", {"id": ticket.id, "isfeatured": True}, RESEND)
+    wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": ticket.id},
+                     f"ISO {ticket.id} upload", _is_progress)
+    return Outcome(ticket.id, after)
+
+
+def _ticket(action: Action, inputs: Inputs, ctx: ExecContext) -> UploadTicket:
+    after = action.after or {}
+    params = {**api_params(ATTRS, after), "url": None, "zoneid": inputs.zoneid,
+              "ostypeid": inputs.ostypeid if after["bootable"] else None, "format": "ISO"}
+    # Each request makes a new ISO. One whose answer was lost has a ticket mwin never saw:
+    # it is found by name (untagged, never uploaded), deleted, and the request sent again.
+    lookup = {"isofilter": "self", "name": after["name"]}
+    if inputs.zoneid != "-1":
+        lookup["zoneid"] = str(inputs.zoneid)
+    lost = named(ctx, "listIsos", "iso", lookup, after["name"], action.address,
+                 exclude=[action.mold_id])
+    answer = send(ctx, "getUploadParamsForIso", params, lost)
+    if answer.get("_found"):
+        ctx.progress(f"deleting {answer['id']}: made for an upload whose answer was lost")
+        delete_job(ctx, "deleteIso", {"id": answer["id"]}, _gone(str(answer["id"]), ctx))
+        answer = dict(ctx.client.call("getUploadParamsForIso", params))
+    body = answer.get("getuploadparams", answer)
+    try:
+        return UploadTicket(str(body["id"]), str(body["postURL"]), str(body["metadata"]),
+                            str(body["signature"]), str(body["expires"]))
+    except KeyError as missing:
+        raise MoldError(f"getUploadParamsForIso answered without {missing}") from None
+
+
+def _post(action: Action, ctx: ExecContext, ticket: UploadTicket, path: Path) -> None:
+    last = [-1.0]
+    started = ctx.waits.clock.now()
+
+    def progress(sent: int, total: int) -> None:
+        now = ctx.waits.clock.now()
+        if sent == total or now - last[0] >= 1.0:
+            last[0] = now
+            rate = sent / max(now - started, 1e-6)
+            eta = (total - sent) / rate if rate > 0 else 0.0
+            ctx.progress(f"uploading {path.name}: {_size(sent).rstrip(', ')} of "
+                         f"{_size(total).rstrip(', ')} ({sent * 100 // max(total, 1)}%, "
+                         f"{_size(int(rate)).rstrip(', ')}/s, {eta:.0f}s left)")
+
+    for attempt in range(1, UPLOAD_ATTEMPTS + 1):
+        try:
+            ctx.client.upload(ticket, path, progress)
+            return
+        except TransportError as exc:
+            if attempt == UPLOAD_ATTEMPTS:
+                raise
+            ctx.progress(f"{exc}; starting the upload again ({attempt + 1} of "
+                         f"{UPLOAD_ATTEMPTS})")
+
+
+def _delete_abandoned(action: Action, ctx: ExecContext) -> None:
+    """Uploads of this address an earlier try began and never finished (tagged by this
+    state, never ready): nothing will finish them."""
+    name = (action.after or {}).get("name")
+    for row in ctx.client.list_all("listIsos", "iso", {"isofilter": "self", "name": name}):
+        tags = tags_of(row)
+        ours = {k: tags.get(k) for k in ctx.ownership_tags(action.address)} == \
+            ctx.ownership_tags(action.address)
+        if ours and SHA256_TAG in tags and not row.get("isready") \
+                and str(row.get("id")) != action.mold_id:
+            ctx.progress(f"deleting {row['id']}, an upload an earlier try left unfinished")
+            delete_job(ctx, "deleteIso", {"id": row["id"]}, _gone(str(row["id"]), ctx))
 
 
 def _gone(iso_id: str | None, ctx: ExecContext) -> Check:

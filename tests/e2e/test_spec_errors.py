@@ -51,8 +51,10 @@ def test_broken_spec_lists_every_error_with_file_line(tmp_path: Path, command: s
     assert error_lines(run.err) == [
         "spec.yaml:6:5: error: iso.win2022: unknown key 'os_tpe' (did you mean 'os_type'?)",
         'spec.yaml:7:13: error: iso.win2022: `public`: Input should be a valid boolean (got "yes")',
-        "spec.yaml:8:3: error: iso.virtio-win: missing required key 'url'",
-        "3 error(s); nothing was changed.",
+        "spec.yaml:8:3: error: iso.virtio-win: declare exactly one source: `url` (Mold "
+        "downloads it) or `file` (mwin uploads it)",
+        'spec.yaml:8:3: error: iso.virtio-win: a bootable ISO needs `os_type` (e.g. "Windows PV")',
+        "4 error(s); nothing was changed.",
     ]
     assert run.err.splitlines()[1].startswith("    allowed here: ")
     assert "os_type" in run.err.splitlines()[1]
@@ -68,6 +70,7 @@ def test_validate_json_lists_diagnostics_in_file_order(tmp_path: Path) -> None:
             for d in document["diagnostics"]] == [
         ("spec.yaml", 6, 5, "iso.win2022", "error"),
         ("spec.yaml", 7, 13, "iso.win2022", "error"),
+        ("spec.yaml", 8, 3, "iso.virtio-win", "error"),
         ("spec.yaml", 8, 3, "iso.virtio-win", "error"),
     ]
 
@@ -161,6 +164,6 @@ isos:
 ])
 def test_usage_errors_are_one_message_and_exit_2(tmp_path: Path, args: tuple[str, ...],
                                                  message: str) -> None:
-    run = Mwin("http://127.0.0.1:9/client/api", tmp_path)(*args)
+    run = Mwin("http://127.0.0.1:9/client/api", tmp_path, process=True)(*args)  # the CLI contract
     assert run.code == 2 and run.out == ""
     assert message in run.err and "Traceback" not in run.err

@@ -12,7 +12,7 @@ import yaml
 from reconciler.errors import PlanError
 from reconciler.planner import make_plan
 from reconciler.spec import json_schema, load_spec
-from tests.unit.test_planner_iso import SPEC, iso, live, spec_from, state
+from tests.unit.resources.test_iso_planning import SPEC, iso, live, spec_from, state
 
 ROOT = Path(__file__).resolve().parents[2]
 IGNORING = SPEC + "    lifecycle: {ignore_changes: [display_text]}\n"
@@ -67,8 +67,9 @@ TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": 
 
 
 def schema_errors(schema: dict[str, Any], data: Any, root: dict[str, Any], at: str = "") -> list[str]:
-    """The part of JSON Schema that `mwin schema` uses ($ref, anyOf, type, properties,
-    additionalProperties, required, items, enum), since jsonschema is not a dependency."""
+    """The part of JSON Schema that `mwin schema` uses ($ref, anyOf, oneOf of required keys,
+    type, properties, additionalProperties, required, items, enum), since jsonschema is not a
+    dependency."""
     if "$ref" in schema:
         return schema_errors(root["$defs"][schema["$ref"].split("/")[-1]], data, root, at)
     if "anyOf" in schema:
@@ -82,6 +83,11 @@ def schema_errors(schema: dict[str, Any], data: Any, root: dict[str, Any], at: s
     if "enum" in schema and data not in schema["enum"]:
         return [f"{at}: {data!r} is not one of {schema['enum']}"]
     errors = []
+    if "oneOf" in schema and isinstance(data, dict):
+        fits = [s for s in schema["oneOf"] if all(k in data for k in s.get("required", []))]
+        if len(fits) != 1:
+            keys = " or ".join(repr(k) for s in schema["oneOf"] for k in s.get("required", []))
+            errors.append(f"{at}: exactly one of {keys} is required")
     if isinstance(data, dict):
         props, extra = schema.get("properties", {}), schema.get("additionalProperties", True)
         errors += [f"{at}: {k!r} is required" for k in schema.get("required", []) if k not in data]
@@ -112,7 +118,7 @@ def test_schema_validates_every_example_spec_and_rejects_broken_ones() -> None:
     assert set(schema_errors(schema, broken, schema)) == {
         ": 'zones' was unexpected",
         ".isos.virtio-win.bootable: 'no' is not of type boolean",
-        ".isos.virtio-win: 'url' is required",
+        ".isos.virtio-win: exactly one of 'url' or 'file' is required",
         ".isos.win2022.lifecycle.protect: 'yes' is not of type boolean",
         ".isos.win2022.lifecycle: 'ignore' was unexpected",
     }

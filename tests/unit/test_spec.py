@@ -69,7 +69,10 @@ isos:
     assert lines[2].startswith("    allowed here: ") and "os_type, bootable, public" in lines[2]
     assert lines[3:] == [
         'spec.yaml:6:15: error: iso.win: `bootable`: Input should be a valid boolean (got "yes")',
-        "spec.yaml:7:3: error: iso.virtio: missing required key 'url'",
+        "spec.yaml:7:3: error: iso.virtio: declare exactly one source: `url` (Mold downloads "
+        "it) or `file` (mwin uploads it)",
+        "spec.yaml:7:3: error: iso.virtio: no zone: set `zone:` here or `defaults.zone`",
+        "spec.yaml:7:3: error: iso.virtio: a bootable ISO needs `os_type` (e.g. \"Windows PV\")",
     ]
 
 
@@ -93,8 +96,10 @@ def test_section_and_file_shapes(tmp_path: Path) -> None:
         "list.yaml:1:1: error: a spec file must be a mapping with keys like `isos:` and `vms:`"]
     section = write(tmp_path / "section.yaml", "isos: [a, b]\n")
     assert problems(section) == ["section.yaml:1:7: error: `isos` must be a mapping of names to entries"]
-    empty_entry = write(tmp_path / "entry.yaml", "isos:\n  w:\n")
-    assert problems(empty_entry) == ["entry.yaml:2:3: error: iso.w: missing required key 'url'"]
+    empty_entry = write(tmp_path / "entry.yaml", "defaults: {zone: z}\nisos:\n  w: {bootable: false}\n")
+    assert problems(empty_entry) == [
+        "entry.yaml:3:3: error: iso.w: declare exactly one source: `url` (Mold downloads it) or "
+        "`file` (mwin uploads it)"]
 
 
 def test_yaml_errors_of_one_file_and_model_errors_of_another_are_reported_together(
@@ -168,7 +173,7 @@ def test_json_schema_describes_iso_entries() -> None:
     assert schema["additionalProperties"] is False
     isos = schema["properties"]["isos"]["anyOf"][0]["additionalProperties"]["$ref"]
     iso = schema["$defs"][isos.rsplit("/", 1)[1]]
-    assert iso["required"] == ["url"]
+    assert iso["oneOf"] == [{"required": ["url"]}, {"required": ["file"]}]
     assert iso["additionalProperties"] is False
     assert {"name", "display_text", "url", "zone", "os_type", "bootable", "public", "featured",
             "extractable", "checksum"} <= set(iso["properties"])
@@ -195,5 +200,6 @@ vms:
     assert problems(spec) == [
         "spec.yaml:4:68: error: iso.win2019: unknown key 'dispaly_text' (did you mean "
         "'display_text'?)",
-        "    allowed here: lifecycle, project, name, display_text, url, zone, os_type, bootable, "
+        "    allowed here: lifecycle, project, name, display_text, url, file, sha256, zone, "
+        "os_type, bootable, "
         "public, featured, extractable, checksum"]

@@ -61,8 +61,8 @@ class Inputs(ActionInputs):
     keypair: str | None = None
     details: list[dict[str, str]] | None = None
     startvm: bool = True
-    cdrom_id: str | None = None
-    isoid: str | None = None  # attach_iso
+    additionalisoids: list[str] | None = None  # deploy: the ISO for the second CD drive
+    isoid: str | None = None  # attach_iso / detach_iso: the ISO inserted or ejected
     networkid: str | None = None  # NIC steps
     snapshot_id: str | None = None  # delete_snapshot
     for_template: bool = False  # stop: a template is made from the disk next
@@ -71,7 +71,7 @@ class Inputs(ActionInputs):
 DEPLOY_PARAMS = {"zoneid", "templateid", "hypervisor", "serviceofferingid", "diskofferingid",
                  "size", "networkids", "name", "displayname", "group", "keyboard", "boottype",
                  "bootmode", "tpmversion", "details", "podid", "clusterid", "hostid",
-                 "keypair", "startvm"}
+                 "keypair", "startvm", "additionalisoids"}
 Row = dict[str, Any] | None
 Runner = Callable[[Action, "Inputs", ExecContext], "str | None"]
 
@@ -135,9 +135,8 @@ def _destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
 
 def _free_before_destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     row = _vm_row(action, ctx)
-    if row.get("isoid"):
-        _job("detachIso", {"virtualmachineid": "$id"},
-             _drive_empty)(action, inputs, ctx)
+    for iso_id in sorted(_loaded(row)):
+        _detach(action, inputs.model_copy(update={"isoid": iso_id}), ctx)
     if row.get("state") != "Stopped":
         send_job(ctx, "stopVirtualMachine", {"id": action.mold_id, "forced": True},
                  _vm_check(action, ctx, lambda r: _in_state(r, "Stopped")))
@@ -165,8 +164,9 @@ def _job(command: str, params: dict[str, str], done: Callable[[Inputs, Row], boo
                  on_progress=_job_progress(ctx, command))
         if confirm and not done(inputs, _vm_row(action, ctx)):
             row = _vm_row(action, ctx)
-            raise MwinError(f"{command} on {action.address} reported success, but the drive "
-                            f"holds {row.get('isoname') or 'nothing'} ({row.get('isoid')}); "
+            held = ", ".join(sorted(_loaded(row))) or "nothing"
+            raise MwinError(f"{command} on {action.address} reported success, but the drives "
+                            f"hold {held}; "
                             "another ISO job on this VM may have overlapped (Mold issue #1124). "
                             "Run `mwin plan` to see the drive as it is")
     return run
@@ -214,12 +214,32 @@ def _stop(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
              on_progress=_job_progress(ctx, "stop"))
 
 
+def _loaded(row: Row) -> set[str]:
+    """Ids of the ISOs in the VM's drives (``isos`` where Mold has several, else isoid)."""
+    if row is None:
+        return set()
+    if isinstance(row.get("isos"), list):
+        return {str(i.get("id")) for i in row["isos"]}
+    return {str(row["isoid"])} if row.get("isoid") else set()
+
+
 def _drive_holds(inputs: Inputs, row: Row) -> bool:
-    return row is not None and row.get("isoid") == inputs.isoid
+    return row is not None and inputs.isoid in _loaded(row)
 
 
 def _drive_empty(inputs: Inputs, row: Row) -> bool:
-    return row is not None and not row.get("isoid")
+    """The ISO the step ejects is out (any ISO, when the step names none)."""
+    return row is not None and (inputs.isoid not in _loaded(row) if inputs.isoid
+                                else not _loaded(row))
+
+
+def _detach(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    """detachIso; with several drives (the VM answer lists ``isos``) by the ISO's ``id``, as
+    Mold requires once two are attached, so the other drive keeps its ISO."""
+    params = {"virtualmachineid": "$id"}
+    if isinstance(_vm_row(action, ctx).get("isos"), list) and inputs.isoid:
+        params["id"] = "isoid"
+    _job("detachIso", params, _drive_empty, confirm=True)(action, inputs, ctx)
 
 
 def _in_state(row: dict[str, Any] | None, state: str) -> bool:
@@ -343,8 +363,7 @@ _RUNNERS: dict[Operation, Runner] = {
     Operation.CHANGE_OFFERING: _change_offering,
     Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"},
                                _drive_holds, confirm=True),
-    Operation.DETACH_ISO: _job("detachIso", {"virtualmachineid": "$id"}, _drive_empty,
-                               confirm=True),
+    Operation.DETACH_ISO: _detach,
     Operation.START: _job("startVirtualMachine", {"id": "$id"},
                           lambda inputs, row: _in_state(row, "Running")),
     Operation.STOP: _stop,

@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.model import Catalog, LiveObject, tags_of
 from reconciler.mold.api import MoldApi
+from reconciler.resources.vm.spec import one_or_list
 
 KIND = "vm"
 
@@ -15,6 +16,7 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     """One VM as ``refresh`` joined it: its listVirtualMachines row with ``vmsnapshots`` (its
     listVMSnapshot rows) and ``rootgb`` (the ROOT volume's size) added."""
     snapshots = list(raw.get("vmsnapshots") or [])
+    drive_list = _drives(raw)
     root_gb = raw.get("rootgb")
     details = raw.get("details") or {}
     good = [s for s in snapshots if str(s.get("state", "Ready")) != "Error"]
@@ -40,12 +42,14 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "boot.tpm": "2.0" if tpm.upper() in ("2.0", "V2_0") else "none",
         "root_disk_controller": details.get("rootDiskController"),
         "keyboard": details.get("keyboard"),
-        "cdrom": raw.get("isoname"),
+        "cdrom": one_or_list([str(i.get("name")) for i in drive_list]),
         "state": str(raw.get("state", "")).lower(),
         "snapshots": sorted(_snapshot_name(s) for s in good),
     }
     private = {
         "iso_id": raw.get("isoid"),
+        "iso_ids": {str(i.get("name")): i.get("id") for i in drive_list},
+        "drives": int(raw.get("isomaxcount") or 1),  # Mold without isomaxcount has one
         "source_name": raw.get("templatename"),
         "snapshot_ids": {_snapshot_name(s): s.get("id") for s in good},
         "failed_snapshots": {_snapshot_name(s): s.get("id") for s in snapshots
@@ -54,6 +58,16 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
                       raw.get("state"), private)
+
+
+def _drives(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The ISOs in the VM's drives, first drive first: ``isos`` (Mold with several drives:
+    deviceseq 3 is the first, 4 the second), else the one ``isoid``."""
+    if isinstance(raw.get("isos"), list):
+        return sorted(raw["isos"], key=lambda i: int(i.get("deviceseq") or 0))
+    if raw.get("isoid"):
+        return [{"id": raw["isoid"], "name": raw.get("isoname")}]
+    return []
 
 
 def _snapshot_name(row: Mapping[str, Any]) -> str:
@@ -65,8 +79,9 @@ def _snapshot_name(row: Mapping[str, Any]) -> str:
 
 def holds(live: LiveObject) -> list[str]:
     """Mold ids this VM keeps in use while it exists: the ISO in its drive, its networks."""
-    held = [live.private.get("iso_id")] + list(live.private.get("network_ids", {}).values())
-    return [str(i) for i in held if i]
+    held = [live.private.get("iso_id"), *live.private.get("iso_ids", {}).values(),
+            *live.private.get("network_ids", {}).values()]
+    return list(dict.fromkeys(str(i) for i in held if i))
 
 
 def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:

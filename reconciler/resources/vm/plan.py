@@ -12,7 +12,16 @@ from reconciler.resources.common import replace_reason, split_changes
 from reconciler.resources.contract import PlanningContext
 from reconciler.resources.vm.observe import holds
 from reconciler.resources.vm.rules import tpm_input
-from reconciler.resources.vm.spec import ATTRS, FROM_STATE, SOURCE_KEYS, STEPS, UNSET, same_networks
+from reconciler.resources.vm.spec import (
+    ATTRS,
+    FROM_STATE,
+    SOURCE_KEYS,
+    STEPS,
+    UNSET,
+    drives,
+    one_or_list,
+    same_networks,
+)
 
 # --- planning ----------------------------------------------------------------------------
 
@@ -74,18 +83,47 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, rea
             changed: list[str] | None = None, requires: list[str] | None = None) -> list[Draft]:
     from_iso = desired.inputs.get("source_kind") == "iso"
     start = from_iso or desired.attrs["state"] == "running"
-    after = {**desired.attrs, "cdrom": desired.private.get("install_iso_name") if from_iso
-             else None, "state": "running" if start else "stopped", "snapshots": []}
     op = Operation.CREATE if live is None else Operation.REPLACE
     inputs = {**desired.inputs, "startvm": start}
     tpm = tpm_input(desired, ctx)
     if tpm is not None:
         inputs["tpmversion"] = tpm
+    loaded = [desired.private.get("install_iso_name")] if from_iso else []
+    extra = _second_drive(desired, ctx) if from_iso else None
+    if extra is not None:
+        inputs["additionalisoids"] = [desired.private["cdrom_ids"][extra]]
+        loaded.append(extra)
+    after = {**desired.attrs, "cdrom": one_or_list([str(n) for n in loaded]),
+             "state": "running" if start else "stopped", "snapshots": []}
     draft = Draft(op, reason, before=dict(live.attrs) if live else None, after=after,
                   changed=changed or [], requires_replace=requires or [], inputs=inputs,
                   needs=list(desired.needs), releases=holds(live) if live else [],
                   frees=live.id if live else None)
     return [draft] + _steps(desired, None, after, ctx)
+
+
+def _second_drive(desired: Desired, ctx: PlanningContext) -> str | None:
+    """The ISO deployed into the second drive beside the installer (``additionalisoids``):
+    the first ISO of the declared drives that is not the installer, where Mold offers it
+    (listApis, asked only now). Without it, a VM declaring two ISOs is an error at `cdrom`."""
+    wanted = [n for n in drives(desired.attrs.get("cdrom"))
+              if n != desired.private.get("install_iso_name")]
+    if not wanted:
+        return None
+    if not ctx.catalog.api_known("deployVirtualMachine"):
+        return wanted[0]  # planned again once listApis is read
+    if "additionalisoids" in (ctx.catalog.api_params("deployVirtualMachine") or ()):
+        return wanted[0]
+    if len(drives(desired.attrs.get("cdrom"))) > 1:
+        ctx.error_at(desired.address, "cdrom", _one_drive_text(desired))
+    return None
+
+
+def _one_drive_text(desired: Desired) -> str:
+    return (f"`cdrom` lists {len(drives(desired.attrs['cdrom']))} ISOs, but this Mold has one "
+            "CD drive per VM (deployVirtualMachine has no `additionalisoids`: Mold 4.23 "
+            "\"Europa\" has two): declare one ISO, or swap them in steps as the stage files "
+            "of specs/windows-11 do")
 
 
 def _in_place(desired: Desired, live: LiveObject, current: dict[str, Any],
@@ -189,21 +227,41 @@ def _nic_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any],
     return drafts
 
 
-def _cdrom_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
-                 ) -> list[Draft]:
+def _cdrom_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any],
+                 ctx: PlanningContext) -> list[Draft]:
+    """One step per ISO: eject what is not where the spec wants it (by id, so the other drive
+    keeps its ISO), then insert what is missing, first drive first (Mold fills the lowest free
+    drive). Mold runs one ISO job of a VM at a time, and so does the plan."""
     want = desired.attrs["cdrom"]
-    if want == UNSET or want == state.get("cdrom"):
+    if want == UNSET or drives(want) == drives(state.get("cdrom")):
         return []
-    drafts = []
-    if state.get("cdrom") is not None:
-        iso_id = live.private.get("iso_id") if live else None
-        drafts.append(_step(Operation.DETACH_ISO, f"eject {state['cdrom']!r} from the drive",
-                            state, {"cdrom": None}, releases=[iso_id] if iso_id else []))
+    wanted, have = drives(want), drives(state.get("cdrom"))
+    limit = live.private.get("drives", 1) if live else max(len(wanted), 1)
+    if len(wanted) > limit:
+        ctx.error_at(desired.address, "cdrom", _one_drive_text(desired) if limit == 1 else
+                     f"`cdrom` lists {len(wanted)} ISOs, but this VM has {limit} CD drives "
+                     "(isomaxcount; the cluster setting vm.iso.max.count)")
+        return []
+    live_ids = live.private.get("iso_ids", {}) if live else {}
+    keep = 0
+    while keep < min(len(have), len(wanted)) and have[keep] == wanted[keep]:
+        keep += 1
+    drafts: list[Draft] = []
+    for name in reversed(have[keep:]):
+        iso_id = live_ids.get(name)
+        left = [n for n in drives(state.get("cdrom")) if n != name]
+        drafts.append(_step(Operation.DETACH_ISO, f"eject {name!r} from its drive", state,
+                            {"cdrom": one_or_list(left)}, inputs={"isoid": iso_id},
+                            releases=[iso_id] if iso_id else []))
         state = dict(drafts[-1].after or {})
-    if want is not None:
-        drafts.append(_step(Operation.ATTACH_ISO, f"insert {want!r} into the drive", state,
-                            {"cdrom": want}, inputs={"isoid": desired.inputs["cdrom_id"]},
-                            needs=list(desired.private.get("cdrom_needs", []))))
+    ids, needs = desired.private.get("cdrom_ids", {}), desired.private.get("cdrom_needs", {})
+    for name in wanted[keep:]:
+        loaded = [*drives(state.get("cdrom")), name]
+        where = "the drive" if len(wanted) == 1 else f"drive {len(loaded)}"
+        drafts.append(_step(Operation.ATTACH_ISO, f"insert {name!r} into {where}", state,
+                            {"cdrom": one_or_list(loaded)}, inputs={"isoid": ids.get(name)},
+                            needs=list(needs.get(name, []))))
+        state = dict(drafts[-1].after or {})
     return drafts
 
 
@@ -256,16 +314,21 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
     resource's new object again where the spec still wants it there (the drive declared with
     that ISO, or left as deployed). A network it is in cannot be let go of here: its NICs
     change only as `networks` says."""
-    if held != live.private.get("iso_id"):
+    names = {i: n for n, i in live.private.get("iso_ids", {}).items()}
+    if held not in names and held != live.private.get("iso_id"):
         return []
+    name = names.get(held, live.attrs.get("cdrom"))
     state = dict(planned[-1].after or {}) if planned and planned[-1].after else (
         _current(desired, live, ctx) if desired else dict(live.attrs))
-    wanted = desired is not None and freed is not None and desired.attrs.get("cdrom") in (
-        UNSET, live.attrs.get("cdrom"))
-    drafts = [_step(Operation.DETACH_ISO, f"eject {state.get('cdrom')!r} ({held}): that ISO "
-                    "is about to be deleted", state, {"cdrom": None}, releases=[held])]
+    loaded = drives(state.get("cdrom"))
+    wanted = desired is not None and freed is not None and (
+        desired.attrs.get("cdrom") == UNSET or name in drives(desired.attrs.get("cdrom")))
+    left = [n for n in loaded if n != name]
+    drafts = [_step(Operation.DETACH_ISO, f"eject {name!r} ({held}): that ISO is about to be "
+                    "deleted", state, {"cdrom": one_or_list(left)}, inputs={"isoid": held},
+                    releases=[held])]
     if wanted and freed is not None:
         drafts.append(_step(Operation.ATTACH_ISO, f"insert the new {freed} again",
-                            dict(drafts[-1].after or {}), {"cdrom": state.get("cdrom")},
+                            dict(drafts[-1].after or {}), {"cdrom": one_or_list(loaded)},
                             inputs={"isoid": {"$ref": freed}}, needs=[freed]))
     return drafts

@@ -13,7 +13,7 @@ from typing import Any
 from reconciler.diagnostics import Diagnostics
 from reconciler.model import Address, Declared, Desired, Ref
 from reconciler.resources.contract import PlanningContext, SpecView
-from reconciler.resources.vm.spec import UNSET
+from reconciler.resources.vm.spec import UNSET, one_or_list
 
 __all__ = ["desired", "validate", "tpm_input", "WINDOWS_11_MIN_GB"]
 
@@ -51,13 +51,17 @@ def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
 
 
 def _check_cdrom_kind(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
-    cdrom = decl.spec.cdrom
-    if not isinstance(cdrom, str) or Address("iso", cdrom) in doc.resources:
-        return
-    others = [a for a in doc.resources if a.key == cdrom and a.kind != "iso"]
-    if others:
-        diags.error(f"`cdrom` must name an ISO; {cdrom!r} is a {others[0].kind}",
-                    decl.at("cdrom"), address=str(decl.address))
+    listed = isinstance(decl.spec.cdrom, list)
+    entries = decl.spec.cdrom if listed else [decl.spec.cdrom]
+    if listed and len(entries) != len({str(e) for e in entries}):
+        diags.error("`cdrom` lists an ISO twice", decl.at("cdrom"), address=str(decl.address))
+    for i, cdrom in enumerate(entries):
+        if not isinstance(cdrom, str) or Address("iso", cdrom) in doc.resources:
+            continue
+        others = [a for a in doc.resources if a.key == cdrom and a.kind != "iso"]
+        if others:
+            diags.error(f"`cdrom` must name an ISO; {cdrom!r} is a {others[0].kind}",
+                        decl.at(f"cdrom.{i}" if listed else "cdrom"), address=str(decl.address))
 
 
 def _spec_os_type(decl: Declared, doc: SpecView) -> str | None:
@@ -242,12 +246,15 @@ def _cdrom(decl: Declared, ctx: PlanningContext, diags: Diagnostics, found: Desi
     if "cdrom" not in spec.model_fields_set:
         found.attrs["cdrom"] = UNSET
         return
-    if spec.cdrom is None:
-        found.attrs["cdrom"] = None
-        return
-    name, ident, _os, needs = _image(ctx, "iso", spec.cdrom, decl, "cdrom", diags)
-    found.attrs["cdrom"], found.inputs["cdrom_id"] = name, ident
-    found.private["cdrom_needs"] = needs
+    listed = isinstance(spec.cdrom, list)
+    names, ids, needs = [], {}, {}
+    for i, value in enumerate(spec.cdrom if listed else [] if spec.cdrom is None else [spec.cdrom]):
+        name, ident, _os, need = _image(ctx, "iso", value, decl,
+                                        f"cdrom.{i}" if listed else "cdrom", diags)
+        names.append(str(name))
+        ids[str(name)], needs[str(name)] = ident, need
+    found.attrs["cdrom"] = one_or_list(names)
+    found.private.update(cdrom_ids=ids, cdrom_needs=needs)
 
 
 def tpm_input(desired: Desired, ctx: PlanningContext) -> str | None:

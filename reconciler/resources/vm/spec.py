@@ -62,12 +62,26 @@ class Spec(ResourceSpec):
     root_disk_controller: Literal["ide", "sata", "virtio", "scsi"] | None = None
     keyboard: StrictStr | None = None
     group: StrictStr | None = None
-    cdrom: IsoRef | None = Field(None, description="ISO in the drive (null: empty; omitted: as "
-                                                   "deployed)")
+    cdrom: IsoRef | list[IsoRef] | None = Field(
+        None, description="ISO in the drive, or a list for Mold's two drives (the first is "
+                          "the first drive); null: empty; omitted: as deployed")
     state: Literal["running", "stopped"] = Field("running", description="Power state")
     snapshots: list[StrictStr] = Field(default_factory=list,
                                        description="Names of VM snapshots to keep")
     ssh_key_pair: StrictStr | None = Field(None, description="Not for Windows VMs")
+
+
+def drives(value: Any) -> list[str]:
+    """The CD attribute as a list of ISO names, first drive first: None is [], a name [name]."""
+    if value is None or value == UNSET:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def one_or_list(names: list[str]) -> str | list[str] | None:
+    """The CD attribute from a list of names: [] is None, one name is the name (as with one
+    drive), more stay a list."""
+    return None if not names else names[0] if len(names) == 1 else list(names)
 
 
 def same_networks(a: Any, b: Any) -> bool:
@@ -111,10 +125,12 @@ SOURCE_KEYS = ("install_iso", "template")
 def references(spec: Spec) -> list[tuple[str, Address]]:
     refs = []
     for field_name, kind, value in (("install_iso", "iso", spec.install_iso),
-                                    ("template", "template", spec.template),
-                                    ("cdrom", "iso", spec.cdrom)):
+                                    ("template", "template", spec.template)):
         if isinstance(value, str):
             refs.append((field_name, Address(kind, value)))
+    cdrom = spec.cdrom if isinstance(spec.cdrom, list) else [spec.cdrom]
+    refs += [("cdrom" if not isinstance(spec.cdrom, list) else f"cdrom.{i}", Address("iso", c))
+             for i, c in enumerate(cdrom) if isinstance(c, str)]
     refs += [(f"networks.{i}", Address("network", n)) for i, n in enumerate(spec.networks)
              if isinstance(n, str)]
     return refs
