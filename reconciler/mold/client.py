@@ -46,6 +46,7 @@ from reconciler.errors import (
 )
 from reconciler.mold.auth import MoldSigner
 from reconciler.mold.encoding import encode_params
+from reconciler.mold.pace import Pacer
 from reconciler.mold.poll import Clock, Deadline, PollPolicy, poll_until
 from reconciler.mold.upload import UploadTicket, post_file
 from reconciler.settings import Settings
@@ -112,6 +113,7 @@ class MoldClient:
         self._clock = clock
         self._count_lock = threading.Lock()
         self._request_count = 0
+        self.pacer = Pacer(Clock(clock, sleep))  # Mold's API limit, learnt from its 429s
         signer = MoldSigner(
             settings.api_key.get_secret_value(),
             settings.secret_key.get_secret_value(),
@@ -177,6 +179,7 @@ class MoldClient:
         return {"command": command, **encode_params(params), "response": "json"}
 
     def _attempt(self, command: str, data: dict[str, str], attempt: int) -> dict[str, Any]:
+        self.pacer.acquire()
         with self._count_lock:
             self._request_count += 1
         started = time.perf_counter()
@@ -191,7 +194,19 @@ class MoldClient:
         ms = (time.perf_counter() - started) * 1000
         log.debug("%s → HTTP %d in %.0f ms (attempt %d)", _loggable(data),
                   response.status_code, ms, attempt)
-        return _unwrap(command, response)
+        try:
+            body = _unwrap(command, response)
+        except _Retryable as exc:
+            if response.status_code == 429:
+                self.pacer.refused(exc.wait or 0.0)
+            else:
+                self.pacer.accepted()
+            raise
+        except Exception:
+            self.pacer.accepted()
+            raise
+        self.pacer.accepted()
+        return body
 
     # -- lists ------------------------------------------------------------------------------
 
