@@ -47,7 +47,7 @@ def mask_url(url: str) -> str:
     return f"{scheme}://{authority}{slash}" + _QUERY_PASSWORD.sub(r"\1***", tail)
 
 
-def backend_url(option: str | None, base: Path = Path(".")) -> str | None:
+def backend_url(option: str | None, base: Path = Path()) -> str | None:
     """The backend URL in force, or None for the local file."""
     for value in (option, os.environ.get("MWIN_BACKEND")):
         if value:
@@ -74,7 +74,7 @@ def _config_url(path: Path) -> str | None:
     return None if url == "local" else url
 
 
-def current_workspace(option: str | None = None, base: Path = Path(".")) -> str:
+def current_workspace(option: str | None = None, base: Path = Path()) -> str:
     name = option or os.environ.get("MWIN_WORKSPACE")
     if not name:
         try:
@@ -84,7 +84,7 @@ def current_workspace(option: str | None = None, base: Path = Path(".")) -> str:
     return check_workspace(name or DEFAULT_WORKSPACE)
 
 
-def select_workspace(name: str, base: Path = Path(".")) -> Path:
+def select_workspace(name: str, base: Path = Path()) -> Path:
     path = base / WORKSPACE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(check_workspace(name) + "\n", encoding="utf-8")
@@ -93,7 +93,7 @@ def select_workspace(name: str, base: Path = Path(".")) -> Path:
 
 def open_backend(state: Path, backend: str | None = None, workspace: str | None = None, *,
                  on_wait: Callable[[str], None] | None = None,
-                 base: Path = Path(".")) -> StateBackend:
+                 base: Path = Path()) -> StateBackend:
     url = backend_url(backend, base)
     name = current_workspace(workspace, base)
     if url is None:
