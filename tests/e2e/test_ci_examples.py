@@ -174,7 +174,7 @@ def run_job(job: Job, mwin: Mwin, *, changes: bool) -> list[tuple[Command, int]]
     results = []
     for cmd in job.commands:
         args = [_substitute(arg, job.env) for arg in cmd.args]
-        run = mwin(*args)
+        run = mwin(*args, process=True)  # as the CI job runs it: `mwin`, a process of its own
         detailed = args[:1] == ["plan"] and "--detailed-exitcode" in args
         expected = (2 if changes else 0) if detailed else 0
         assert run.code == expected, (f"{job.name}: `{cmd.line}` exited {run.code}, "

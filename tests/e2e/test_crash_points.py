@@ -50,7 +50,7 @@ def names_in_mold(mold: MoldApi) -> dict[str, Counter[str]]:
 def killed_apply(mwin: Mwin, spec: Path, failpoint: str) -> None:
     mwin.env["MWIN_FAILPOINTS"] = failpoint
     try:
-        run = mwin("apply", str(spec), *APPLY)
+        run = mwin("apply", str(spec), *APPLY, process=True)  # it kills its own process
     finally:
         del mwin.env["MWIN_FAILPOINTS"]
     assert run.code == -signal.SIGKILL, (failpoint, run.code, run.err)
@@ -110,6 +110,7 @@ def test_killed_after_a_create_the_next_run_adopts_it(
         slow_jobs: MoldSim, tmp_path: Path, failpoint: str, adopted: str | None) -> None:
     mwin, mold = Mwin(slow_jobs.url, tmp_path), MoldApi(slow_jobs.url)
     killed_apply(mwin, FINAL, failpoint)
+    settle(mold)  # the killed run's deploy ends in Mold before the next plan looks at it
     plan = assert_recovers(mwin, mold, FINAL)
     adopts = [address for address, op in ops_of(plan) if op == "adopt"]
     assert adopts, plan
@@ -144,6 +145,7 @@ def test_killed_in_the_middle_of_a_state_write_keeps_the_last_whole_state(
         slow_jobs: MoldSim, tmp_path: Path) -> None:
     mwin, mold = Mwin(slow_jobs.url, tmp_path), MoldApi(slow_jobs.url)
     killed_apply(mwin, FINAL, "state-write@3")
+    settle(mold)
     assert state_serial(mwin) == 2  # two whole writes; the third died half-way in its temp file
     leftovers = [p.name for p in mwin.state.parent.iterdir() if p.name.endswith(".tmp")]
     assert len(leftovers) == 1

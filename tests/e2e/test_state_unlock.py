@@ -28,7 +28,7 @@ def killed_apply(mwin: Mwin, spec: Path) -> dict:
     """An apply killed (SIGKILL) after its first change: its lock record stays behind."""
     mwin.env["MWIN_FAILPOINTS"] = "answered:registerIso"
     try:
-        assert mwin("apply", str(spec), "--auto-approve").code == -signal.SIGKILL
+        assert mwin("apply", str(spec), "--auto-approve", process=True).code == -signal.SIGKILL
     finally:
         del mwin.env["MWIN_FAILPOINTS"]
     return dict(json.loads(mwin.state.with_name(mwin.state.name + ".lock").read_text()))

@@ -79,14 +79,14 @@ def test_missing_ssl_cert_file_still_refuses_cleanly(work: tuple[Mwin, Path, Pat
                                                      tmp_path: Path) -> None:
     mwin, spec, _ = work
     mwin.env["SSL_CERT_FILE"] = str(tmp_path / "gone.pem")  # OpenSSL skips it; no crash
-    run = mwin("plan", str(spec))
+    run = mwin("plan", str(spec), process=True)  # the variable as a new process finds it
     assert run.code == 1 and run.err.splitlines() == [REFUSED.format(url=mwin.url)]
 
 
 def test_ssl_cert_file_moves_the_default_trust(work: tuple[Mwin, Path, Path]) -> None:
     mwin, spec, bundle = work
     mwin.env["SSL_CERT_FILE"] = str(bundle)  # OpenSSL's variable, as curl and Python honour it
-    run = mwin("plan", str(spec), "--json")
+    run = mwin("plan", str(spec), "--json", process=True)  # as a new process finds it
     assert (run.code, run.err) == (0, ""), run.err
     assert run.json()["summary"]["add"] == 1
 
