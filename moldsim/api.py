@@ -89,16 +89,20 @@ class Api:
         with self._count_lock:
             self._counts.clear()
 
-    def ctx(self, command: str = "", caller_id: str | None = None) -> Ctx:
+    def ctx(self, command: str = "", caller_id: str | None = None,
+            base_url: str | None = None) -> Ctx:
         return Ctx(self.store, self.config, self.faults, self.store.now(), command, caller_id,
-                   self.throttle)
+                   self.throttle, base_url=base_url or self.config.base_url)
 
-    def handle(self, pairs: list[tuple[str, str]]) -> tuple[int, dict[str, Any]]:
+    def handle(self, pairs: list[tuple[str, str]],
+               base_url: str | None = None) -> tuple[int, dict[str, Any]]:
+        """One API request. `base_url` is how the caller reached moldsim ("http://HOST:PORT",
+        from the request's Host header): the host of the upload URLs moldsim hands out."""
         name = first(pairs, "command")
         with self._count_lock:
             self._counts[str(name)] = self._counts.get(str(name), 0) + 1
         cmd = find_command(name)
-        key = f"{name.lower()}response" if cmd is not None and name else "errorresponse"
+        key = cmd.envelope if cmd is not None and name else "errorresponse"
         if not name:
             return error_document(key, errors.ApiError(errors.UNSUPPORTED_ACTION,
                                                        "Invalid request, no command sent"))
@@ -119,7 +123,7 @@ class Api:
             secret = identity.keys_of(self.store, user, self.config)[1] or ""
             if not signing.verify(pairs, {api_key or "": secret}, self.config.signature, now):
                 return error_document(key, errors.unauthorized())
-            return self._run(cmd, key, pairs, user["id"])
+            return self._run(cmd, key, pairs, user["id"], base_url)
 
     def _command_available(self, cmd: Command, acct: dict[str, Any]) -> None:
         """ApiServer.commandAvailable: the throttle (root admins exempt), then the role."""
@@ -132,8 +136,8 @@ class Api:
                 f"{identity.account_str(acct)}.", 9999, server_api=True)
 
     def _run(self, cmd: Command, key: str, pairs: list[tuple[str, str]],
-             caller_id: str | None = None) -> tuple[int, dict[str, Any]]:
-        ctx = self.ctx(cmd.name, caller_id)
+             caller_id: str | None = None, base_url: str | None = None) -> tuple[int, dict[str, Any]]:
+        ctx = self.ctx(cmd.name, caller_id, base_url)
         changed = jobs.advance(ctx)
         try:
             bound = bind(cmd, pairs, self.store, ctx.release)

@@ -39,6 +39,10 @@ class SimConfig:
     api_limit: (max requests, interval seconds) per account, as Mold's api.throttling.max and
       api.throttling.interval with api.throttling.enabled; None = no throttling.
     zones: how many zones a fresh store is seeded with (Zone1 ... ZoneN).
+    host_cdrom_max_count: the CD-ROM drives the (emulated) KVM hosts advertise
+      (Host.HOST_CDROM_MAX_COUNT); `isomaxcount` is min(vm.iso.max.count, this). Mold 4.23 only.
+    base_url: "http(s)://HOST:PORT" of the running server (MoldSim.start sets it); upload
+      URLs use the Host of the API request instead when there is one.
     """
 
     api_key: str = DEFAULT_API_KEY
@@ -51,6 +55,8 @@ class SimConfig:
     profile: str = profiles.DEFAULT_PROFILE
     api_limit: tuple[int, float] | None = None
     zones: int = 1
+    host_cdrom_max_count: int = 2
+    base_url: str | None = None
 
     def download_time(self) -> float:
         return self.job_seconds if self.download_seconds is None else self.download_seconds

@@ -25,6 +25,8 @@ class Ctx:
     command: str = ""  # camelCase name of the command being served (or of the job's command)
     caller_id: str | None = None  # the calling user (None: the root admin of ROOT)
     throttle: Any = None  # the API throttle (moldsim.throttle.Throttle) of the serving Api
+    # how the caller reached moldsim, "http(s)://HOST:PORT": the host of upload URLs
+    base_url: str | None = None
     # resource id -> its tag records, built on first use in this request; rebuilt when the
     # tag list changed size (tags are only added or removed, never edited in place)
     _tag_index: tuple[int, dict[str, list[dict[str, Any]]]] | None = None

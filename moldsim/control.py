@@ -10,6 +10,8 @@
   POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
   POST /moldsim/guest-agent     {"id": "<vm uuid>", "running": true}  the qemu guest agent
                                 in the VM runs (or not); VMs start without one
+  GET  /moldsim/uploads/<iso id> → {"id", "state", "url", "bytes", "sha256", "path", "error",
+                                "received"} of an ISO made by getUploadParamsForIso (404 else)
   GET  /moldsim/dump            → the whole store document (debugging)
   GET  /moldsim/stats           → {"api_requests": N, "by_command": {...}, "objects": {...}}
   POST /moldsim/stats/reset     → zero the request counters
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import commands, seeding
+from moldsim import commands, seeding, uploads
 from moldsim.api import Api
 from moldsim.commands import power
 from moldsim.config import RUNTIME_KEYS, parse_api_limit
@@ -43,11 +45,12 @@ def _config_view(api: Api) -> dict[str, Any]:
     return {"job_seconds": c.job_seconds, "download_seconds": c.download_time(),
             "guest_poweroff_detect_seconds": c.guest_poweroff_detect_seconds,
             "signature": c.signature, "max_page_size": c.max_page_size, "profile": c.profile,
-            "api_limit": c.api_limit_text(), "zones": len(api.store.data["zones"])}
+            "api_limit": c.api_limit_text(), "zones": len(api.store.data["zones"]),
+            "host_cdrom_max_count": c.host_cdrom_max_count}
 
 
 def _set_config(api: Api, body: dict[str, Any]) -> dict[str, Any]:
-    allowed = [*RUNTIME_KEYS, "api_limit"]
+    allowed = [*RUNTIME_KEYS, "api_limit", "host_cdrom_max_count"]
     unknown = set(body) - set(allowed)
     if unknown:
         raise ControlError(400, f"unknown settings: {sorted(unknown)}; allowed: {allowed}")
@@ -63,6 +66,10 @@ def _set_config(api: Api, body: dict[str, Any]) -> dict[str, Any]:
         value = body.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise ControlError(400, f"{key} must be a number of seconds")
+    drives = body.get("host_cdrom_max_count", api.config.host_cdrom_max_count)
+    if isinstance(drives, bool) or not isinstance(drives, int) or drives < 1:
+        raise ControlError(400, "host_cdrom_max_count must be a whole number of drives, at least 1")
+    api.config.host_cdrom_max_count = drives
     for key in RUNTIME_KEYS:
         if key in body:
             setattr(api.config, key, None if body[key] is None else float(body[key]))
@@ -134,6 +141,13 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
             made = seeding.seed(api.ctx(), body)
             api.store.save()
             return made
+    if method == "GET" and route[1].startswith("/moldsim/uploads/"):
+        iso_id = route[1].rsplit("/", 1)[-1]
+        with api.store.lock:
+            rec = api.store.coll("isos").get(iso_id)
+            if rec is None or not rec.get("upload"):
+                raise ControlError(404, f"no ISO upload with id {iso_id}")
+            return uploads.info(rec, api.store.now())
     if route == ("GET", "/moldsim/dump"):
         with api.store.lock:
             return dict(api.store.data)

@@ -9,17 +9,19 @@ An image record (in `data["isos"]` or `data["templates"]`):
   dl_start (when the download/copy started; None while a createTemplate job still runs),
   dl_seconds (how long it takes), dl_error (error status text: never becomes ready),
   size (bytes once ready);
-  ISO only: bootable; template only: format, hypervisor, templatetype, requireshvm,
-  sshkeyenabled, sourcetemplateid, details (dict), templatetag.
+  ISO only: bootable, upload (an ISO made by getUploadParamsForIso: see moldsim.uploads);
+  template only: format, hypervisor, templatetype, requireshvm, sshkeyenabled,
+  sourcetemplateid, details (dict), templatetag.
 Readiness is derived from the clock, never stored: the first 80 % of the time shows
-"N% Downloaded", the rest "Installing ISO"/"Installing Template", then ready.
+"N% Downloaded", the rest "Installing ISO"/"Installing Template", then ready. An uploaded ISO
+starts that clock when its file has arrived; before, it has no status (uploads.state).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, identity, settings, tagging
+from moldsim import errors, identity, settings, tagging, uploads
 from moldsim.clock import stamp
 from moldsim.context import Ctx
 
@@ -29,8 +31,11 @@ _INSTALL_TEXT = {"iso": "Installing ISO", "template": "Installing Template"}
 IMAGE_SIZE = {"iso": 5_368_709_120, "template": 53_687_091_200}
 
 
-def readiness(rec: dict[str, Any], now: float, initial: bool = False) -> tuple[bool, str, int]:
-    """(isready, status text, download percent) at `now`; `initial` = the instant of creation."""
+def readiness(rec: dict[str, Any], now: float, initial: bool = False) -> tuple[bool, str | None, int]:
+    """(isready, status text or None, download percent) at `now`; `initial` = the instant of
+    creation."""
+    if uploads.waiting(rec):
+        return False, None, 0
     if rec["dl_start"] is None:
         return False, "Processing", 0
     dur = float(rec["dl_seconds"])
@@ -59,7 +64,10 @@ def zones_of(ctx: Ctx, rec: dict[str, Any]) -> list[str]:
     return ctx.store.zone_ids() if rec["zoneid"] is None else [rec["zoneid"]]
 
 
-def _download_state(ready: bool, status: str, rec: dict[str, Any]) -> str:
+def _download_state(ready: bool, status: str | None, rec: dict[str, Any], now: float) -> str:
+    waiting = uploads.store_state(rec, now)
+    if waiting is not None:
+        return waiting
     if ready:
         return "DOWNLOADED"
     if rec.get("dl_error") and status == rec["dl_error"]:
@@ -83,7 +91,7 @@ def view(ctx: Ctx, rec: dict[str, Any], zone_id: str, initial: bool = False) -> 
         "isdynamicallyscalable": rec["isdynamicallyscalable"],
         "directdownload": rec["directdownload"], "arch": rec["arch"], "bits": rec["bits"],
         "downloaddetails": [{"datastore": "moldsim-secondary", "downloadPercent": str(pct),
-                             "downloadState": _download_state(ready, status, rec)}],
+                             "downloadState": _download_state(ready, status, rec, ctx.now)}],
         "tags": tagging.tags_of(ctx, rec["id"]), "hasannotations": False,
     }
     if rec.get("url"):

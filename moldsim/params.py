@@ -92,12 +92,12 @@ def _convert(command: str, store: Any, param: Param, value: str) -> Any:
 def bind(command: Command, pairs: list[tuple[str, str]], store: Any,
          profile: Any = None) -> dict[str, Any]:
     """Bind the request's parameters to the command's declared ones (undeclared are ignored,
-    and so are Mold-only ones under an upstream CloudStack profile, as CloudStack ignores
+    and so are the ones the profile's release lacks (Param.exists_in), as CloudStack ignores
     parameters it does not know)."""
     plain, maps = normalize(pairs)
     bound: dict[str, Any] = {}
     for param in command.params:
-        if param.mold_only and profile is not None and not profile.tpm:
+        if not param.exists_in(profile):
             continue
         if param.type == MAP:
             if param.name in maps:

@@ -7,8 +7,9 @@ parameters exist, how some answers are shaped, and the texts that changed betwee
 Sources (docs/moldsim.md, "Profiles"): "M" is ablecloud-team/ablestack-cloud at Mold 4.23
 "Europa", "L" is jeongda-young/ablestack-cloud at Mold "Diplo" (4.20.0.0-SNAPSHOT), whose
 texts are those of upstream CloudStack before the changes M carries. Mold 4.21 itself was not
-read: mold-4.21 uses M's texts, and mold-4.23 is the same for now (its two CD-ROM drives,
-Mold #1084, are a later task: `cdrom_drives` is the hook). The cloudstack-4.17 profile uses
+read: mold-4.21 uses M's texts, and so does mold-4.23, which adds Mold 4.23's multi-CD-ROM
+API (`cdrom_drives` = 2: `vm.iso.max.count`, `isos`/`isomaxcount`, `detachIso id`,
+`deployVirtualMachine additionalisoids`; moldsim.cdrom). The cloudstack-4.17 profile uses
 L's (older, upstream) texts.
 """
 
@@ -30,8 +31,11 @@ class Profile:
     ostype_name: listOsTypes answers `name` as well as `description` (GuestOSResponse, 4.19+).
     storage_snapshot_default: default of `kvm.vmstoragesnapshot.enabled` (Mold "true",
       SnapshotManager.VmStorageSnapshotKvm; upstream "false").
-    cdrom_drives: CD-ROM drives per VM. Always 1 for now: the two-drive behaviour of Mold 4.23
-      (#1084: `additionalisoids`, `vm.iso.max.count` = 2) is a later task, and this is its hook.
+    cdrom_drives: 1 = classic Mold, one CD-ROM drive (attachIso replaces the ISO in it). More
+      than 1 = Mold 4.23's multi-CD-ROM API (UserVmResponse `isos`/`isomaxcount` since
+      4.23.0, DetachIsoCmd `id`, `additionalisoids` (#1084), ISO jobs serialised per VM (#1124));
+      the number is the default of the cluster setting `vm.iso.max.count` (#1084 raised it
+      from 1 to 2). See moldsim.cdrom.
     texts: the messages that differ between releases, by key (see TEXTS).
     """
 
@@ -71,10 +75,15 @@ PROFILES: dict[str, Profile] = {
     "mold-4.21": Profile("mold-4.21", "sha256", tpm=True, ostype_name=True,
                          storage_snapshot_default=True, texts=_M_TEXTS),
     "mold-4.23": Profile("mold-4.23", "sha256", tpm=True, ostype_name=True,
-                         storage_snapshot_default=True, texts=_M_TEXTS),
+                         storage_snapshot_default=True, cdrom_drives=2, texts=_M_TEXTS),
     "cloudstack-4.17": Profile("cloudstack-4.17", "sha1", tpm=False, ostype_name=False,
                                storage_snapshot_default=False, texts=_L_TEXTS),
 }
+
+
+def multi_cdrom(profile: Profile) -> bool:
+    """Mold 4.23's multi-CD-ROM API exists (isos, isomaxcount, detachIso id, additionalisoids)."""
+    return profile.cdrom_drives > 1
 
 
 def get(name: str) -> Profile:

@@ -42,6 +42,16 @@ class Param:
     entity: str | None = None
     acl: str | None = None
     mold_only: bool = False  # a Mold parameter upstream CloudStack lacks (cloudstack-4.17 profile)
+    only_in: tuple[str, ...] = ()  # profiles that have it (empty: all), e.g. ("mold-4.23",)
+
+    def exists_in(self, profile: Any) -> bool:
+        """Whether the emulated release declares this parameter (listApis lists it, binding
+        takes it; otherwise it is ignored, as CloudStack ignores parameters it does not know)."""
+        if profile is None:
+            return True
+        if self.mold_only and not profile.tpm:
+            return False
+        return not self.only_in or profile.name in self.only_in
 
 
 Handler = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -53,6 +63,8 @@ class Command:
 
     name: CloudStack's camelCase name. isasync: answers with a jobid (listApis `isasync`).
     mutates: False for reads (no persistence after them unless a job finished meanwhile).
+    response_name: the envelope key when it is not `<name lowercased>response` (the command
+      class's getCommandName, e.g. getUploadParamsForIso's "postuploadisoresponse").
     """
 
     name: str
@@ -62,6 +74,11 @@ class Command:
     mutates: bool = True
     description: str = ""
     related: str = ""
+    response_name: str | None = None
+
+    @property
+    def envelope(self) -> str:
+        return self.response_name or f"{self.name.lower()}response"
 
 
 @dataclass
@@ -109,6 +126,7 @@ def api(
     tagged: bool = False,
     mutates: bool | None = None,
     description: str = "",
+    response_name: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register a handler under `name` (listing adds the common list params, tagged `tags`)."""
 
@@ -126,6 +144,7 @@ def api(
             isasync=isasync,
             mutates=(not is_read) if mutates is None else mutates,
             description=description or name,
+            response_name=response_name,
         )
         return fn
 

@@ -9,6 +9,9 @@ Source (jeongda-young/ablestack-cloud, Mold "Diplo"; docs/moldsim.md "Roles"):
   the first matching rule decides; with no rule, the `@APICommand(authorized = {...})` role
   types of the command decide; role id 1 of type Admin may call everything.
 The table covers every command moldsim serves: (roles with an ALLOW row, annotated role types).
+getUploadParamsForIso: its @APICommand names all four role types (GetUploadParamsForIsoCmd);
+its ALLOW rows (added after 4.13) were not read and are taken as roles 2-4. listClusters:
+root admins only here (its rows for Resource Admin were not read; such accounts cannot be made).
 """
 
 from __future__ import annotations
@@ -39,11 +42,13 @@ DEFAULT_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "detachIso": ("234", ()),
     "expungeVirtualMachine": ("234", ()),
     "getApiLimit": ("234", ()),
+    "getUploadParamsForIso": ("234", ('Admin', 'ResourceAdmin', 'DomainAdmin', 'User')),
     "getUserKeys": ("", ('Admin', 'ResourceAdmin', 'DomainAdmin', 'User')),
     "listAccounts": ("234", ()),
     "listApis": ("234", ('Admin', 'ResourceAdmin', 'DomainAdmin', 'User')),
     "listAsyncJobs": ("234", ()),
     "listConfigurations": ("3", ()),
+    "listClusters": ("", ('Admin',)),
     "listDiskOfferings": ("234", ()),
     "listDomains": ("23", ()),
     "listHypervisors": ("234", ()),

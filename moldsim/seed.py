@@ -6,6 +6,7 @@ Ids are random UUID4s; with `--data` they are persisted and so stable across res
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from typing import Any
 
@@ -123,6 +124,29 @@ def _network_offering(name: str, shared: bool, now: float) -> dict[str, Any]:
     }
 
 
+def cluster(zone: dict[str, Any], index: int) -> dict[str, Any]:
+    """One KVM cluster of a zone (ClusterResponse fields; moldsim has no pods or hosts)."""
+    return {"id": _id(), "name": f"Cluster{index}", "zoneid": zone["id"], "zonename": zone["name"],
+            "hypervisortype": "KVM", "clustertype": "CloudManaged", "allocationstate": "Enabled",
+            "managedstate": "Managed", "arch": "x86_64"}
+
+
+def ensure_clusters(data: dict[str, Any]) -> bool:
+    """Every zone has one cluster (stores of older moldsim versions get theirs now), and the
+    store has its secret for upload URLs; True when something was added."""
+    clusters = data.setdefault("clusters", {})
+    added = False
+    for i, zone in enumerate(data.get("zones", {}).values(), start=1):
+        if not any(c["zoneid"] == zone["id"] for c in clusters.values()):
+            made = cluster(zone, i)
+            clusters[made["id"]] = made
+            added = True
+    if "upload_secret" not in data:
+        data["upload_secret"] = secrets.token_urlsafe(32)
+        added = True
+    return added
+
+
 def fresh_data(now: float, zones: int = 1) -> dict[str, Any]:
     """A complete store document for a brand-new moldsim (with `zones` zones)."""
     zone_list = [_zone(now, i) for i in range(1, max(1, zones) + 1)]
@@ -137,6 +161,9 @@ def fresh_data(now: float, zones: int = 1) -> dict[str, Any]:
         **identity.seed(now),
         "settings": {"global": {}, "account": {}, "domain": {}},
         "zones": {zone["id"]: zone for zone in zone_list},
+        "clusters": {c["id"]: c for c in (cluster(z, i) for i, z in enumerate(zone_list, start=1))},
+        # the upload.post.secret.key of this moldsim (upload URL signatures; never listed)
+        "upload_secret": secrets.token_urlsafe(32),
         "hypervisors": ["KVM"],
         "oscategories": categories,
         "ostypes": os_types,

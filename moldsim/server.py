@@ -1,7 +1,9 @@
 """The HTTP server and `MoldSim`, the handle tests use to run moldsim in-process.
 
 Routes: `/client/api` (GET query string, POST form body) → `api.Api`; `/moldsim/...` →
-`control` (JSON, unsigned). Standard library only (`http.server.ThreadingHTTPServer`).
+`control` (JSON, unsigned); `/upload/<iso uuid>` → `uploads.serve` (the secondary storage's
+upload URL that getUploadParamsForIso hands out, multipart/form-data, streamed to disk).
+Standard library only (`http.server.ThreadingHTTPServer`).
 
     from moldsim.server import MoldSim
     with MoldSim(signature="sha1", job_seconds=0.05) as sim:   # serves on 127.0.0.1:<free port>
@@ -24,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from moldsim import control, profiles
+from moldsim import control, profiles, uploads
 from moldsim.api import Api, first
 from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, SimConfig, parse_api_limit
 from moldsim.faults import Faults
@@ -60,8 +62,21 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length > 0 else b""
 
+    def _base_url(self) -> str:
+        """How the client reached moldsim: its scheme and the Host it asked for."""
+        scheme = "https" if self.server.tls is not None else "http"
+        host = self.headers.get("Host")
+        if not host:
+            address = self.server.server_address
+            host = f"{address[0]}:{address[1]}"
+        return f"{scheme}://{host}"
+
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
+        if parts.path.startswith(uploads.PATH_PREFIX):  # before the body: it is streamed
+            uploads.serve(self.server.sim.api, self, method, parts.path,
+                          "https" if self.server.tls is not None else "http")
+            return
         body = self._body()
         if parts.path.rstrip("/") == API_PATH:
             pairs = parse_qsl(parts.query, keep_blank_values=True)
@@ -91,7 +106,7 @@ class _Handler(BaseHTTPRequestHandler):
         if early is not None:
             self._send_raw(*early)
             return
-        status, doc = self.server.sim.api.handle(pairs)
+        status, doc = self.server.sim.api.handle(pairs, self._base_url())
         if chance == "reset_after" or faults.take("reset_after", name):
             self._hang_up()
             return
@@ -292,6 +307,7 @@ class MoldSim:
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
+        self.config.base_url = self.base_url
         return self.url
 
     def stop(self) -> None:
@@ -323,6 +339,11 @@ class MoldSim:
 
     def guest_poweroff(self, vm_id: str) -> dict[str, Any]:
         return self.control("POST", "/moldsim/guest-poweroff", {"id": vm_id})
+
+    def upload_info(self, iso_id: str) -> dict[str, Any]:
+        """Same as GET /moldsim/uploads/<iso id>: state, bytes, sha256 and path of the file an
+        upload stored (ControlError 404 for an ISO without an upload)."""
+        return self.control("GET", f"/moldsim/uploads/{iso_id}")
 
     def guest_agent(self, vm_id: str, running: bool = True) -> dict[str, Any]:
         """Same as POST /moldsim/guest-agent: the VM's qemu guest agent runs (or not)."""

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from moldsim import clock, identity
-from moldsim.seed import fresh_data
+from moldsim.seed import ensure_clusters, fresh_data
 
 FILE_NAME = "moldsim.json"
 
@@ -34,6 +36,7 @@ class Store:
                  now: Callable[[], float] = clock.now, zones: int = 1) -> None:
         self.lock = threading.RLock()
         self.now = now
+        self._scratch: Path | None = None
         self.path = Path(data_dir) / FILE_NAME if data_dir is not None else None
         loaded = self._load()
         self.data: dict[str, Any] = loaded if loaded is not None else fresh_data(now(), zones)
@@ -41,6 +44,7 @@ class Store:
             if kind.endswith("s") and isinstance(empty, (dict, list)) and not empty:
                 self.data.setdefault(kind, empty)
         migrated = identity.migrate(self.data, now())
+        migrated = ensure_clusters(self.data) or migrated
         if loaded is None or migrated:
             self.save()
 
@@ -67,6 +71,20 @@ class Store:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+    def files_dir(self) -> Path:
+        """Where uploaded files are written: DATA_DIR/uploads, or (memory-only store) a
+        temporary directory of its own, removed when the store is collected or the process
+        exits."""
+        if self.path is not None:
+            target = self.path.parent / "uploads"
+        else:
+            if self._scratch is None:
+                self._scratch = Path(tempfile.mkdtemp(prefix="moldsim-uploads-"))
+                weakref.finalize(self, shutil.rmtree, self._scratch, True)
+            target = self._scratch
+        target.mkdir(parents=True, exist_ok=True)
+        return target
 
     def coll(self, name: str) -> dict[str, Any]:
         """The `id → record` dict of one kind."""

@@ -3,8 +3,9 @@
 A VM record (in `data["vms"]`):
   id, n (internal number: ROOT-<n>, i-<account n>-<n>-VM), accountid (owner), userid (who
   deployed it), name (hostname), displayname, group (name, "" allowed) and groupid,
-  zoneid, templateid (the ISO or template it was deployed from), isoid (in the drive or
-  None), serviceofferingid, diskofferingid, hypervisor, keypair, state, details (dict, e.g.
+  zoneid, templateid (the ISO or template it was deployed from), isoid (in the first drive,
+  device sequence 3, or None), extra_isos (mold-4.23: {"4": iso id} for further drives, see
+  moldsim.cdrom; absent = none), serviceofferingid, diskofferingid, hypervisor, keypair, state, details (dict, e.g.
   UEFI=SECURE, tpmversion=2.0, rootDiskController, keyboard), nics (list of {id, networkid,
   ipaddress, macaddress, deviceid, isdefault, n (internal NIC number; NICs stored by older
   moldsim versions get one on first use in moldsim.commands.nics)}), removed_nics (optional: NICs taken off by
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import identity, jobs, settings, tagging
+from moldsim import cdrom, identity, jobs, settings, tagging
 from moldsim.clock import stamp
 from moldsim.context import Ctx
 
@@ -110,6 +111,7 @@ def view(ctx: Ctx, vm: dict[str, Any]) -> dict[str, Any]:
     iso = ctx.coll("isos").get(vm["isoid"]) if vm.get("isoid") else None
     if iso is not None:
         out.update(isoid=iso["id"], isoname=iso["name"], isodisplaytext=iso["displaytext"])
+    cdrom.view_fields(ctx, vm, out)
     disk = ctx.coll("diskofferings").get(vm.get("diskofferingid") or "")
     if disk is not None:
         out.update(diskofferingid=disk["id"], diskofferingname=disk["name"])

@@ -14,6 +14,9 @@ Sources (jeongda-young/ablestack-cloud): server/.../server/ManagementServerImpl
   431 "There was error in trying to parse value: ..." (moldsim takes fractional seconds for
   expunge.delay, which Mold would refuse);
 - `name` matches as a substring (LIKE %name%); the answer is sorted by name.
+- clusterid (a cluster of listClusters) selects the Cluster scope, like accountid/domainid
+  (moldsim has one cluster per zone; the only Cluster-scoped setting is M's vm.iso.max.count).
+Settings the profile's release lacks do not exist (settings.Setting.only_in).
 """
 
 from __future__ import annotations
@@ -27,7 +30,11 @@ from moldsim.registry import INTEGER, STRING, UUID, Param, api
 
 def _scope(ctx: Ctx, p: dict[str, Any]) -> tuple[str | None, str | None]:
     caller = ctx.account
-    account_id, domain_id = p.get("accountid"), p.get("domainid")
+    account_id, domain_id, cluster_id = p.get("accountid"), p.get("domainid"), p.get("clusterid")
+    if cluster_id is not None:
+        if account_id is not None or domain_id is not None:
+            raise errors.param_error("cannot handle multiple IDs, provide only one ID corresponding to the scope")
+        return "Cluster", cluster_id
     if caller["type"] == identity.DOMAIN_ADMIN and account_id is None and domain_id is None:
         domain_id = caller["domainid"]
     elif identity.is_normal(caller) and account_id is None:
@@ -48,7 +55,8 @@ def _scope(ctx: Ctx, p: dict[str, Any]) -> tuple[str | None, str | None]:
 def view(ctx: Ctx, setting: settings.Setting, scope: str | None, scope_id: str | None) -> dict[str, Any]:
     value = settings.value(ctx.store, ctx.config, setting.name,
                            scope_id if scope == "Account" else None,
-                           scope_id if scope == "Domain" else None)
+                           scope_id if scope == "Domain" else None,
+                           scope_id if scope == "Cluster" else None)
     out: dict[str, Any] = {
         "category": setting.category, "name": setting.name, "value": value,
         "defaultvalue": settings.default_of(ctx.store, ctx.config, setting.name),
@@ -64,13 +72,13 @@ def view(ctx: Ctx, setting: settings.Setting, scope: str | None, scope_id: str |
 
 @api("listConfigurations", [
     Param("name"), Param("category"), Param("keyword"), Param("zoneid", UUID, entity="zones"),
-    Param("clusterid", UUID), Param("storageid", UUID), Param("imagestoreid", UUID),
+    Param("clusterid", UUID, entity="clusters"), Param("storageid", UUID), Param("imagestoreid", UUID),
     Param("accountid", UUID, entity="accounts"), Param("domainid", UUID, entity="domains"),
     Param("groupname"), Param("subgroupname"), Param("parent"), Param("page", INTEGER),
     Param("pagesize", INTEGER)])
 def list_configurations(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     scope, scope_id = _scope(ctx, p)
-    found = sorted(settings.SETTINGS.values(), key=lambda s: s.name)
+    found = sorted(settings.in_profile(ctx.config), key=lambda s: s.name)
     if scope is not None:
         found = [s for s in found if s.scope == scope]
     if p.get("name"):
@@ -85,12 +93,12 @@ def list_configurations(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 
 @api("updateConfiguration", [
     Param("name", STRING, True), Param("value"), Param("zoneid", UUID, entity="zones"),
-    Param("clusterid", UUID), Param("storageid", UUID), Param("imagestoreid", UUID),
+    Param("clusterid", UUID, entity="clusters"), Param("storageid", UUID), Param("imagestoreid", UUID),
     Param("accountid", UUID, entity="accounts"), Param("domainid", UUID, entity="domains")])
 def update_configuration(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     name = p["name"]
     setting = settings.SETTINGS.get(name)
-    if setting is None:
+    if setting is None or not setting.exists_in(ctx.release):
         raise errors.param_error(f"Config parameter with name {name} doesn't exist")
     scope, scope_id = _scope(ctx, p)
     if "value" not in p:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from moldsim import errors, identity, jobs
+from moldsim import cdrom, errors, identity, jobs
 from moldsim.context import Ctx
 from moldsim.params import flat_map
 from moldsim.registry import BOOLEAN, LIST, LONG, MAP, STRING, UUID, Param, api, job_kind
@@ -35,6 +35,8 @@ DEPLOY_PARAMS = [
     Param("projectid", UUID, entity="projects"),
     Param("ipaddress"), Param("macaddress"), Param("dynamicscalingenabled", BOOLEAN),
     Param("userdata"), Param("password"), Param("displayvm", BOOLEAN), Param("deploymentplanner"),
+    Param("additionalisoids", LIST, entity="isos", only_in=("mold-4.23",),
+          description="Mold 4.23: one non-bootable ISO for the second CD-ROM drive (KVM, ISO deploys)"),
 ]
 
 
@@ -138,6 +140,7 @@ def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         _check_iso_source(ctx, p, source)
     name = p.get("name") or ""
     owner = identity.finalize_owner(ctx, p)
+    extra_isos = cdrom.check_additional(ctx, p, source, owner)
     extra = flat_map(p.get("details"))
     # UserVmManagerImpl.commitUserVm: every template detail is copied to the VM, then the
     # deploy's own (boot type/mode, details); an explicit BIOS removes an inherited UEFI
@@ -150,6 +153,8 @@ def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         details["keyboard"] = p["keyboard"]
     size = _root_size(ctx, p, source)
     vm = _new_vm(ctx, p, source, details, owner)
+    if extra_isos:  # stored with the VM; startvm=false keeps them for its first start (#1084)
+        vm["extra_isos"] = extra_isos
     if p.get("group") is not None:
         add_to_group(ctx, vm, p["group"])
     ctx.coll("vms")[vm["id"]] = vm

@@ -16,7 +16,7 @@ def _api_item(ctx: Ctx, cmd: Command) -> dict[str, Any]:
     and Mold-only parameters do not exist under an upstream CloudStack profile."""
     hidden = rolerules.ADMIN_ONLY_PARAMS.get(cmd.name, frozenset()) \
         if ctx.account["type"] != identity.ADMIN else frozenset()
-    params = [p for p in cmd.params if p.name not in hidden and (ctx.release.tpm or not p.mold_only)]
+    params = [p for p in cmd.params if p.name not in hidden and p.exists_in(ctx.release)]
     return {
         "name": cmd.name, "description": cmd.description, "since": "4.0.0",
         "isasync": cmd.isasync, "related": cmd.related,
@@ -57,6 +57,19 @@ def list_zones(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
                           ids=lambda v, r: r["id"] in v)
     zones = listing.by_keyword(p, zones)
     return listing.respond(ctx, p, "zone", [dict(z) for z in zones])
+
+
+@api("listClusters", [Param("id", UUID, entity="clusters"), Param("name"),
+                      Param("zoneid", UUID, entity="zones"), Param("hypervisor"),
+                      Param("podid", UUID), Param("allocationstate"), Param("managedstate"),
+                      Param("clustertype"), Param("showcapacities", BOOLEAN)], listing=True)
+def list_clusters(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """ListClustersCmd (root admins): moldsim has one KVM cluster per zone (ClusterResponse:
+    id, name, zoneid, zonename, hypervisortype, clustertype, allocationstate, managedstate);
+    the scope of the Cluster settings (vm.iso.max.count)."""
+    items = listing.where(p, ctx.coll("clusters").values(), id="id", name="name", zoneid="zoneid",
+                          hypervisor=lambda v, r: r["hypervisortype"].lower() == str(v).lower())
+    return listing.respond(ctx, p, "cluster", [dict(c) for c in listing.by_keyword(p, items)])
 
 
 @api("listHypervisors", [Param("zoneid", UUID, entity="zones")])

@@ -1,5 +1,6 @@
-"""ISO commands (reference §4.2): registerIso (sync, list response), listIsos, updateIso,
-updateIsoPermissions, deleteIso (async). Views and readiness live in `moldsim.images`."""
+"""ISO commands (reference §4.2): registerIso (sync, list response), getUploadParamsForIso
+(sync; the upload itself is moldsim.uploads), listIsos, updateIso, updateIsoPermissions,
+deleteIso (async). Views and readiness live in `moldsim.images`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from moldsim import errors, identity, images, jobs, listing, settings
+from moldsim import cdrom, errors, identity, images, jobs, listing, settings, uploads
 from moldsim.context import Ctx
 from moldsim.profiles import text
 from moldsim.registry import BOOLEAN, LIST, MAP, STRING, UUID, Param, api, job_kind
@@ -75,6 +76,46 @@ def register_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     ctx.coll("isos")[rec["id"]] = rec
     items = [images.view(ctx, rec, z, initial=True) for z in images.zones_of(ctx, rec)]
     return {"count": len(items), "iso": items}
+
+
+# AbstractGetUploadParamsCmd (name, format, zoneid required; checksum, owner) and
+# GetUploadParamsForIsoCmd's own (displaytext required, bootable, featured, public,
+# extractable, ostypeid), per the notes (item 16) and the command class read in the index.
+UPLOAD_PARAMS = [
+    Param("name", STRING, True, "the name of the volume/template/iso"),
+    Param("format", STRING, True, "the format for the volume/template/iso"),
+    Param("zoneid", UUID, True, "the ID of the zone the volume/template/iso is to be hosted on",
+          entity="zones"),
+    Param("displaytext", STRING, True, "the display text of the ISO"),
+    Param("bootable", BOOLEAN), Param("isfeatured", BOOLEAN), Param("ispublic", BOOLEAN),
+    Param("isextractable", BOOLEAN), Param("ostypeid", UUID, entity="ostypes"),
+    Param("checksum", STRING), Param("account", STRING), Param("domainid", UUID, entity="domains"),
+    Param("projectid", UUID, entity="projects"),
+]
+
+
+@api("getUploadParamsForIso", UPLOAD_PARAMS, response_name="postuploadisoresponse",
+     description="upload an existing ISO into the CloudStack cloud.")
+def get_upload_params_for_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """GetUploadParamsForIsoCmd.validateRequest (zoneid <= 0: 431 "Invalid zoneid", a
+    ServerApiException), then the registration rules of registerIso (owner, GuestOS for a
+    bootable ISO, public/featured), then TemplateManagerImpl.registerPostUploadInternal: the
+    ISO exists at once, not ready, waiting for its upload (moldsim.uploads.issue)."""
+    if p["zoneid"] == "-1":
+        raise errors.server_error(errors.PARAM_ERROR, "Invalid zoneid")
+    owner = identity.finalize_owner(ctx, p)
+    identity.check_owner(ctx.store, ctx.account, owner["id"])
+    bootable = p.get("bootable", True)
+    if bootable and not p.get("ostypeid"):
+        raise errors.param_error("Please pass a valid GuestOS Id")
+    owner_rules(ctx, p, owner, False)
+    rec = images.new_record(ctx, "iso", p, p["zoneid"], owner["id"])
+    rec["bootable"] = bootable
+    if not bootable:
+        rec["ostypeid"] = none_os_type(ctx)
+    ticket = uploads.issue(ctx, rec)
+    ctx.coll("isos")[rec["id"]] = rec
+    return {"getuploadparams": ticket}
 
 
 @api("listIsos", [
@@ -162,7 +203,8 @@ def finish_delete_iso(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if iso_id not in ctx.coll("isos"):
         raise errors.param_error("Please specify a valid iso.")
     identity.check_template(ctx.store, ctx.account, ctx.coll("isos")[iso_id], operate=True)
-    if any(vm.get("isoid") == iso_id for vm in ctx.coll("vms").values()):
+    if any(cdrom.holds(vm, iso_id) for vm in ctx.coll("vms").values()):  # in any drive
         raise errors.param_error("Unable to delete iso, as it's used by other vms")
+    uploads.discard(ctx.coll("isos")[iso_id])
     ctx.remove("isos", iso_id)
     return {"success": True}

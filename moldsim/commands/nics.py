@@ -46,7 +46,7 @@ _GATED = ("templateid", "templatename", "templatedisplaytext", "templatetype",
           "passwordenabled", "isoid", "isoname", "isodisplaytext", "serviceofferingid",
           "serviceofferingname", "diskofferingid", "diskofferingname", "cpunumber", "cpuspeed",
           "memory", "group", "groupid", "rootdeviceid", "rootdevicetype", "securitygroup",
-          "affinitygroup")
+          "affinitygroup", "isos", "isomaxcount")
 
 
 # ---------------------------------------------------------------- Java toString stand-ins

@@ -1,7 +1,8 @@
 """VM lifecycle commands (reference §4.4, §4.5): listVirtualMachines, start/stop/destroy
 (async), expungeVirtualMachine (async), recoverVirtualMachine (sync), updateVirtualMachine and
-changeServiceForVirtualMachine (sync), attachIso/detachIso (async, one CD drive: a second
-attach replaces the ISO, as classic Mold), listVolumes.
+changeServiceForVirtualMachine (sync), attachIso/detachIso (async; one CD drive where a second
+attach replaces the ISO, as classic Mold, or Mold 4.23's several drives: moldsim.cdrom),
+listVolumes.
 
 Business checks of async commands run inside the job (they fail it with the code Mold
 uses); only parameter binding and the `@ACL` access checks answer synchronously.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, identity, jobs, listing, rolerules, settings
+from moldsim import cdrom, errors, identity, jobs, listing, rolerules, settings
 from moldsim.commands.deploy import hold_starting, start
 from moldsim.context import Ctx
 from moldsim.params import flat_map
@@ -100,11 +101,22 @@ def stop_vm(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 api("destroyVirtualMachine", [_VM_ID, Param("expunge", BOOLEAN), Param("volumeids", LIST)],
     isasync=True)(_async("destroyVirtualMachine"))
 api("expungeVirtualMachine", [_VM_ID], isasync=True)(_async("expungeVirtualMachine"))
+def _iso_job(command: str) -> Any:
+    """attachIso/detachIso: on mold-4.23 a VM's ISO jobs run one after the other (#1124)."""
+    def handler(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+        vm_id = p["virtualmachineid"]
+        return {"jobid": jobs.submit(ctx, command, vm_id, p, seconds=cdrom.queue_seconds(ctx, vm_id))["id"]}
+    return handler
+
+
 api("attachIso", [Param("id", UUID, True, entity="isos"),
                   Param("virtualmachineid", UUID, True, entity="vms"), Param("forced", BOOLEAN)],
-    isasync=True)(_async("attachIso"))
-api("detachIso", [Param("virtualmachineid", UUID, True, entity="vms"), Param("forced", BOOLEAN)],
-    isasync=True)(_async("detachIso"))
+    isasync=True)(_iso_job("attachIso"))
+api("detachIso", [Param("virtualmachineid", UUID, True, entity="vms"), Param("forced", BOOLEAN),
+                  Param("id", UUID, entity="isos", only_in=("mold-4.23",),
+                        description="The ID of the ISO to detach. Required when the Instance has "
+                                    "more than one ISO attached.")],
+    isasync=True)(_iso_job("detachIso"))
 
 
 @job_kind("startVirtualMachine", "VirtualMachine", _VM + "StartVMCmd", hang=hold_starting)
@@ -243,8 +255,8 @@ def finish_attach(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     identity.check_template(ctx.store, ctx.account, iso, operate=False)
     identity.check_owner(ctx.store, ctx.account, ctx.owner_id(vm))
     if iso["zoneid"] not in (None, vm["zoneid"]):
-        raise errors.param_error("ISO is not available in the zone the VM is in.")
-    vm["isoid"] = iso["id"]  # classic Mold: one drive, a second attach replaces the ISO
+        raise errors.param_error(cdrom.NOT_IN_ZONE)
+    cdrom.attach(ctx, vm, iso)  # classic Mold: one drive, a second attach replaces the ISO
     return {"virtualmachine": view(ctx, vm)}
 
 
@@ -254,9 +266,7 @@ def finish_detach(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if vm["state"] not in ("Running", "Stopped"):
         raise errors.param_error("Please specify a VM that is either Stopped or Running.")
     identity.check_owner(ctx.store, ctx.account, ctx.owner_id(vm))
-    if not vm.get("isoid"):
-        raise errors.param_error("The specified VM has no ISO attached to it.")
-    vm["isoid"] = None
+    cdrom.detach(ctx, vm, job["params"].get("id"))
     return {"virtualmachine": view(ctx, vm)}
 
 

@@ -59,11 +59,23 @@ def test_cloudstack_417_texts(users: Any) -> None:
                                                                    "key is set."}
 
 
-def test_mold_423_is_mold_421_for_now() -> None:
+def test_mold_423_adds_the_cdrom_api_and_the_older_profiles_lack_it() -> None:
+    """The mold-4.23 profile is mold-4.21 plus Mold 4.23's multi-CD-ROM API (see
+    test_sim_cdrom.py); the others know neither its parameters nor its setting."""
     with MoldSim(profile="mold-4.23") as sim, Workflow(sim.url) as wf:
-        assert sim.config.release.cdrom_drives == 1
-        assert "tpmversion" in {p["name"] for p in wf.first("listApis", "api", name="deployVirtualMachine")["params"]}
+        assert sim.config.release.cdrom_drives == 2
+        deploy = {p["name"] for p in wf.first("listApis", "api", name="deployVirtualMachine")["params"]}
+        assert {"tpmversion", "additionalisoids"} <= deploy
+        assert "id" in {p["name"] for p in wf.first("listApis", "api", name="detachIso")["params"]}
         assert wf.ok("listOsTypes")["ostype"][0]["name"]
+    for profile, algo in (("mold-4.21", "sha256"), ("cloudstack-4.17", "sha1")):
+        with MoldSim(profile=profile) as sim, Workflow(sim.url, algo=algo) as wf:
+            assert sim.config.release.cdrom_drives == 1
+            deploy = {p["name"] for p in wf.first("listApis", "api", name="deployVirtualMachine")["params"]}
+            assert "additionalisoids" not in deploy
+            assert "id" not in {p["name"] for p in wf.first("listApis", "api", name="detachIso")["params"]}
+            status, body = wf.call("updateConfiguration", name="vm.iso.max.count", value="2")
+            assert (status, body["errortext"]) == (431, "Config parameter with name vm.iso.max.count doesn't exist")
     with pytest.raises(ValueError, match="profile must be one of mold-4.21, mold-4.23, cloudstack-4.17"):
         MoldSim(profile="mold-9")
 
