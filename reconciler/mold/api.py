@@ -26,6 +26,10 @@ class MoldApi(Protocol):
                    on_progress: Callable[[dict[str, Any]], None] | None = None
                    ) -> dict[str, Any]: ...
 
+    def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
+                    check: Callable[[list[dict[str, Any]] | None], Any], *, timeout: float,
+                    what: str) -> Any: ...
+
     def run_job(self, command: str, params: Mapping[str, Any] | None = None, *,
                 timeout: float, on_progress: Callable[[dict[str, Any]], None] | None = None
                 ) -> dict[str, Any]: ...

@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -45,9 +46,10 @@ from reconciler.errors import (
     UncertainMutation,
 )
 from reconciler.mold.auth import MoldSigner
+from reconciler.mold.batch import Rounds
 from reconciler.mold.encoding import encode_params
 from reconciler.mold.pace import Pacer
-from reconciler.mold.poll import Clock, Deadline, PollPolicy, poll_until
+from reconciler.mold.poll import Clock, Deadline, PollPolicy
 from reconciler.mold.upload import UploadTicket, post_file
 from reconciler.settings import Settings
 
@@ -114,6 +116,11 @@ class MoldClient:
         self._count_lock = threading.Lock()
         self._request_count = 0
         self.pacer = Pacer(Clock(clock, sleep))  # Mold's API limit, learnt from its 429s
+        self._jobs: Rounds[str, dict[str, Any]] = Rounds(self._fetch_jobs, poll,
+                                                         Clock(clock, sleep))
+        self._job_count = 0  # rows the last listAsyncJobs answered
+        self._since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+        self._listed: dict[Any, Rounds[str, list[dict[str, Any]]]] = {}
         signer = MoldSigner(
             settings.api_key.get_secret_value(),
             settings.secret_key.get_secret_value(),
@@ -258,15 +265,17 @@ class MoldClient:
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         resource_id: str | None = None,
     ) -> dict[str, Any]:
-        """Poll queryAsyncJobResult until the job ends; return its ``jobresult``.
+        """Wait until the job ends; return its ``jobresult``.
 
-        ``command`` names the job in errors. ``on_progress`` gets the raw queryAsyncJobResult
-        object after every poll that is still pending. Sleeps grow per PollPolicy and never pass
-        the deadline; the last poll happens at the deadline. Raises JobFailed (jobstatus 2),
-        JobTimeout, or what ``call`` raises.
+        The jobs every worker waits on are looked at together, one round at a time
+        (``batch.Rounds``): one listAsyncJobs when that is fewer requests than a
+        queryAsyncJobResult each. ``command`` names the job in errors. ``on_progress`` gets
+        the job after every round in which it is still pending. Raises JobFailed (jobstatus
+        2), JobTimeout, or what ``call`` raises.
         """
-        def check() -> dict[str, Any] | None:
-            job = self.call("queryAsyncJobResult", {"jobid": jobid})
+        def check(job: dict[str, Any] | None) -> dict[str, Any] | None:
+            if job is None:
+                return None
             status = job.get("jobstatus")
             if status == 1:
                 result = job.get("jobresult")
@@ -280,10 +289,44 @@ class MoldClient:
             return None
 
         try:
-            return poll_until(check, timeout=timeout, what=f"{command} job {jobid}",
-                              policy=self._poll, clock=Clock(self._clock, self._sleep))
+            return self._jobs.wait(jobid, check, timeout=timeout, what=f"{command} job {jobid}")
         except Deadline:
             raise JobTimeout(command, jobid, timeout, resource_id=resource_id) from None
+
+    def _fetch_jobs(self, jobids: frozenset[str]) -> dict[str, dict[str, Any]]:
+        """One round: listAsyncJobs (the account's jobs since this client started) when it
+        takes fewer requests than one queryAsyncJobResult per job, else those."""
+        pages = max(1, -(-self._job_count // 500))
+        if len(jobids) > pages:
+            rows = self.list_all("listAsyncJobs", "asyncjobs", {"startdate": self._since})
+            self._job_count = len(rows)
+            found = {str(r.get("jobid")): r for r in rows if str(r.get("jobid")) in jobids}
+            missing = jobids - set(found)
+        else:
+            found, missing = {}, frozenset(jobids)
+        for jobid in sorted(missing):
+            found[jobid] = self.call("queryAsyncJobResult", {"jobid": jobid})
+        return found
+
+    def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
+                    check: Callable[[list[dict[str, Any]] | None], Any], *, timeout: float,
+                    what: str) -> Any:
+        """Wait until ``check(rows of ident)`` returns something: the objects every worker
+        waits on with the same command and ``params`` are read by one list call per round
+        (by ``id`` while only one waits). ``check`` gets None when the object is not listed."""
+        key = (command, item_key, tuple(sorted((k, repr(v)) for k, v in params.items())))
+        with self._count_lock:
+            rounds = self._listed.get(key)
+            if rounds is None:
+                def fetch(ids: frozenset[str]) -> dict[str, list[dict[str, Any]]]:
+                    query = {**params, "id": next(iter(ids))} if len(ids) == 1 else params
+                    grouped: dict[str, list[dict[str, Any]]] = {}
+                    for row in self.list_all(command, item_key, query):
+                        grouped.setdefault(str(row.get("id")), []).append(row)
+                    return grouped
+                rounds = self._listed[key] = Rounds(fetch, self._poll, Clock(self._clock,
+                                                                               self._sleep))
+        return rounds.wait(ident, check, timeout=timeout, what=what)
 
     def run_job(
         self,

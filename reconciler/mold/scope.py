@@ -48,6 +48,14 @@ class Scoped:
                     rows.append(row)
         return rows
 
+    def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
+                    check: Any, *, timeout: float, what: str) -> Any:
+        """As the client's, within the scope's project (when it has one)."""
+        project = next((s for s in self._scopes if s not in (None, ALL_PROJECTS)), None)
+        scoped = {**params, "projectid": project} if project else dict(params)
+        return self._client.wait_listed(command, item_key, scoped, ident, check,
+                                        timeout=timeout, what=what)
+
     def call(self, command: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
         params = dict(params or {})
         project = next((s for s in self._scopes if s not in (None, ALL_PROJECTS)), None)

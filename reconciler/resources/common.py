@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from reconciler.errors import ApiError, JobFailed, MoldError, UncertainMutation
-from reconciler.model import Desired, Draft, LiveObject, tags_of
+from reconciler.model import OWNER_TAG, Desired, Draft, LiveObject, tags_of
 from reconciler.mold.poll import Deadline, poll_until
 from reconciler.plan import Operation
 from reconciler.resources.base import Attr, AttrChange, ExecContext, OnChange, diff_attrs
@@ -115,11 +115,16 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
 def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
                      what: str, is_progress: Callable[[str], bool]) -> dict[str, Any]:
     """Wait until every zone's row of an ISO or template is ready (Mold lists one per zone);
-    progress texts are reported as they change, any other status text is Mold's error."""
+    progress texts are reported as they change, any other status text is Mold's error. The
+    images every worker waits on are read together, one list call per round: ``params`` name
+    the image by ``id`` and are narrowed, for the shared call, to this state's objects."""
+    ident = str(params["id"])
+    shared = {k: v for k, v in params.items() if k != "id"}
+    if ctx.owner:
+        shared["tags"] = [{"key": OWNER_TAG, "value": ctx.owner}]
     last = [""]
 
-    def check() -> dict[str, Any] | None:
-        rows = ctx.client.list_all(command, item_key, params)
+    def check(rows: list[dict[str, Any]] | None) -> dict[str, Any] | None:
         if not rows:
             raise MoldError(f"{what} disappeared while it was being made")
         if all(r.get("isready") for r in rows):
@@ -132,7 +137,13 @@ def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapp
             last[0] = status
         return None
 
-    return wait_until(check, timeout=ctx.waits.ready_timeout, what=what, ctx=ctx)
+    try:
+        found: dict[str, Any] = ctx.client.wait_listed(command, item_key, shared, ident, check,
+                                                       timeout=ctx.waits.ready_timeout,
+                                                       what=what)
+    except Deadline as exc:
+        raise MoldError(str(exc)) from None
+    return found
 
 
 def is_gone(exc: MoldError) -> bool:

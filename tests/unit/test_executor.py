@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ import pytest
 from reconciler.errors import ApiError, JobFailed, MoldError, PlanStale
 from reconciler.executor import ApplyOptions, apply_plan
 from reconciler.hooks import NullHook
-from reconciler.mold.poll import Clock
+from reconciler.mold.poll import Clock, Deadline
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources.base import Waits
 from reconciler.state import ResourceState, State
@@ -90,6 +91,18 @@ class FakeMold:
     def run_job(self, command: str, params: Mapping[str, Any] | None = None, *, timeout: float,
                 on_progress: Any = None) -> dict[str, Any]:
         return self.finish_job(command, self.call(command, params), timeout=timeout)
+
+    def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
+                    check: Any, *, timeout: float, what: str) -> Any:
+        """The client's batched wait, done one object at a time (a poll per call)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = list(self.list_all(command, item_key, {**params, "id": ident}))
+            result = check(rows or None)
+            if result is not None:
+                return result
+            if time.monotonic() >= deadline:
+                raise Deadline(what, timeout)
 
     def _job(self, command: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
         params = dict(params or {})

@@ -233,6 +233,26 @@ def _drive_empty(inputs: Inputs, row: Row) -> bool:
                                 else not _loaded(row))
 
 
+_ATTACH = _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"}, _drive_holds,
+              confirm=True)
+
+
+def _attach(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    """attachIso into the lowest free drive. How many drives a VM has is the cluster setting
+    vm.iso.max.count (and the host's capability), which an account that is not an admin
+    cannot read: a refusal here may be how that limit shows, so the error names it."""
+    try:
+        _ATTACH(action, inputs, ctx)
+    except JobFailed as exc:
+        drives = len(_loaded(_vm_row(action, ctx)))
+        if drives:
+            raise MwinError(f"{exc} — the VM holds {drives} ISO(s) already; Mold gives a VM "
+                            "as many CD drives as the cluster setting vm.iso.max.count (and "
+                            "the host) allow, a setting only admins can read: eject one first "
+                            "(list fewer ISOs in `cdrom`), or ask an admin to raise it") from None
+        raise
+
+
 def _detach(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     """detachIso; with several drives (the VM answer lists ``isos``) by the ISO's ``id``, as
     Mold requires once two are attached, so the other drive keeps its ISO."""
@@ -361,8 +381,7 @@ _RUNNERS: dict[Operation, Runner] = {
     Operation.DELETE: _destroy,
     Operation.UPDATE: _update,
     Operation.CHANGE_OFFERING: _change_offering,
-    Operation.ATTACH_ISO: _job("attachIso", {"id": "isoid", "virtualmachineid": "$id"},
-                               _drive_holds, confirm=True),
+    Operation.ATTACH_ISO: _attach,
     Operation.DETACH_ISO: _detach,
     Operation.START: _job("startVirtualMachine", {"id": "$id"},
                           lambda inputs, row: _in_state(row, "Running")),
