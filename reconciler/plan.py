@@ -49,9 +49,14 @@ class Operation(StrEnum):
     ADD_NIC = "add_nic"
     REMOVE_NIC = "remove_nic"
     SET_DEFAULT_NIC = "update_default_nic"
+    COPY_TEMPLATE = "copy_template"
+    DELETE_TEMPLATE_COPY = "delete_template_copy"
+    UPDATE_SHARE = "update_share"
+    PUBLISH = "publish"
 
 
-DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT})
+DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT,
+                                    Operation.DELETE_TEMPLATE_COPY})
 
 
 class Action(BaseModel):

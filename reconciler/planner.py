@@ -58,6 +58,7 @@ class PlanOptions:
     targets: tuple[str, ...] = ()  # limit to these addresses and what they depend on
     force_replace: tuple[str, ...] = ()
     adopt_unowned: bool = False  # take objects tagged by mwin 0.1 (address, no owner)
+    provenance: tuple[tuple[str, str], ...] = ()  # template tags: git commit, ... (workflow)
 
 
 @dataclass
@@ -71,6 +72,7 @@ class PlanContext:
     declared: dict[Address, Declared]
     diags: Diagnostics
     options: PlanOptions = PlanOptions()
+    spec_digest: str = ""
     desired: dict[str, Desired] = field(default_factory=dict)  # address -> resolved desired
     matched: dict[str, LiveObject | None] = field(default_factory=dict)  # address -> live object
     drafts: dict[str, list[Draft]] = field(default_factory=dict)  # address -> its drafts so far
@@ -98,6 +100,10 @@ class PlanContext:
     def owner(self) -> str | None:
         return self.state.owner
 
+    @property
+    def provenance(self) -> dict[str, str]:
+        return {"mwin:spec-digest": self.spec_digest, **dict(self.options.provenance)}
+
     def ignored(self, address: Address) -> set[str]:
         decl = self.declared.get(address)
         return set(decl.spec.lifecycle.ignore_changes) if decl else set()
@@ -120,7 +126,7 @@ class PlanContext:
 def make_plan(spec: SpecDoc, state: State, live: LiveSnapshot,
               options: PlanOptions = PlanOptions()) -> tuple[Plan, Diagnostics]:
     ctx = PlanContext(live.catalog, live, state, spec.defaults, spec.resources, Diagnostics(),
-                      options)
+                      options, spec.digest)
     drafts: list[tuple[str, Draft]] = []
     for kind in KIND_ORDER:
         for decl in spec.of_kind(kind):

@@ -7,7 +7,8 @@ exit codes; these functions do the work and never print.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import subprocess
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -60,11 +61,31 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     projects = _projects_in_play(doc, state)
     declared = {a.kind for a in doc.resources}
     live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared),
-                   extra_tables=placement + (["project"] if projects else []), projects=projects)
+                   extra_tables=sorted({*placement, *(["project"] if projects else [])}),
+                   projects=projects)
+    commit = git_commit(Path(spec_path))
+    if commit:
+        options = replace(options, provenance=(*options.provenance, ("mwin:git-commit", commit)))
     the_plan, plan_diags = _plan_with_apis(doc, state, live, options, client)
     the_plan = the_plan.model_copy(update={"spec_path": str(spec_path)})
     diags.extend(plan_diags)
     return Planned(the_plan, diags, live, state)
+
+
+def git_commit(path: Path) -> str | None:
+    """The commit the spec's work tree is at, with ``-dirty`` when it has changes; None
+    outside Git (or without git)."""
+    where = path if path.is_dir() else path.parent
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=False)
+        if head.returncode != 0:
+            return None
+        changes = subprocess.run(["git", "-C", str(where), "status", "--porcelain"],
+                                 capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head.stdout.strip() + ("-dirty" if changes.stdout.strip() else "")
 
 
 def _plan_with_apis(doc: SpecDoc, state: State, live: LiveSnapshot, options: PlanOptions,

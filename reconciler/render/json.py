@@ -21,6 +21,7 @@ _CHANGE_ACTIONS = {
     Operation.ADOPT: ["import"],
     Operation.FORGET: ["forget"],
     Operation.REFRESH: ["refresh"],
+    Operation.DELETE_TEMPLATE_COPY: ["delete"],
 }
 
 

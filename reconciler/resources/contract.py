@@ -56,6 +56,10 @@ class PlanningContext(Protocol):
     @property
     def owner(self) -> str | None: ...
 
+    @property
+    def provenance(self) -> Mapping[str, str]:
+        """Tags every template revision made by this plan carries (spec digest, git commit)."""
+
     def state_attrs(self, address: str) -> dict[str, Any]: ...
 
     def ignored(self, address: Address) -> set[str]: ...

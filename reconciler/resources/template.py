@@ -1,24 +1,33 @@
-"""Templates made from a stopped VM's ROOT volume.
+"""Templates made from a stopped VM's ROOT volume, for a whole cloud: copied to every zone
+tenants use, shared with accounts and projects, kept in revisions, traceable.
 
 Rules (ATTRS): ``name``, ``display_text``, ``os_type``, ``password_enabled``,
 ``dynamically_scalable``, ``requires_hvm`` change in place (updateTemplate); ``public``,
-``featured`` with updateTemplatePermissions; ``from_vm``, ``revision`` and ``project`` force
-a new template from the VM's current disk. The new one is made before the old one is
-deleted, and ``keep_previous: N`` keeps the last N revisions (VMs may still use them).
-``from_vm`` and ``revision`` are read back from the template's tags, so they survive a lost
-state. Making one asks the planner, as data on the draft (``clean_stop``), that the VM's stop
-in the same plan be the guest's own power-off.
+``featured`` with updateTemplatePermissions; ``zones`` and ``share`` are steps (copyTemplate
+to a missing zone, deleteTemplate zoneid for a zone no longer wanted; updateTemplatePermissions
+op add / remove); ``from_vm``, ``revision`` and ``project`` make a new revision from the VM's
+current disk.
+
+A revision is made in the VM's zone, copied to the other zones, shared, and only then
+published (``publish``): it takes the channel tag ``mwin:channel=stable`` and the declared
+name, and the revision before it keeps a name with its revision number; of the older ones,
+``keep`` revisions are kept in all (the current one included), the oldest go first, and one
+that VMs still use is kept and said so (Mold refuses to delete it). Every revision carries its
+provenance as tags (docs/state.md, "Template tags"). Making one asks the planner, as data on
+the draft (``clean_stop``), that the VM's stop in the same plan be the guest's own power-off.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import Field, StrictBool, StrictInt, StrictStr
 
+from reconciler import __version__
 from reconciler.diagnostics import Diagnostics
-from reconciler.errors import MoldError
+from reconciler.errors import ApiError, JobFailed, MoldError
 from reconciler.model import (
     Address,
     Catalog,
@@ -28,6 +37,7 @@ from reconciler.model import (
     LiveObject,
     Outcome,
     ResourceSpec,
+    SpecModel,
     tags_of,
 )
 from reconciler.mold.api import MoldApi
@@ -44,11 +54,14 @@ from reconciler.resources.base import (
 from reconciler.resources.common import (
     RESEND,
     Check,
+    Held,
     delete_job,
     named,
     plan_generic,
+    retag,
     row_state,
     send,
+    send_job,
     tag_resource,
     wait_image_ready,
 )
@@ -60,12 +73,24 @@ RESOURCE_TYPE = "Template"
 LIST_COMMAND = "listTemplates"
 REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
+CHANNEL_TAG = "mwin:channel"
+CHANNEL = "stable"
+SHARED_TAG = "mwin:shared"  # set once mwin shared it: then its permissions are read back
+TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
+
+
+class Share(SpecModel):
+    accounts: list[StrictStr] = Field(default_factory=list,
+                                      description="Account names it is shared with")
+    projects: list[StrictStr] = Field(default_factory=list,
+                                      description="Projects (name or id) it is shared with")
 
 
 class Spec(ResourceSpec):
     """One entry of `templates:`."""
 
-    name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")
+    name: StrictStr | None = Field(None, description="Name in Mold of the newest revision "
+                                                     "(default: the key)")
     display_text: StrictStr | None = Field(None, description="Description (default: the name)")
     from_vm: StrictStr = Field(description="Key of the VM (in `vms:`) whose ROOT volume is used")
     os_type: StrictStr = Field(description="OS type name or id")
@@ -75,12 +100,29 @@ class Spec(ResourceSpec):
                                                                 "and memory while running")
     requires_hvm: StrictBool = Field(False, description="Needs hardware virtualisation")
     password_enabled: StrictBool = Field(False, description="Mold may reset the password")
+    zones: list[StrictStr] | Literal["all"] | None = Field(
+        None, description="Zones it is copied to (besides the VM's zone, where it is made), "
+                          "or all")
+    share: Share | None = Field(None, description="Accounts and projects it is shared with "
+                                                  "(omitted: whatever Mold has)")
     revision: StrictInt = Field(1, ge=1, description="Bump to make a new template from the VM")
-    keep_previous: StrictInt = Field(0, ge=0, description="Older revisions to keep")
+    keep: StrictInt | None = Field(None, ge=1, description="Revisions kept, the current one "
+                                                           "included (default 1)")
+    keep_previous: StrictInt | None = Field(None, ge=0, description="Deprecated: older "
+                                                                    "revisions kept (keep - 1)")
 
 
 def _revision(value: Any) -> int | None:
     return int(value) if isinstance(value, str) and value.isdigit() else None
+
+
+def _same_set(a: Any, b: Any) -> bool:
+    return sorted(a or []) == sorted(b or [])
+
+
+def _same_share(a: Any, b: Any) -> bool:
+    a, b = a or {}, b or {}
+    return all(_same_set(a.get(k), b.get(k)) for k in ("accounts", "projects"))
 
 
 ATTRS: tuple[Attr, ...] = (
@@ -99,17 +141,28 @@ ATTRS: tuple[Attr, ...] = (
          field="ispublic", read=as_bool),
     Attr("featured", OnChange.IN_PLACE, "updateTemplatePermissions", param="isfeatured",
          field="isfeatured", read=as_bool),
+    Attr("zones", OnChange.STEP, equal=_same_set),
+    Attr("share", OnChange.STEP, equal=_same_share, optional=True),
     Attr("from_vm", OnChange.REPLACE, replace_reason="made from another VM"),  # a tag
     Attr("revision", OnChange.REPLACE, replace_reason="a new revision is made from the VM's "
                                                       "current disk"),  # a tag
 )
+_STEPS = {"zones", "share"}
 
 
 class Inputs(ActionInputs):
     ostypeid: str | None = None
     vm: str | None = None  # the source VM's id
-    keep_previous: int = 0
+    keep: int = 1
     previous_ids: list[str] = Field(default_factory=list)  # kept older revisions, newest first
+    channel: bool = False  # create: it is the first revision, so it takes the channel tag now
+    zoneids: dict[str, str] = Field(default_factory=dict)  # zone name -> id
+    projectids: dict[str, str] = Field(default_factory=dict)  # project name -> id
+    provenance: dict[str, str] = Field(default_factory=dict)  # tags every revision carries
+    add: list[str] = Field(default_factory=list)  # zones to copy to / accounts to share with
+    remove: list[str] = Field(default_factory=list)
+    add_projects: list[str] = Field(default_factory=list)
+    remove_projects: list[str] = Field(default_factory=list)
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
@@ -118,28 +171,48 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
 
 def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     """Spec-level rules (no Mold needed): the source VM must be declared stopped; an ISO left
-    in its drive is worth a warning."""
-    vm_decl = doc.resources.get(Address("vm", decl.spec.from_vm))
+    in its drive is worth a warning; `keep_previous` is the old word for `keep`."""
+    spec: Spec = decl.spec
+    if spec.keep is not None and spec.keep_previous is not None:
+        diags.error("`keep` and `keep_previous` say the same thing: keep only `keep` (the "
+                    "revisions kept, the current one included)", decl.at("keep_previous"),
+                    address=str(decl.address))
+    elif spec.keep_previous is not None:
+        diags.warning(f"`keep_previous: {spec.keep_previous}` is deprecated: write `keep: "
+                      f"{spec.keep_previous + 1}` (the revisions kept, the current one "
+                      "included)", decl.at("keep_previous"), address=str(decl.address))
+    vm_decl = doc.resources.get(Address("vm", spec.from_vm))
     if vm_decl is None:
         return
     if vm_decl.spec.state == "running":
-        diags.error(f"the template must be made from vm.{decl.spec.from_vm}, which is declared "
+        diags.error(f"the template must be made from vm.{spec.from_vm}, which is declared "
                     "`state: running`; a template needs a stopped VM", decl.at("from_vm"),
                     address=str(decl.address),
-                    detail=f"vm.{decl.spec.from_vm} is declared at {vm_decl.at('state')}: "
+                    detail=f"vm.{spec.from_vm} is declared at {vm_decl.at('state')}: "
                            "declare it `state: stopped` (after sysprep) so the template can be "
                            "made")
     elif "cdrom" not in vm_decl.spec.model_fields_set or vm_decl.spec.cdrom is not None:
-        diags.warning(f"vm.{decl.spec.from_vm} keeps an ISO in its drive; CloudStack advises "
+        diags.warning(f"vm.{spec.from_vm} keeps an ISO in its drive; CloudStack advises "
                       "detaching it before making a template (declare `cdrom: null`)",
                       decl.at("from_vm"), address=str(decl.address))
+
+
+def keep_of(spec: Spec) -> int:
+    if spec.keep is not None:
+        return spec.keep
+    return (spec.keep_previous or 0) + 1
 
 
 def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired | None:
     spec: Spec = decl.spec
     address = str(decl.address)
     os_type = ctx.catalog.resolve("os_type", spec.os_type, decl.at("os_type"), diags, address)
-    if os_type is None:
+    zones = _zones(decl, ctx, diags)
+    wanted = spec.share.projects if spec.share else []
+    projects = {p: e for p in wanted
+                if (e := ctx.catalog.resolve("project", p, decl.at("share.projects"), diags,
+                                             address))}
+    if os_type is None or zones is None or len(projects) != len(wanted):
         return None
     name = spec.name or decl.address.key
     vm = f"vm.{spec.from_vm}"
@@ -148,31 +221,94 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
         "public": spec.public, "featured": spec.featured,
         "dynamically_scalable": spec.dynamically_scalable, "requires_hvm": spec.requires_hvm,
         "password_enabled": spec.password_enabled, "from_vm": vm, "revision": spec.revision,
+        "zones": sorted(zones),
+        "share": None if spec.share is None else {
+            "accounts": sorted(spec.share.accounts),
+            "projects": sorted(e.name for e in projects.values())},
     }
     previous = list(ctx.state_attrs(address).get("previous_ids") or [])
-    inputs = {"ostypeid": os_type.id, "vm": {"$ref": vm}, "keep_previous": spec.keep_previous,
-              "previous_ids": previous}
+    inputs = {"ostypeid": os_type.id, "vm": {"$ref": vm}, "keep": keep_of(spec),
+              "previous_ids": previous, "zoneids": zones,
+              "projectids": {e.name: e.id for e in projects.values()},
+              "provenance": _provenance(decl, ctx, vm)}
     return Desired(decl.address, attrs, inputs, needs=[vm])
 
 
+def _zones(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> dict[str, str] | None:
+    """Zone name -> id of every zone it must be in: the VM's (where it is made) and `zones`."""
+    spec: Spec = decl.spec
+    vm_decl = ctx.declared.get(Address("vm", spec.from_vm))
+    home = (vm_decl.spec.zone if vm_decl else None) or ctx.defaults.zone
+    names = [e.name for e in ctx.catalog.entries("zone")] if spec.zones == "all" else [
+        *(spec.zones or []), *([home] if home else [])]
+    found: dict[str, str] = {}
+    for i, value in enumerate(names):
+        where = decl.at(f"zones.{i}") if spec.zones not in (None, "all") and i < len(
+            spec.zones or []) else decl.at("zones")
+        entry = ctx.catalog.resolve("zone", value, where, diags, str(decl.address))
+        if entry is None:
+            return None
+        found[entry.name] = entry.id
+    return found
+
+
+def _provenance(decl: Declared, ctx: PlanningContext, vm: str) -> dict[str, str]:
+    """The tags that say where a revision comes from (docs/state.md); values cut at Mold's
+    255 characters."""
+    tags = {"mwin:source": vm, "mwin:version": __version__, **ctx.provenance}
+    vm_decl = ctx.declared.get(Address.parse(vm))
+    if vm_decl is not None:
+        cdrom = vm_decl.spec.cdrom if isinstance(vm_decl.spec.cdrom, list) else [
+            vm_decl.spec.cdrom]
+        for ref in [vm_decl.spec.install_iso, *cdrom]:
+            if isinstance(ref, str):
+                iso = ctx.declared.get(Address("iso", ref))
+                sha = getattr(iso.spec, "sha256", None) if iso else None
+                checksum = getattr(iso.spec, "checksum", None) if iso else None
+                tags[f"mwin:iso:{ref}"] = (sha or checksum or "unknown").lower()
+    return {k[:TAG_VALUE_MAX]: v[:TAG_VALUE_MAX] for k, v in tags.items()}
+
+
 def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
+    """One template from its listTemplates rows (``rows``: one per zone it is in) and its
+    permissions (``permissions``)."""
+    rows = raw.get("rows") or [raw]
     tags = tags_of(raw)
+    permissions = raw.get("permissions") or {}
     attrs = {
         **read_attrs(ATTRS, raw),
         "os_type": raw.get("ostypename") or catalog.name_of("os_type", raw.get("ostypeid")),
         "from_vm": tags.get(FROM_VM_TAG), "revision": _revision(tags.get(REVISION_TAG)),
+        "zones": sorted({str(r.get("zonename") or catalog.name_of("zone", r.get("zoneid")))
+                         for r in rows}),
+        "share": None if SHARED_TAG not in tags else {
+            "accounts": sorted(permissions.get("account") or []),
+            "projects": sorted(catalog.name_of("project", p) or p
+                               for p in permissions.get("projectids") or [])},
     }
+    ready = all(r.get("isready") for r in rows)
+    private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows}}
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
-                      "ready" if raw.get("isready") else str(raw.get("status") or "not ready"))
+                      "ready" if ready else str(raw.get("status") or "not ready"), private)
 
 
 def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
+    """Every zone's row of each template, and who the ones mwin shared are shared with (one
+    listTemplatePermissions each: only templates tagged mwin:shared)."""
     rows = client.list_all("listTemplates", "template", {"templatefilter": "self",
                                                           "listall": True})
-    seen: dict[str, LiveObject] = {}
+    grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
-        seen.setdefault(str(row["id"]), observe(row, catalog))
-    return list(seen.values())
+        grouped.setdefault(str(row["id"]), []).append(row)
+    objects = []
+    for ident, group in grouped.items():
+        permissions = {}
+        if SHARED_TAG in tags_of(group[0]):
+            body = client.call("listTemplatePermissions", {"id": ident})
+            permissions = dict(body.get("templatepermission") or {})
+        objects.append(observe({**group[0], "rows": group, "permissions": permissions},
+                               catalog))
+    return objects
 
 
 def holds(live: LiveObject) -> list[str]:
@@ -185,28 +321,99 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
 
 
 def tables(spec: Spec) -> list[str]:
-    return []
+    return ["project"] if spec.share and spec.share.projects else []
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
     vm = str(desired.attrs["from_vm"])
+    home = _home_zone(desired, ctx)
     if live is None:
-        return [Draft(Operation.CREATE_TEMPLATE, "declared in the spec, not in Mold: made from "
-                      "the VM's ROOT volume", after=desired.attrs, inputs=dict(desired.inputs),
-                      needs=[vm], clean_stop=vm)]
+        made = {**desired.attrs, "zones": [home], "share": None}
+        first = not desired.inputs.get("previous_ids")
+        create = Draft(Operation.CREATE_TEMPLATE, "declared in the spec, not in Mold: made from "
+                       "the VM's ROOT volume", after=made,
+                       inputs={**desired.inputs, "channel": first}, needs=[vm], clean_stop=vm)
+        return [create, *_revision_steps(desired, made, new=None if first else list(
+            desired.inputs.get("previous_ids") or []))]
     if live.attrs["revision"] is None:  # untagged: provenance unknown
         recorded = ctx.state_attrs(str(desired.address))
         # An untagged template adopted by name (say, made by an apply killed before it could
-        # tag it) is taken to be the declared revision; state may record None for it.
+        # tag it, or one made by hand and imported) is taken to be the declared revision.
         attrs = {**live.attrs, "from_vm": recorded.get("from_vm") or vm,
                  "revision": recorded.get("revision") or desired.attrs["revision"]}
-        live = LiveObject(live.kind, live.id, live.name, attrs, live.tags, live.state)
-    drafts = plan_generic(desired, live, ATTRS, needs=[vm])
+        live = LiveObject(live.kind, live.id, live.name, attrs, live.tags, live.state,
+                          live.private)
+    fixed = tuple(a for a in ATTRS if a.name not in _STEPS)
+    drafts = plan_generic(desired, live, fixed, needs=[vm])
     for draft in drafts:
         if draft.operation is Operation.REPLACE:
             draft.clean_stop, draft.new_revision = vm, True
+            draft.after = {**desired.attrs, "zones": [home], "share": None}
+            return [draft, *_revision_steps(desired, draft.after, new=[
+                live.id, *(desired.inputs.get("previous_ids") or [])])]
+    state = dict(drafts[-1].after or live.attrs) if drafts else dict(live.attrs)
+    steps = _revision_steps(desired, state, new=None)
+    if live.tags.get(CHANNEL_TAG) != CHANNEL and not any(
+            s.operation is Operation.PUBLISH for s in steps):
+        steps.append(_publish(desired, state, "the newest revision takes the channel tag",
+                              list(desired.inputs.get("previous_ids") or [])))
+    return drafts + steps
+
+
+def _home_zone(desired: Desired, ctx: PlanningContext) -> str:
+    vm = ctx.declared.get(Address.parse(str(desired.attrs["from_vm"])))
+    home = (vm.spec.zone if vm else None) or ctx.defaults.zone or ""
+    entry = ctx.catalog.find("zone", home)
+    return entry.name if entry else home
+
+
+def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | None
+                    ) -> list[Draft]:
+    """Copies to the zones it lacks, deletion of copies no longer wanted, sharing; for a new
+    revision (``new``: the revisions before it, newest first) then its publication: the
+    channel tag, the older revisions retired."""
+    drafts: list[Draft] = []
+    want, have = set(desired.attrs["zones"]), set(state.get("zones") or [])
+    if want - have:
+        after = {**state, "zones": sorted(have | want)}
+        drafts.append(Draft(Operation.COPY_TEMPLATE, f"copy it to {', '.join(sorted(want - have))}",
+                            before=dict(state), after=after, changed=["zones"],
+                            inputs={"add": sorted(want - have)}))
+        state = after
+    for zone in sorted(have - want):
+        after = {**state, "zones": sorted(set(state["zones"]) - {zone})}
+        drafts.append(Draft(Operation.DELETE_TEMPLATE_COPY, f"delete its copy in {zone} (no "
+                            "longer in `zones`)", before=dict(state), after=after,
+                            changed=["zones"], inputs={"remove": [zone]}))
+        state = after
+    share, held = desired.attrs["share"], state.get("share") or {}
+    if share is not None and not _same_share(share, held):
+        after = {**state, "share": share}
+        accounts, projects = set(share["accounts"]), set(share["projects"])
+        had_accounts, had_projects = set(held.get("accounts") or []), set(
+            held.get("projects") or [])
+        drafts.append(Draft(Operation.UPDATE_SHARE, "share it as `share` says", before=dict(state),
+                            after=after, changed=["share"], inputs={
+                                "add": sorted(accounts - had_accounts),
+                                "remove": sorted(had_accounts - accounts),
+                                "add_projects": sorted(projects - had_projects),
+                                "remove_projects": sorted(had_projects - projects)}))
+        state = after
+    if new is not None:
+        drafts.append(_publish(desired, state, "publish the new revision: it takes the channel "
+                               "tag and the name; older revisions are retired as `keep` says",
+                               new))
     return drafts
+
+
+def _publish(desired: Desired, state: dict[str, Any], reason: str,
+             previous: list[str] | None = None) -> Draft:
+    inputs = {"keep": desired.inputs["keep"]}
+    if previous is not None:
+        inputs["previous_ids"] = previous
+    return Draft(Operation.PUBLISH, reason, before=dict(state), after=dict(state),
+                 inputs=inputs)
 
 
 # --- execution -------------------------------------------------------------------------
@@ -214,18 +421,19 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
 def execute(action: Action, ctx: ExecContext) -> Outcome:
     inputs = Inputs.model_validate(action.inputs)
     op = action.operation
+    after = action.after or {}
     if op is Operation.CREATE_TEMPLATE:
-        return Outcome(_create(action, inputs, ctx), {**(action.after or {}), "previous_ids": []})
+        return Outcome(_create(action, inputs, ctx), {**after, "previous_ids": []})
     if op is Operation.REPLACE:
         new_id = _create(action, inputs, ctx)
-        previous = [str(action.mold_id), *inputs.previous_ids]
-        ctx.record(Outcome(new_id, {**(action.after or {}), "previous_ids": previous}))
-        kept = _retire(action, inputs, ctx)
-        return Outcome(new_id, {**(action.after or {}), "previous_ids": kept})
+        return Outcome(new_id, {**after, "previous_ids": [str(action.mold_id),
+                                                          *inputs.previous_ids]})
+    runner = _STEP_RUNNERS.get(op)
+    if runner is not None:
+        return runner(action, inputs, ctx)
     if op is Operation.UPDATE:
         _update(action, inputs, ctx)
-        return Outcome(action.mold_id, {**(action.after or {}),
-                                        "previous_ids": inputs.previous_ids})
+        return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids})
     if op is Operation.DELETE:
         for old in [str(action.mold_id), *inputs.previous_ids]:
             delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
@@ -245,15 +453,16 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
         ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
         action.address, exclude=[action.mold_id, *inputs.previous_ids]))
     template_id = str(response["id"])
+    built = datetime.now(UTC).isoformat(timespec="seconds")
     tag_resource(ctx, RESOURCE_TYPE, template_id, action.address,
-                 {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"]})
+                 {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"],
+                  **inputs.provenance, "mwin:built-at": built,
+                  **({CHANNEL_TAG: CHANNEL} if inputs.channel else {})})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
     if response.get("jobid"):
         ctx.client.wait_job("createTemplate", str(response["jobid"]),
                             timeout=ctx.waits.job_timeout, resource_id=template_id)
-    made = wait_image_ready(ctx, "listTemplates", "template",
-                            {"templatefilter": "self", "id": template_id},
-                            f"template {template_id}", lambda status: True)
+    made = _wait_ready(template_id, ctx)
     if after["featured"] and not made.get("isfeatured"):
         # Mold makes a new template featured only for a root admin owner and ignores the
         # flag otherwise (TemplateAdapterBase.prepare); the owner may set it afterwards.
@@ -261,18 +470,97 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
     return template_id
 
 
+def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
+    return wait_image_ready(ctx, "listTemplates", "template",
+                            {"templatefilter": "self", "id": template_id},
+                            f"template {template_id}", lambda status: True)
+
+
+def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    """copyTemplate to the zones it lacks; then until every zone's copy is ready."""
+    zones = [inputs.zoneids[z] for z in inputs.add]
+    send_job(ctx, "copyTemplate", {"id": action.mold_id, "destzoneids": zones},
+             _in_zones(action, ctx, set(zones)))
+    ctx.progress(f"copying to {', '.join(inputs.add)}")
+    _wait_ready(str(action.mold_id), ctx)
+    return Outcome(action.mold_id, action.after)
+
+
+def _in_zones(action: Action, ctx: ExecContext, zones: set[str]) -> Check:
+    def check() -> Held:
+        rows = ctx.client.list_all("listTemplates", "template",
+                                   {"templatefilter": "self", "id": action.mold_id})
+        return Held(zones <= {str(r.get("zoneid")) for r in rows})
+    return check
+
+
+def _delete_copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    for zone in inputs.remove:
+        zone_id = inputs.zoneids.get(zone) or zone
+        delete_job(ctx, "deleteTemplate", {"id": action.mold_id, "zoneid": zone_id},
+                   RESEND)
+    return Outcome(action.mold_id, action.after)
+
+
+def _share(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    retag(ctx, RESOURCE_TYPE, str(action.mold_id), {}, {SHARED_TAG: "true"})
+    for op, accounts, projects in (("add", inputs.add, inputs.add_projects),
+                                   ("remove", inputs.remove, inputs.remove_projects)):
+        if accounts or projects:
+            send(ctx, "updateTemplatePermissions", {
+                "id": action.mold_id, "op": op, "accounts": accounts or None,
+                "projectids": [inputs.projectids[p] for p in projects] or None}, RESEND)
+    return Outcome(action.mold_id, action.after)
+
+
+def _publish_run(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    """The new revision (ready in every zone by now) takes the channel tag; the one before
+    it is renamed after its revision; revisions beyond ``keep`` are deleted, oldest first,
+    except those VMs still use (kept, and said so)."""
+    after = action.after or {}
+    current = str(action.mold_id)
+    history = [h for h in inputs.previous_ids if h != current]
+    kept: list[str] = []
+    for old in history:
+        rows = ctx.client.list_all("listTemplates", "template",
+                                   {"templatefilter": "self", "id": old})
+        if not rows:
+            continue
+        row = rows[0]
+        tags = tags_of(row)
+        if tags.get(CHANNEL_TAG):
+            send_job(ctx, "deleteTags", {"resourcetype": RESOURCE_TYPE, "resourceids": [old],
+                                         "tags": [{"key": CHANNEL_TAG,
+                                                   "value": tags[CHANNEL_TAG]}]}, RESEND)
+        if len(kept) + 1 < inputs.keep:
+            kept.append(old)
+            label = f"{after['name']} (revision {tags.get(REVISION_TAG, '?')})"
+            if row.get("name") != label:
+                send(ctx, "updateTemplate", {"id": old, "name": label}, RESEND)
+            continue
+        if _retire_one(old, ctx):
+            continue
+        kept.append(old)
+    retag(ctx, RESOURCE_TYPE, current, {}, {CHANNEL_TAG: CHANNEL})
+    return Outcome(current, {**after, "previous_ids": kept})
+
+
+def _retire_one(template_id: str, ctx: ExecContext) -> bool:
+    """Delete an old revision; False when Mold refuses because VMs still use it."""
+    try:
+        delete_job(ctx, "deleteTemplate", {"id": template_id}, _gone(template_id, ctx))
+    except (ApiError, JobFailed) as exc:
+        if "are using it" not in (exc.errortext or "") and "in use" not in (exc.errortext or ""):
+            raise
+        ctx.progress(f"kept revision {template_id}: VMs still use it ({exc.errortext})")
+        return False
+    ctx.progress(f"deleted revision {template_id} (beyond `keep`)")
+    return True
+
+
 def _gone(template_id: str, ctx: ExecContext) -> Check:
     return row_state(ctx, "listTemplates", "template",
                      {"templatefilter": "self", "id": template_id}, lambda row: row is None)
-
-
-def _retire(action: Action, inputs: Inputs, ctx: ExecContext) -> list[str]:
-    """The replaced template joins the kept revisions; the oldest beyond keep_previous go."""
-    history = [str(action.mold_id), *inputs.previous_ids]
-    kept, dropped = history[:inputs.keep_previous], history[inputs.keep_previous:]
-    for old in dropped:
-        delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
-    return [k for k in kept if k]
 
 
 def _update(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
@@ -285,3 +573,11 @@ def _update(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
         send(ctx, "updateTemplatePermissions", {
             "id": action.mold_id, **api_params(ATTRS, after, "updateTemplatePermissions")},
             RESEND)
+
+
+_STEP_RUNNERS = {
+    Operation.COPY_TEMPLATE: _copy,
+    Operation.DELETE_TEMPLATE_COPY: _delete_copy,
+    Operation.UPDATE_SHARE: _share,
+    Operation.PUBLISH: _publish_run,
+}

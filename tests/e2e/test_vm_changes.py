@@ -79,24 +79,26 @@ def test_template_revision_makes_a_new_template_and_keeps_the_previous(mwin: Mwi
                                                                        tmp_path: Path) -> None:
     stopped = BASE.replace("state: running", "state: stopped")
     template = ("templates:\n  golden:\n    from_vm: master\n    os_type: Windows PV\n"
-                "    keep_previous: 1\n")
+                "    keep: 2\n")
     spec = tmp_path / "spec.yaml"
     apply(mwin, spec, stopped + template)
     first = mold.items("listTemplates", "template", templatefilter="self")
     assert len(first) == 1
     spec.write_text(stopped + template + "    revision: 2\n")
     plan = mwin.plan_json(spec)
-    assert ops(plan) == [("template.golden", "replace")]
+    assert ops(plan) == [("template.golden", "replace"), ("template.golden", "publish")]
     assert "a new revision is made" in plan["actions"][0]["reason"]
+    assert plan["actions"][1]["depends_on"] == [0]
     apply(mwin, spec, stopped + template + "    revision: 2\n")
     after = mold.items("listTemplates", "template", templatefilter="self")
     assert len(after) == 2 and first[0]["id"] in {t["id"] for t in after}  # previous kept
     apply(mwin, spec, stopped + template + "    revision: 3\n")
     latest = mold.items("listTemplates", "template", templatefilter="self")
     assert len(latest) == 2 and first[0]["id"] not in {t["id"] for t in latest}
-    revisions = sorted(next(t["value"] for t in tpl["tags"] if t["key"] == "mwin:revision")
+    revisions = sorted((next(t["value"] for t in tpl["tags"] if t["key"] == "mwin:revision"),
+                        tpl["name"], any(t["key"] == "mwin:channel" for t in tpl["tags"]))
                        for tpl in latest)
-    assert revisions == ["2", "3"]
+    assert revisions == [("2", "golden (revision 2)", False), ("3", "golden", True)]
 
 
 def test_network_and_snapshot_changes(mwin: Mwin, mold: MoldApi, sim: MoldSim,
