@@ -16,7 +16,9 @@
   GET  /moldsim/stats           → {"api_requests": N, "by_command": {...}, "objects": {...}}
   POST /moldsim/stats/reset     → zero the request counters
   POST /moldsim/seed            {"isos": N, "networks": N, "vms": N, "templates": N,
-                                 "prefix": "bulk"}  bulk untagged inventory (see seeding.py)
+                                 "prefix": "bulk", "names", "tags", "address_prefix",
+                                 "address_tag", "template_zones"}  bulk inventory, untagged
+                                unless tags/address_prefix are given (see seeding.py)
 Answers: 200 with a JSON object, 400 for a bad body, 404 for an unknown path or VM,
 409 when the VM is not Running.
 """
@@ -138,7 +140,10 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
         return api.stats()
     if route == ("POST", "/moldsim/seed"):
         with api.store.lock:
-            made = seeding.seed(api.ctx(), body)
+            try:
+                made = seeding.seed(api.ctx(), body)
+            except ValueError as exc:
+                raise ControlError(400, str(exc)) from None
             api.store.save()
             return made
     if method == "GET" and route[1].startswith("/moldsim/uploads/"):

@@ -11,7 +11,13 @@ An image record (in `data["isos"]` or `data["templates"]`):
   size (bytes once ready);
   ISO only: bootable, upload (an ISO made by getUploadParamsForIso: see moldsim.uploads);
   template only: format, hypervisor, templatetype, requireshvm, sshkeyenabled,
-  sourcetemplateid, details (dict), templatetag.
+  sourcetemplateid, details (dict), templatetag,
+  copies (optional: zone id -> {dl_start, dl_seconds, dl_error, created, jobid}, the copies
+  copyTemplate made in other zones, in the order they were made), home_removed (optional:
+  True once deleteTemplate zoneid= removed the copy in `zoneid` while copies remain).
+Each zone an image is in has its own copy (Mold: one template_store_ref per image store) and
+so its own readiness: the record's own dl_* fields are the copy in `zoneid` (the "home"
+copy), `copies` those in other zones. listTemplates answers one row per (image, zone).
 Readiness is derived from the clock, never stored: the first 80 % of the time shows
 "N% Downloaded", the rest "Installing ISO"/"Installing Template", then ready. An uploaded ISO
 starts that clock when its file has arrived; before, it has no status (uploads.state).
@@ -21,9 +27,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import errors, identity, settings, tagging, uploads
+from moldsim import errors, identity, listing, settings, tagging, uploads
 from moldsim.clock import stamp
 from moldsim.context import Ctx
+from moldsim.profiles import text
 
 FILTERS = ("featured", "self", "selfexecutable", "sharedexecutable", "executable", "community", "all")
 _DONE_TEXT = {"iso": "Successfully Installed", "template": "Download Complete"}
@@ -56,12 +63,62 @@ def readiness(rec: dict[str, Any], now: float, initial: bool = False) -> tuple[b
 
 
 def is_ready(rec: dict[str, Any], now: float) -> bool:
-    return readiness(rec, now)[0]
+    """Ready in at least one zone."""
+    if rec["zoneid"] is None:
+        return readiness(rec, now)[0]
+    return any(readiness(copy_state(rec, z), now)[0] for z in _zones(rec, None))
+
+
+def _zones(rec: dict[str, Any], all_zones: list[str] | None) -> list[str]:
+    if rec["zoneid"] is None:
+        return all_zones or []
+    copies = list(rec.get("copies") or {})
+    home = [] if rec.get("home_removed") or rec["zoneid"] in copies else [rec["zoneid"]]
+    return [*home, *copies]
 
 
 def zones_of(ctx: Ctx, rec: dict[str, Any]) -> list[str]:
-    """Zones the image has a row in (cross-zone images: every zone)."""
-    return ctx.store.zone_ids() if rec["zoneid"] is None else [rec["zoneid"]]
+    """Zones the image has a copy (a row) in: the home zone, then the zones copyTemplate
+    copied it to (cross-zone images: every zone)."""
+    return _zones(rec, ctx.store.zone_ids() if rec["zoneid"] is None else None)
+
+
+def copy_state(rec: dict[str, Any], zone_id: str) -> dict[str, Any]:
+    """The download state of the image's copy in `zone_id`: the record itself for the home
+    copy (and cross-zone images), else the copy's entry (with the record's kind)."""
+    copy = (rec.get("copies") or {}).get(zone_id)
+    if copy is None:
+        return rec
+    return {"kind": rec["kind"], **copy}
+
+
+def has_copy(rec: dict[str, Any], zone_id: str) -> bool:
+    """The image has a copy (ready or not) in `zone_id` (cross-zone images: in every zone)."""
+    return rec["zoneid"] is None or zone_id in _zones(rec, None)
+
+
+def ready_in(rec: dict[str, Any], zone_id: str, now: float) -> bool:
+    return has_copy(rec, zone_id) and readiness(copy_state(rec, zone_id), now)[0]
+
+
+def in_progress(rec: dict[str, Any], zone_id: str, now: float) -> bool:
+    """The copy in `zone_id` is still being downloaded (template_store_ref download state
+    DOWNLOAD_IN_PROGRESS: a copyTemplate copy that is neither ready nor failed)."""
+    copy = (rec.get("copies") or {}).get(zone_id)
+    if copy is None or copy.get("dl_start") is None:
+        return copy is not None
+    ready, status, _ = readiness(copy_state(rec, zone_id), now)
+    return not ready and status != copy.get("dl_error")
+
+
+def drop_zone(rec: dict[str, Any], zone_id: str) -> bool:
+    """Forget the image's copy in `zone_id`; True when no copy is left (the image goes)."""
+    copies = rec.get("copies") or {}
+    if zone_id in copies:
+        del copies[zone_id]
+    elif zone_id == rec["zoneid"]:
+        rec["home_removed"] = True
+    return not _zones(rec, None)
 
 
 def _download_state(ready: bool, status: str | None, rec: dict[str, Any], now: float) -> str:
@@ -76,22 +133,25 @@ def _download_state(ready: bool, status: str | None, rec: dict[str, Any], now: f
 
 
 def view(ctx: Ctx, rec: dict[str, Any], zone_id: str, initial: bool = False) -> dict[str, Any]:
-    """TemplateResponse for one zone row of an ISO or template."""
-    ready, status, pct = readiness(rec, ctx.now, initial)
+    """TemplateResponse for one zone row of an ISO or template: the flags are the image's,
+    the readiness, status, download details and `created` (TemplateJoinVO.getCreatedOnStore)
+    those of its copy in that zone."""
+    state = copy_state(rec, zone_id)
+    ready, status, pct = readiness(state, ctx.now, initial)
     ostype = ctx.coll("ostypes").get(rec["ostypeid"], {})
     zone = ctx.zone(zone_id) or {}
     out: dict[str, Any] = {
         "id": rec["id"], "name": rec["name"], "displaytext": rec["displaytext"],
         "ispublic": rec["ispublic"], "isfeatured": rec["isfeatured"],
         "isextractable": rec["isextractable"], "isready": ready, "status": status,
-        "created": stamp(rec["created"]), "ostypeid": rec["ostypeid"],
+        "created": stamp(state.get("created") or rec["created"]), "ostypeid": rec["ostypeid"],
         "ostypename": ostype.get("name"), "accountid": ctx.owner_id(rec), **ctx.owner(rec),
         "zoneid": zone_id, "zonename": zone.get("name"), "crossZones": rec["zoneid"] is None,
         "passwordenabled": rec["passwordenabled"],
         "isdynamicallyscalable": rec["isdynamicallyscalable"],
         "directdownload": rec["directdownload"], "arch": rec["arch"], "bits": rec["bits"],
         "downloaddetails": [{"datastore": "moldsim-secondary", "downloadPercent": str(pct),
-                             "downloadState": _download_state(ready, status, rec, ctx.now)}],
+                             "downloadState": _download_state(ready, status, state, ctx.now)}],
         "tags": tagging.tags_of(ctx, rec["id"]), "hasannotations": False,
     }
     if rec.get("url"):
@@ -124,8 +184,9 @@ def search(ctx: Ctx, records: list[dict[str, Any]], filt: str, p: dict[str, Any]
            listall: bool) -> list[dict[str, Any]]:
     """QueryManagerImpl.searchForTemplatesInternal / searchForIsosInternal for the caller:
     the filter over ownership, launch permissions and public/featured flags (`id` given: that
-    image only, after an access check), the project criterion, and readiness
-    (ListIsosCmd/ListTemplatesCmd.listInReadyState)."""
+    image only, after an access check) and the project criterion. Readiness
+    (ListIsosCmd/ListTemplatesCmd.listInReadyState) is a criterion of each (image, zone) row
+    (templateChecks: state = Ready): `respond(..., ready_only=only_ready(...))`."""
     caller = ctx.account
     if filt not in FILTERS:
         raise errors.param_error("Please specify a valid template filter.")
@@ -143,8 +204,6 @@ def search(ctx: Ctx, records: list[dict[str, Any]], filt: str, p: dict[str, Any]
     else:
         chosen = [r for r in records if _matches(ctx, r, filt, scope)]
         chosen = _share_restrictions(ctx, chosen)
-    if _only_ready(ctx, p, filt):
-        chosen = [r for r in chosen if is_ready(r, ctx.now)]
     return chosen
 
 
@@ -209,7 +268,7 @@ def _share_restrictions(ctx: Ctx, records: list[dict[str, Any]]) -> list[dict[st
     return out
 
 
-def _only_ready(ctx: Ctx, p: dict[str, Any], filt: str) -> bool:
+def only_ready(ctx: Ctx, p: dict[str, Any], filt: str) -> bool:
     """listInReadyState: featured, selfexecutable, sharedexecutable and community list only
     ready images, executable too for an admin naming account and domainid; otherwise
     `isready` decides."""
@@ -220,19 +279,32 @@ def _only_ready(ctx: Ctx, p: dict[str, Any], filt: str) -> bool:
     return bool(p.get("isready"))
 
 
-def rows(ctx: Ctx, records: list[dict[str, Any]], zone_id: str | None,
-         unique: bool = False) -> list[dict[str, Any]]:
-    """One response row per (image, zone) pair (the distinct temp_zone_pair of template_view),
+def respond(ctx: Ctx, p: dict[str, Any], key: str, records: list[dict[str, Any]],
+            ready_only: bool) -> dict[str, Any]:
+    """The list answer of listIsos/listTemplates: the (image, zone) rows, of which only the
+    requested page is rendered."""
+    found = pairs(ctx, records, p.get("zoneid"), bool(p.get("showunique")), ready_only)
+    return listing.respond(ctx, p, key, found, lambda pair: view(ctx, *pair))
+
+
+def pairs(ctx: Ctx, records: list[dict[str, Any]], zone_id: str | None,
+          unique: bool = False, ready_only: bool = False) -> list[tuple[dict[str, Any], str]]:
+    """The (image, zone) pairs a list answers (the distinct temp_zone_pair of template_view),
     restricted to `zone_id` when given; `zoneid=-1` is zone -1 and matches nothing
-    (ParamProcessWorker maps "-1" to -1L; QueryManagerImpl.templateChecks). `unique`
-    (showunique=true): one row per image."""
+    (ParamProcessWorker maps "-1" to -1L; QueryManagerImpl.templateChecks). `ready_only`:
+    only the pairs whose copy is ready. `unique` (showunique=true): one per image.
+    Linear in pairs (plus the sort of the images)."""
     out = []
+    all_zones = ctx.store.zone_ids()
     for rec in sorted(records, key=lambda r: (r["created"], r["id"])):
-        for zid in zones_of(ctx, rec):
-            if zone_id in (None, zid):
-                out.append(view(ctx, rec, zid))
-                if unique:
-                    break
+        for zid in _zones(rec, all_zones):
+            if zone_id not in (None, zid):
+                continue
+            if ready_only and not ready_in(rec, zid, ctx.now):
+                continue
+            out.append((rec, zid))
+            if unique:
+                break
     return out
 
 
@@ -270,57 +342,76 @@ def apply_update(ctx: Ctx, rec: dict[str, Any], p: dict[str, Any], fields: tuple
 
 
 def update_permissions(ctx: Ctx, rec: dict[str, Any], p: dict[str, Any], media: str) -> None:
-    """TemplateManagerImpl.updateTemplateOrIsoPermissions, in Mold's order (all synchronous):
-    the caller must be able to operate the image (531); project images cannot be shared; a
-    non-admin may make it public only with allow.public.user.templates for the owner; `op`
-    must be add/remove/reset with accounts; only the owner or an admin changes anything;
-    `isfeatured` is then applied for anyone who got this far; launch permissions follow."""
+    """TemplateManagerImpl.updateTemplateOrIsoPermissions (L, and M @0ff4005), in Mold's order
+    (all synchronous, 431 unless said): `accounts` with `projectids` (the command's
+    getAccountNames); each project the caller may not use (the profile's text); the caller
+    must be able to operate the image (531); a project's image: L refuses it, M only checks
+    the user's access (then only admins get further); a non-admin may make it public only
+    with allow.public.user.templates for the owner; `op` must be add/remove/reset with
+    accounts; only the owner or an admin changes anything. The flags are then written (and
+    stay written if what follows fails: that update is not in the launch permissions'
+    transaction); `add` grants to accounts of the owner's domain (not to the caller), an
+    unknown one fails the whole grant; `remove` ignores unknown names; `reset` makes the
+    image private and not featured and drops every launch permission."""
     caller, store = ctx.account, ctx.store
-    names = list(p.get("accounts") or [])
-    for project_id in p.get("projectids") or []:
-        proj = store.data["projects"].get(project_id)
-        if proj is None:
-            raise errors.param_error(f"Unable to find project by id {project_id}")
-        if not identity.can_access_project_account(store, caller, proj["accountid"]):
-            raise errors.param_error(f"Account {identity.account_str(caller)} can't access project "
-                                     f"id={proj['n']}")
-        names.append(identity.account(store, proj["accountid"])["name"])  # type: ignore[index]
+    if p.get("accounts") is not None and p.get("projectids") is not None:
+        raise errors.param_error("Accounts and projectIds can't be specified together")
+    names: list[str] | None = None if p.get("accounts") is None else list(p["accounts"])
+    if p.get("projectids") is not None:
+        names = []
+        for project_id in p["projectids"]:
+            proj = store.data["projects"].get(project_id)
+            if proj is None:
+                raise errors.param_error(f"Unable to find project by id {project_id}")
+            if not identity.can_access_project_account(store, caller, proj["accountid"]):
+                raise errors.param_error(text(ctx.release, "project_access",
+                                              account=identity.account_str(caller),
+                                              project_uuid=proj["id"], project_n=proj["n"]))
+            names.append(identity.account(store, proj["accountid"])["name"])  # type: ignore[index]
     identity.check_template(store, caller, rec, operate=True)
     owner = identity.account(store, ctx.owner_id(rec)) or store.admin_account
-    if owner["type"] == identity.PROJECT:
-        raise errors.param_error(f"Update template permissions is an invalid operation on template "
-                                 f"{rec['name']}. Project owned templates cannot be shared outside template.")
+    if owner["type"] == identity.PROJECT and "project_template_share" in ctx.release.texts:
+        raise errors.param_error(text(ctx.release, "project_template_share", name=rec["name"]))
     is_admin = identity.is_admin(caller)
     if not is_admin and p.get("ispublic") and not settings.flag(
             store, ctx.config, "allow.public.user.templates", owner["id"]):
         raise errors.param_error(f"Only private {media}s can be created.")
     op = p.get("op")
-    if names and (op is None or op.lower() not in ("add", "remove", "reset")):
+    verb = op.lower() if op is not None else None
+    if names is not None and verb not in ("add", "remove", "reset"):
         raise errors.param_error(
             "Invalid operation on accounts, the operation must be either 'add' or 'remove' in order "
             f"to modify launch permissions.  Given operation is: '{op}'")
     if caller["id"] != owner["id"] and not is_admin:
         raise errors.param_error(f"Unable to grant permission to account {caller['name']} as it is "
                                  "neither admin nor owner or the template")
-    for f in ("ispublic", "isfeatured"):
+    if "isextractable" in p and rec["kind"] != "iso" and caller["id"] != owner["id"] and not is_admin:
+        raise errors.param_error("Only ROOT admins and template owners are allowed to modify "
+                                 "isExtractable attribute.")
+    for f in ("ispublic", "isfeatured", "isextractable"):
         if f in p:
             rec[f] = p[f]
-    if "isextractable" in p:
-        if rec["kind"] != "iso" and caller["id"] != owner["id"] and not is_admin:
-            raise errors.param_error("Only ROOT admins and template owners are allowed to modify "
-                                     "isExtractable attribute.")
-        rec["isextractable"] = p["isextractable"]
-    if op is not None and op.lower() in ("add", "remove") and not names:
+    if verb in ("add", "remove") and names is None:
         raise errors.param_error(f"Operation {op} requires accounts or projectIds to be passed in")
     launch = rec.setdefault("launch_accounts", [])
-    if op is not None and op.lower() == "reset":
+    domain_id = owner["domainid"]
+    if verb == "add":
+        granted = []
+        for name in names or []:
+            target = identity.find_account(store, name, domain_id)
+            if target is None:
+                dom = identity.domain(store, domain_id) or {"id": domain_id}
+                raise errors.param_error(
+                    f"Unable to grant a launch permission to account {name} in domain id="
+                    f"{dom['id']}, account not found.  No permissions updated, please verify the "
+                    "account names and retry.")
+            if target["id"] != caller["id"] and target["id"] not in launch + granted:
+                granted.append(target["id"])
+        launch.extend(granted)
+    elif verb == "remove":
+        gone = {t["id"] for t in (identity.find_account(store, n, domain_id) for n in names or [])
+                if t is not None}
+        launch[:] = [a for a in launch if a not in gone]
+    elif verb == "reset":
         rec.update(ispublic=False, isfeatured=False)
         launch.clear()
-    for name in names:
-        target = identity.find_account(store, name, owner["domainid"])
-        if target is None or target["id"] == caller["id"]:
-            continue
-        if op is not None and op.lower() == "add" and target["id"] not in launch:
-            launch.append(target["id"])
-        elif op is not None and op.lower() == "remove" and target["id"] in launch:
-            launch.remove(target["id"])

@@ -34,15 +34,17 @@ def page_window(ctx: Ctx, p: dict[str, Any]) -> tuple[int, int | None]:
     return (page - 1) * size if page > 0 else 0, size
 
 
-def respond(ctx: Ctx, p: dict[str, Any], key: str, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """The list envelope body for `items` (already filtered and in order)."""
+def respond(ctx: Ctx, p: dict[str, Any], key: str, items: list[Any],
+            render: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The list envelope body for `items` (already filtered and in order). With `render`,
+    `items` are cheap keys and only the requested page is rendered into answers."""
     start, size = page_window(ctx, p)
     chosen = items[start:] if size is None else items[start:start + size]
     out: dict[str, Any] = {}
     if items:
         out["count"] = len(items)
     if chosen:
-        out[key] = chosen
+        out[key] = [render(i) for i in chosen] if render is not None else chosen
     return out
 
 

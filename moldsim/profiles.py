@@ -57,6 +57,11 @@ _M_TEXTS = {
                          "account. Please select specific zone(s)."),
     # TemplateManagerImpl.deleteTemplate (M @0ff4005)
     "template_in_use": "Unable to delete template: {template} because VM instances: [{vms}] are using it.",
+    # TemplateManagerImpl.copyTemplate (M @0ff4005): the VMTemplateVO itself
+    "no_template_ready": "There is no template {template} ready on image store.",
+    # TemplateManagerImpl.updateTemplateOrIsoPermissions (M @0ff4005): the project's uuid;
+    # M has no "project_template_share" refusal (it checks the user's access instead)
+    "project_access": "Account {account} can't access project id={project_uuid}",
     # VMSnapshotManagerImpl.allocVMSnapshot with no strategy (M)
     "no_snapshot_strategy": "No strategy was able to handle requested snapshot for VM [{vm_uuid}].",
     # VMSnapshotManagerImpl.orchestrateCreateVMSnapshot (M @25f556e): the VMSnapshotVO itself
@@ -67,6 +72,10 @@ _L_TEXTS = {
                        "allow.user.expunge.recover.vm key is set."),
     "cross_zone_owner": "Please specify a valid zone Id. Only admins can create templates in all zones.",
     "template_in_use": "Unable to delete template with id: {template_n} because VM instances: [{vms}] are using it.",
+    "no_template_ready": "There is no template {template_n} ready on image store.",
+    "project_access": "Account {account} can't access project id={project_n}",
+    "project_template_share": ("Update template permissions is an invalid operation on template "
+                               "{name}. Project owned templates cannot be shared outside template."),
     "no_snapshot_strategy": "KVM does not support the type of snapshot requested",
     "snapshot_failed": "Failed to create vm snapshot: [{snapshot_n}] due to: {reason}",
 }

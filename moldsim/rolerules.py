@@ -24,6 +24,7 @@ DEFAULT_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "addNicToVirtualMachine": ("234", ()),
     "attachIso": ("234", ()),
     "changeServiceForVirtualMachine": ("234", ()),
+    "copyTemplate": ("234", ()),
     "createAccount": ("23", ()),
     "createDomain": ("", ('Admin', 'DomainAdmin')),
     "createNetwork": ("234", ()),

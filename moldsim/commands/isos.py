@@ -124,12 +124,11 @@ def get_upload_params_for_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     Param("hypervisor"), Param("showremoved", BOOLEAN), Param("showunique", BOOLEAN),
     Param("showicon", BOOLEAN), Param("arch")], listing=True, tagged=True)
 def list_isos(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
-    recs = images.search(ctx, list(ctx.coll("isos").values()), p.get("isofilter", "selfexecutable"),
-                         p, bool(p.get("listall")))
+    filt = p.get("isofilter", "selfexecutable")
+    recs = images.search(ctx, list(ctx.coll("isos").values()), filt, p, bool(p.get("listall")))
     recs = listing.where(p, recs, name="name", bootable="bootable", ispublic="ispublic")
     recs = listing.by_tags(ctx, p, listing.by_keyword(p, recs, ("name", "id", "displaytext")))
-    return listing.respond(ctx, p, "iso", images.rows(ctx, recs, p.get("zoneid"),
-                                                      bool(p.get("showunique"))))
+    return images.respond(ctx, p, "iso", recs, images.only_ready(ctx, p, filt))
 
 
 UPDATE_FIELDS = ("name", "displaytext", "ostypeid", "bootable", "passwordenabled",
@@ -153,7 +152,7 @@ def update_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 # updateIsoPermissions / updateTemplatePermissions, after `id`.
 PERMISSION_PARAMS = [
     Param("ispublic", BOOLEAN), Param("isfeatured", BOOLEAN), Param("isextractable", BOOLEAN),
-    Param("op"), Param("accounts", LIST), Param("projectids", LIST),
+    Param("op"), Param("accounts", LIST), Param("projectids", LIST, entity="projects"),
 ]
 
 
@@ -169,12 +168,19 @@ def list_iso_permissions(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 
 
 def permissions_view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
-    """TemplatePermissionsResponse: id, ispublic, domainid, account (names with a launch
-    permission), projectids (those of project accounts)."""
-    identity.check_template(ctx.store, ctx.account, rec, operate=False)
+    """TemplateManagerImpl.listTemplatePermissions and ApiResponseHelper.createTemplatePermissionsResponse
+    (L; M @0ff4005 the same): a private image needs the caller's access (531); `account` is the
+    names of the accounts with a launch permission, then, for a private image, its owner's;
+    project accounts among them become `projectids` (project uuids); empty lists are left out;
+    `domainid` (the owner's domain) only in the root admin's (Full) view."""
+    if not rec["ispublic"]:
+        identity.check_template(ctx.store, ctx.account, rec, operate=False)
     owner = identity.account(ctx.store, ctx.owner_id(rec)) or ctx.store.admin_account
+    holders = list(rec.get("launch_accounts") or [])
+    if not rec["ispublic"]:
+        holders.append(owner["id"])
     names, projects = [], []
-    for account_id in rec.get("launch_accounts") or []:
+    for account_id in holders:
         acct = identity.account(ctx.store, account_id)
         if acct is None:
             continue
@@ -183,8 +189,14 @@ def permissions_view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
             projects.append(proj["id"])
         else:
             names.append(acct["name"])
-    return {"id": rec["id"], "ispublic": rec["ispublic"], "domainid": owner["domainid"],
-            "account": names, "projectids": projects}
+    out: dict[str, Any] = {"id": rec["id"], "ispublic": rec["ispublic"]}
+    if ctx.root_admin:
+        out["domainid"] = owner["domainid"]
+    if names:
+        out["account"] = names
+    if projects:
+        out["projectids"] = projects
+    return out
 
 
 @api("deleteIso", [Param("id", UUID, True, entity="isos|templates"),

@@ -1,7 +1,9 @@
 """Template commands (reference §4.6): createTemplate from a ROOT volume (async-create; the
 VM must be Stopped, checked synchronously with 530; an ISO left in the drive is allowed),
-listTemplates (templatefilter required), updateTemplate, updateTemplatePermissions,
-deleteTemplate (async). The new template copies the VM's details (UEFI, tpmversion,
+listTemplates (templatefilter required; one row per template and zone), updateTemplate,
+updateTemplatePermissions, listTemplatePermissions, copyTemplate (async: a copy per
+destination zone, each with its own download), deleteTemplate (async; `zoneid`: only that
+zone's copy). The new template copies the VM's details (UEFI, tpmversion,
 rootDiskController, keyboard ...) and is not ready until its job ends and its copy time
 (the download time) has passed."""
 
@@ -98,8 +100,7 @@ def list_templates(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     recs = images.search(ctx, list(ctx.coll("templates").values()), filt, p, False)
     recs = listing.where(p, recs, name="name", ids=lambda ids, r: r["id"] in ids)
     recs = listing.by_tags(ctx, p, listing.by_keyword(p, recs, ("name", "displaytext", "id")))
-    return listing.respond(ctx, p, "template", images.rows(ctx, recs, p.get("zoneid"),
-                                                           bool(p.get("showunique"))))
+    return images.respond(ctx, p, "template", recs, images.only_ready(ctx, p, filt))
 
 
 @api("updateTemplate", [
@@ -129,29 +130,157 @@ def list_template_permissions(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"templatepermission": permissions_view(ctx, ctx.get("templates", p["id"]))}
 
 
-@api("deleteTemplate", [Param("id", UUID, True, entity="templates|isos"), Param("zoneid", UUID),
-                        Param("forced", BOOLEAN)], isasync=True)
+_ADMIN_CLASS = "org.apache.cloudstack.api.command.admin.template."
+
+
+@api("copyTemplate", [
+    Param("id", UUID, True, "Template ID.", entity="templates"),
+    Param("destzoneid", UUID, description="ID of the zone the template is being copied to.",
+          entity="zones"),
+    Param("destzoneids", LIST, description="A list of IDs of the zones that the template needs to "
+          "be copied to.", entity="zones"),
+    Param("sourcezoneid", UUID, description="ID of the zone the template is currently hosted on.",
+          entity="zones")], isasync=True, description="Copies a template from one zone to another.")
+def copy_template(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
+    """CopyTemplateCmd (BaseAsyncCmd: everything after binding fails the job) and
+    TemplateManagerImpl.copyTemplate/copy (L; M @0ff4005 the same logic). The checks run when
+    the job is submitted and a refusal fails it: neither or both of destzoneid/destzoneids
+    (431, a ServerApiException of execute()); sourcezoneid among the destinations (431); the
+    caller's right to operate the template (530); no zone (sourcezoneid's, else any) where the
+    template is ready (431, the profile's text). Then each destination zone where it is ready
+    already is skipped (no error), one where a copy is still downloading is waited for, and
+    every other gets a new copy that downloads for `download_seconds` ("N% Downloaded",
+    "Installing Template", "Download Complete"). The job ends when its copies are done
+    (TemplateManagerImpl.copy waits on the copy's future), and not before `job_seconds`."""
+    rec = ctx.get("templates", p["id"])
+    dests = list(p.get("destzoneids") or [])
+    error = _copy_refusal(ctx, rec, p, dests)
+    if not dests and p.get("destzoneid"):
+        dests = [p["destzoneid"]]
+    waits = [ctx.config.job_seconds]
+    if error is None:
+        for zid in dests:
+            copy = (rec.get("copies") or {}).get(zid)
+            if copy is not None and images.in_progress(rec, zid, ctx.now):
+                waits.append(copy["dl_start"] + copy["dl_seconds"] - ctx.now)
+            elif not images.ready_in(rec, zid, ctx.now):
+                waits.append(ctx.config.download_time())
+    job = jobs.submit(ctx, "copyTemplate", rec["id"], {"dests": dests}, error=error,
+                      seconds=max(waits))
+    if error is None and job["error"] is None:
+        _start_copies(ctx, rec, dests, job)
+    return {"jobid": job["id"]}
+
+
+def _copy_refusal(ctx: Ctx, rec: dict[str, Any], p: dict[str, Any],
+                  dests: list[str]) -> errors.ApiError | None:
+    if not dests and not p.get("destzoneid"):
+        return errors.server_error(errors.PARAM_ERROR,
+                                   "Either destzoneid or destzoneids parameters have to be specified.")
+    if dests and p.get("destzoneid"):
+        return errors.server_error(errors.PARAM_ERROR,
+                                   "Both destzoneid and destzoneids cannot be specified at the same time.")
+    source = p.get("sourcezoneid")
+    if source is not None and source in (dests or [p["destzoneid"]]):
+        return errors.param_error("Please specify different source and destination zones.")
+    try:
+        identity.check_template(ctx.store, ctx.account, rec, operate=True)
+    except errors.ApiError as exc:  # PermissionDeniedException in a job: 530, same text
+        return errors.ApiError(jobs.job_code(exc), exc.errortext)
+    zones = [source] if source is not None else images.zones_of(ctx, rec)
+    if not any(z in images.zones_of(ctx, rec) and images.ready_in(rec, z, ctx.now) for z in zones):
+        return errors.param_error(text(ctx.release, "no_template_ready", template=template_str(ctx, rec),
+                                       template_n=template_n(ctx, rec)))
+    return None
+
+
+def _start_copies(ctx: Ctx, rec: dict[str, Any], dests: list[str], job: dict[str, Any]) -> None:
+    """A new copy in every destination without one; a failed copy there is replaced
+    (TemplateManagerImpl.copy removes a store row that is neither downloaded nor
+    downloading). A copy that is ready or downloading, and the home copy whatever its state,
+    stay. A hung job's copies stay "Processing" for good."""
+    copies = rec.setdefault("copies", {})
+    for zid in dests:
+        if images.has_copy(rec, zid) and (zid not in copies or images.ready_in(rec, zid, ctx.now)
+                                          or images.in_progress(rec, zid, ctx.now)):
+            continue
+        copies[zid] = {"dl_start": None if job.get("hung") else ctx.now,
+                       "dl_seconds": ctx.config.download_time(),
+                       "dl_error": ctx.faults.download_failure(rec["name"]),
+                       "created": ctx.now, "jobid": job["id"]}
+
+
+def _made_by(rec: dict[str, Any], job: dict[str, Any]) -> list[str]:
+    return [z for z, c in (rec.get("copies") or {}).items() if c.get("jobid") == job["id"]]
+
+
+def _rollback_copy(ctx: Ctx, job: dict[str, Any]) -> None:
+    """A failed copy job (a fail_jobs fault, or every copy failed) leaves none of its copies."""
+    rec = ctx.coll("templates").get(job["instanceid"])
+    if rec is None:
+        return
+    for zid in _made_by(rec, job):
+        images.drop_zone(rec, zid)
+
+
+@job_kind("copyTemplate", "Template", _ADMIN_CLASS + "CopyTemplateCmdByAdmin", _rollback_copy)
+def finish_copy(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
+    """Copies whose download failed (a fail_downloads rule) are dropped; when no destination
+    got the template the job fails 530 "Failed to copy template" (CloudRuntimeException).
+    The answer is the template's row in the first destination zone
+    (createTemplateResponses(view, template, destZoneIds, false).get(0))."""
+    rec = ctx.coll("templates").get(job["instanceid"])
+    if rec is None:
+        raise errors.param_error("Unable to find template with id")
+    dests = job["params"]["dests"]
+    failed = [z for z in dests if not images.ready_in(rec, z, ctx.now)]
+    if len(failed) >= len(dests):
+        raise errors.internal_error("Failed to copy template")
+    for zid in _made_by(rec, job):
+        if zid in failed:
+            images.drop_zone(rec, zid)
+    zone = next(z for z in dests if images.has_copy(rec, z))
+    return {"template": images.view(ctx, rec, zone)}
+
+
+@api("deleteTemplate", [Param("id", UUID, True, entity="templates|isos"),
+                        Param("zoneid", UUID, entity="zones"), Param("forced", BOOLEAN),
+                        Param("isdesktop", BOOLEAN)], isasync=True)
 def delete_template(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     return {"jobid": jobs.submit(ctx, "deleteTemplate", p["id"], p)["id"]}
 
 
 @job_kind("deleteTemplate", "Template", _CLASS + "DeleteTemplateCmd")
 def finish_delete(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
-    """TemplateManagerImpl.deleteTemplate: an image that is no template (431), the caller's
-    right to operate it (the job fails 530), then, without forced=true, every VM that is not
-    Expunging (Destroyed ones too) deployed from it keeps it (431, the profile's text)."""
-    tid = job["instanceid"]
-    if tid not in ctx.coll("templates"):
+    """TemplateManagerImpl.deleteTemplate (M @0ff4005, L the same order), then
+    HypervisorTemplateAdapter.delete (L): without forced=true, every VM that is not Expunging
+    (Destroyed ones too) deployed from the image — in `zoneid` only when it is given
+    (listNonExpungedByZoneAndTemplate) — keeps it (431, the profile's text); the caller's
+    right to operate it (the job fails 530); an ISO (431); a copy still downloading in the
+    zones concerned (530 "Please specify a template that is not currently being
+    downloaded."). Then the copies in `zoneid` (or all) go; the template goes with its last
+    copy. A `zoneid` where it has no copy is a success that changes nothing."""
+    tid, zone = job["instanceid"], job["params"].get("zoneid")
+    rec = ctx.coll("templates").get(tid) or ctx.coll("isos").get(tid)
+    if rec is None:
         raise errors.param_error("Please specify a valid template.")
-    rec = ctx.coll("templates")[tid]
-    identity.check_template(ctx.store, ctx.account, rec, operate=True)
     users = [vm for vm in ctx.coll("vms").values() if vm["templateid"] == tid
-             and vm["state"] != "Expunging"]
+             and vm["state"] != "Expunging" and zone in (None, vm["zoneid"])]
     if users and not job["params"].get("forced"):
         raise errors.param_error(text(ctx.release, "template_in_use", template=template_str(ctx, rec),
                                       template_n=template_n(ctx, rec),
                                       vms=",".join(vm_instance_str(ctx, vm) for vm in users)))
-    ctx.remove("templates", tid)
+    identity.check_template(ctx.store, ctx.account, rec, operate=True)
+    if rec["kind"] == "iso":
+        raise errors.param_error("Please specify a valid template.")
+    held = images.zones_of(ctx, rec)
+    doomed = [z for z in held if zone in (None, z)]
+    if any(images.in_progress(rec, z, ctx.now) for z in doomed):
+        raise errors.internal_error("Please specify a template that is not currently being downloaded.")
+    if zone is not None and doomed and len(held) > 1:
+        images.drop_zone(rec, zone)
+    elif doomed:
+        ctx.remove("templates", tid)
     return {"success": True}
 
 

@@ -105,7 +105,7 @@ class Client:
 
     def os_type_id(self, name: str) -> str:
         items = self.ok("listOsTypes", description=name)["ostype"]
-        return next(o["id"] for o in items if o["name"] == name)
+        return next(o["id"] for o in items if o.get("name", o["description"]) == name)
 
     def register_iso(self, name: str, url: str | None = None, **params: Any) -> dict[str, Any]:
         params.setdefault("zoneid", self.zone_id())
@@ -156,6 +156,22 @@ class Workflow(Client):
 
     def run_job(self, command: str, **params: Any) -> dict[str, Any]:
         return self.wait_job(self.ok(command, **params)["jobid"])
+
+    def ready_template(self, name: str, **params: Any) -> dict[str, Any]:
+        """A template made from a stopped VM's ROOT volume (VM, ISO and network named after
+        it), ready in the first zone; `params` go to createTemplate."""
+        iso = self.ready_iso(f"{name}-iso")
+        answer, _ = self.deploy(iso["id"], self.network(f"{name}-net")["id"], name=f"{name}-vm")
+        self.run_job("stopVirtualMachine", id=answer["id"])
+        root = self.first("listVolumes", "volume", virtualmachineid=answer["id"], type="ROOT")
+        params.setdefault("ostypeid", self.os_type_id("Windows PV"))
+        job = self.wait_job(self.ok("createTemplate", volumeid=root["id"], name=name, **params)["jobid"])
+        tpl: dict[str, Any] = job["jobresult"]["template"]
+        deadline = time.monotonic() + 10
+        while not self.first("listTemplates", "template", templatefilter="self", id=tpl["id"])["isready"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        return tpl
 
 
 # Account types of createAccount (Account.Type ordinal): user, root admin, domain admin.

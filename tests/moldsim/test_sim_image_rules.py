@@ -110,8 +110,12 @@ def test_filters_as_a_user_sees_them(wf: Workflow, users: Any) -> None:
                                        "admin-private"])
     assert names(wf, "self") == ["admin-featured", "admin-private"]  # root admin: own account
     assert len(wf.ok("listIsos", isofilter="self", listall=True)["iso"]) == 5
+    # TemplateManagerImpl.listTemplatePermissions (ablecloud-team/ablestack-cloud
+    # server/src/main/java/com/cloud/template/TemplateManagerImpl.java @0ff4005): the launch
+    # permissions, then "also add the owner if not public"; domainid only in the Full view
     permissions = alice.ok("listIsoPermissions", id=shared["id"])["templatepermission"]
-    assert (permissions["account"], permissions["ispublic"]) == (["bob"], False)
+    assert (permissions["account"], permissions["ispublic"]) == (["bob", "alice"], False)
+    assert "domainid" not in permissions and "projectids" not in permissions
     # by id: another user's private ISO is refused, a public one is listed
     status, body = bob.call("listIsos", id=mine["id"])
     assert (status, body["errortext"]) == (531, "Account bob does not have permission to launch instances "

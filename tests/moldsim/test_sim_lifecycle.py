@@ -191,7 +191,11 @@ def test_delete_template_in_use_names_the_template_and_vms(wf: Workflow) -> None
         f'Unable to delete template: Template {{"format":"QCOW2","id":2,"uniqueName":"{unique}"}} because '
         f'VM instances: [VM instance {{"id":2,"instanceName":"i-2-2-VM","type":"User","uuid":"{used["id"]}"}}] '
         "are using it.")
+    # M TemplateManagerImpl.deleteTemplate checks the VMs deployed from the image before it
+    # checks that the image is no ISO: the ISO the VMs were installed from is "in use"
     wrong = wf.run_job("deleteTemplate", id=iso["id"])
+    assert wrong["jobresult"]["errortext"].startswith('Unable to delete template: Template {"format":"ISO"')
+    wrong = wf.run_job("deleteTemplate", id=iso["id"], forced=True)
     assert wrong["jobresult"]["errortext"] == "Please specify a valid template."
     assert wf.run_job("deleteTemplate", id=tpl["id"], forced=True)["jobstatus"] == 1
 
