@@ -1,12 +1,12 @@
 """The one exception tree of mwin.
 
-    MwinError                      anything a user can cause; cli.py prints it, exit 1
-    ├── SpecInvalid                the spec has problems (carries Diagnostics)
+    MwinError                      anything a user can cause; cli.app prints it, exit 1
+    ├── SpecInvalid                the spec has problems (carries Diagnostics, all at once)
+    │   └── PlanError              ... found while planning (rules needing Mold's data)
     ├── SettingsError              endpoint / keys missing or unreadable
     ├── StateError                 state file unreadable, unknown format, ...
     │   ├── StateLocked            another process holds the lock
     │   └── PlanStale              a saved plan no longer matches state/spec/live
-    ├── PlanError                  a plan cannot be built (rules needing Mold's data)
     ├── ApplyFailed                one or more actions failed (summary)
     └── MoldError                  talking to Mold failed
         ├── TransportError         connection refused/reset, timeout, bad JSON, proxy pages
@@ -16,7 +16,7 @@
         ├── JobFailed              an async job ended with jobstatus 2
         └── JobTimeout             an async job did not finish before its deadline
 
-Only ``cli.py`` maps these to exit codes. No message built here may contain a
+Only ``reconciler.cli.app`` maps these to exit codes. No message built here may contain a
 secret: the client passes commands and Mold's texts, never keys or signatures.
 """
 
@@ -70,10 +70,9 @@ class PlanStale(StateError):
     pass
 
 
-class PlanError(MwinError):
-    def __init__(self, diagnostics: Any) -> None:  # reconciler.diagnostics.Diagnostics
-        self.diagnostics = diagnostics
-        super().__init__(str(diagnostics))
+class PlanError(SpecInvalid):
+    """The spec is valid on its own but not against this Mold (an unknown zone, a foreign
+    object in the way, a change Mold cannot make): the same report as SpecInvalid."""
 
 
 class ApplyFailed(MwinError):

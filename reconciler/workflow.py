@@ -1,6 +1,6 @@
 """The operations behind the CLI commands, as plain functions that return values.
 
-cli.py parses flags, calls one of these, renders the result and maps errors to
+The CLI (reconciler.cli) parses flags, calls one of these, renders the result and maps errors to
 exit codes; these functions do the work and never print.
 """
 
@@ -14,8 +14,7 @@ from typing import Any
 
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
-from reconciler.executor import ApplyOptions, ApplyResult, apply_plan, check_fresh
-from reconciler.hooks import Hook
+from reconciler.executor import check_fresh
 from reconciler.live import load_apis, refresh
 from reconciler.model import LiveSnapshot
 from reconciler.plan import Plan
@@ -32,7 +31,7 @@ from reconciler.resources.common import retag
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State, StateBackend, with_owner
 
-__all__ = ["Planned", "validate", "plan", "refresh_plan", "destroy_plan", "apply", "read_plan_file",
+__all__ = ["Planned", "validate", "plan", "refresh_plan", "destroy_plan", "read_plan_file",
            "is_plan_file", "verify_saved_plan", "import_one", "adoptions_only", "state_rm",
            "state_mv", "rebuild_state"]
 
@@ -159,11 +158,6 @@ def find_spec(path: str | Path) -> Path | None:
     if where.is_dir() and any([*where.glob("*.yaml"), *where.glob("*.yml")]):
         return where
     return None
-
-
-def apply(the_plan: Plan, backend: StateBackend, state: State, client: Any, hook: Hook,
-          options: ApplyOptions) -> ApplyResult:
-    return apply_plan(the_plan, backend, state, client, hook, options)
 
 
 def is_plan_file(path: str | Path) -> bool:
@@ -332,3 +326,51 @@ def backend_fresh(backend: StateBackend) -> State:
     """An empty state for ``backend`` with its derived owner (when what it holds is
     unreadable and is about to be replaced)."""
     return with_owner(State(), backend.identity(), backend.workspace)
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One template revision as Mold holds it, for `mwin templates`."""
+
+    address: str
+    id: str
+    name: str
+    revision: int | None
+    channel: str | None
+    zones: dict[str, str]  # zone name -> "ready" or Mold's status text
+    provenance: dict[str, str]  # the mwin:* tags but address and owner
+
+
+def template_revisions(backend: StateBackend, client: Any, spec_path: str | Path | None = None
+                       ) -> list[Revision]:
+    """Every revision of this state's templates (those the spec declares, when given), per
+    zone, with its provenance and channel; newest first within an address."""
+    state = backend.read()
+    wanted = None
+    if spec_path is not None:
+        doc, _diags = validate(spec_path)
+        wanted = {str(d.address) for d in doc.of_kind("template")}
+    rows = client.list_all("listTemplates", "template", {"templatefilter": "self",
+                                                          "listall": True})
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["id"]), []).append(row)
+    found = []
+    for ident, group in grouped.items():
+        tags = {t.get("key", ""): t.get("value", "") for t in group[0].get("tags") or []}
+        address = tags.get("mwin:address")
+        if address is None or tags.get("mwin:owner") != state.owner:
+            continue
+        if wanted is not None and address not in wanted:
+            continue
+        zones = {str(r.get("zonename")): "ready" if r.get("isready") else
+                 str(r.get("status") or "not ready") for r in group}
+        provenance = {k: v for k, v in tags.items() if k.startswith("mwin:")
+                      and k not in ("mwin:address", "mwin:owner", "mwin:channel",
+                                    "mwin:revision")}
+        revision = tags.get("mwin:revision")
+        found.append(Revision(address, ident, str(group[0].get("name")),
+                              int(revision) if revision and revision.isdigit() else None,
+                              tags.get("mwin:channel"), zones, provenance))
+    found.sort(key=lambda r: (r.address, -(r.revision or 0)))
+    return found

@@ -26,7 +26,7 @@ from reconciler.cli.commands.state import state_app
 from reconciler.cli.commands.validate import validate
 from reconciler.cli.commands.workspace import workspace_app
 from reconciler.cli.reports import report_bug
-from reconciler.errors import MwinError, PlanError, SpecInvalid
+from reconciler.errors import MwinError, SpecInvalid
 
 __all__ = ["app", "main", "run"]
 
@@ -82,7 +82,7 @@ def run(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> i
         return code if isinstance(code, int) else 0  # click returns Exit codes in this mode
     except typer.Exit as exc:
         return int(exc.exit_code)
-    except (SpecInvalid, PlanError) as exc:
+    except SpecInvalid as exc:  # PlanError included
         typer.echo(str(exc.diagnostics), err=True)
         count = len(exc.diagnostics.errors)
         typer.echo(f"\n{count} error(s); nothing was changed.", err=True)

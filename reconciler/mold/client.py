@@ -229,7 +229,8 @@ class MoldClient:
 
         ``item_key`` is the list's object name ("iso", "virtualmachine", "vmSnapshot"; matched
         case-insensitively as a fallback). Items that reappear on a later page because the list
-        shifted while paging are returned once (by ``id``).
+        shifted while paging are returned once (by ``id`` and ``zoneid``: listTemplates and
+        listIsos give one row per zone an image is in, with the same id).
         """
         params = dict(params or {})
         if pagesize < 1:
@@ -237,18 +238,19 @@ class MoldClient:
         if {"page", "pagesize"} & {n.lower() for n in params}:
             raise ValueError(f"{command}: list_all sets page/pagesize itself")
         items: list[dict[str, Any]] = []
-        seen: set[str] = set()
+        seen: set[tuple[Any, Any]] = set()
         read = 0
         for page in itertools.count(1):
             body = self.call(command, {**params, "page": page, "pagesize": pagesize})
             batch = _items(command, body, item_key)
             read += len(batch)
             for item in batch:
-                if "id" in item and item["id"] in seen:
+                key = (item.get("id"), item.get("zoneid"))
+                if "id" in item and key in seen:
                     continue
                 items.append(item)
                 if "id" in item:
-                    seen.add(item["id"])
+                    seen.add(key)
             total = body.get("count")
             if len(batch) < pagesize or (isinstance(total, int) and read >= total):
                 break

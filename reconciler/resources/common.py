@@ -129,9 +129,12 @@ def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapp
             raise MoldError(f"{what} disappeared while it was being made")
         if all(r.get("isready") for r in rows):
             return dict(rows[0])
-        status = str(rows[0].get("status") or "")
+        waiting = next(r for r in rows if not r.get("isready"))
+        status = str(waiting.get("status") or "")
         if status and not is_progress(status):
             raise MoldError(f"{what} failed: {status}")
+        if status and len(rows) > 1 and waiting.get("zonename"):
+            status = f"{waiting['zonename']}: {status}"
         if status != last[0]:
             ctx.progress(status or "waiting for it to be ready")
             last[0] = status

@@ -364,6 +364,14 @@ def test_list_all_drops_items_repeated_by_a_shifting_list():
         assert [i["id"] for i in client.list_all("listIsos", "iso", pagesize=2)] == ["a", "b", "c"]
 
 
+def test_list_all_keeps_one_row_per_zone_of_an_image():
+    rows = [{"id": "t", "zoneid": "z1"}, {"id": "t", "zoneid": "z2"}, {"id": "t", "zoneid": "z1"}]
+    app = FakeMold({"listTemplates": [{"listtemplatesresponse": {"count": 2, "template": rows}}]})
+    with make_client(app) as client:
+        found = client.list_all("listTemplates", "template", pagesize=3)
+    assert [(r["id"], r["zoneid"]) for r in found] == [("t", "z1"), ("t", "z2")]
+
+
 # -- async jobs -----------------------------------------------------------------------------
 
 def job(status: int, **extra: Any) -> dict[str, Any]:
