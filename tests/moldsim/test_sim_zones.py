@@ -266,3 +266,14 @@ def test_no_template_ready_text_of_cloudstack_4_17() -> None:
                                 ostypeid=ostype)["jobid"])["jobresult"]["template"]
         job = wf.run_job("copyTemplate", id=tpl["id"], sourcezoneid=zones["Zone2"], destzoneid=zones["Zone1"])
         assert _failed(job) == (2, 431, "There is no template 2 ready on image store.")
+
+
+def test_copies_survive_a_restart(tmp_path: Any) -> None:
+    with MoldSim(zones=2, data_dir=tmp_path) as sim, Workflow(sim.url) as wf:
+        zones = _zones(wf)
+        tpl = _template(wf)
+        wf.run_job("copyTemplate", id=tpl["id"], destzoneid=zones["Zone2"])
+        wf.run_job("deleteTemplate", id=tpl["id"], zoneid=zones["Zone1"])
+    with MoldSim(data_dir=tmp_path) as sim, Workflow(sim.url) as wf:
+        rows = _rows(wf, tpl["id"])
+        assert list(rows) == ["Zone2"] and rows["Zone2"]["isready"] is True
