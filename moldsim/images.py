@@ -48,7 +48,7 @@ def readiness(rec: dict[str, Any], now: float, initial: bool = False) -> tuple[b
     dur = float(rec["dl_seconds"])
     if initial:
         frac = 0.0
-    elif dur <= 0:
+    elif dur <= 0 or now >= rec["dl_start"] + dur - 1e-9:  # due: no float residue
         frac = 1.0
     else:
         frac = max(0.0, (now - rec["dl_start"]) / dur)

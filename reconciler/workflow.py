@@ -16,7 +16,8 @@ from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import check_fresh
 from reconciler.live import load_apis, refresh
-from reconciler.model import LiveSnapshot
+from reconciler.model import OWNER_TAG, LiveSnapshot
+from reconciler.mold.scope import ALL_PROJECTS, Scoped
 from reconciler.plan import Plan
 from reconciler.planner import (
     PlanOptions,
@@ -350,8 +351,9 @@ def template_revisions(backend: StateBackend, client: Any, spec_path: str | Path
     if spec_path is not None:
         doc, _diags = validate(spec_path)
         wanted = {str(d.address) for d in doc.of_kind("template")}
-    rows = client.list_all("listTemplates", "template", {"templatefilter": "self",
-                                                          "listall": True})
+    rows = Scoped(client, [None, ALL_PROJECTS]).list_all(
+        "listTemplates", "template", {"templatefilter": "self", "listall": True,
+                                      "tags": [{"key": OWNER_TAG, "value": state.owner}]})
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(str(row["id"]), []).append(row)

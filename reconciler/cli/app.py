@@ -23,6 +23,7 @@ from reconciler.cli.commands.info import schema, version
 from reconciler.cli.commands.plan import plan
 from reconciler.cli.commands.show import show
 from reconciler.cli.commands.state import state_app
+from reconciler.cli.commands.templates import templates
 from reconciler.cli.commands.validate import validate
 from reconciler.cli.commands.workspace import workspace_app
 from reconciler.cli.reports import report_bug
@@ -69,6 +70,7 @@ app.command("import")(import_)
 app.add_typer(state_app, name="state")
 app.add_typer(workspace_app, name="workspace")
 app.command()(show)
+app.command()(templates)
 app.command()(schema)
 app.command()(version)
 

@@ -5,7 +5,7 @@ lists only project resources with ``projectid=-1`` (every project the caller bel
 makes an object the project's when a create carries ``projectid``
 (AccountManagerImpl.buildACLSearchParameters / finalizeOwner). ``Scoped`` wraps the client so
 that the kind modules need not know: list calls run once per scope and are merged by id,
-creates carry the project.
+creates carry the project. Rows are merged by id and zone (images list a row per zone).
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ class Scoped:
         params = dict(params or {})
         if "id" in params or "projectid" in params or self._scopes == [None]:
             return list(self._client.list_all(command, item_key, params, **kwargs))
-        merged: dict[str, dict[str, Any]] = {}
+        seen: set[tuple[str, Any]] = set()
         rows: list[dict[str, Any]] = []
         for scope in self._scopes:
             scoped = params if scope is None else {**params, "projectid": scope}
             for row in self._client.list_all(command, item_key, scoped, **kwargs):
-                key = str(row.get("id", len(rows)))
-                if key not in merged:
-                    merged[key] = row
+                key = (str(row.get("id", len(rows))), row.get("zoneid"))  # a row per zone
+                if key not in seen:
+                    seen.add(key)
                     rows.append(row)
         return rows
 

@@ -282,7 +282,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "zones": sorted({str(r.get("zonename") or catalog.name_of("zone", r.get("zoneid")))
                          for r in rows}),
         "share": None if SHARED_TAG not in tags else {
-            "accounts": sorted(permissions.get("account") or []),
+            # Mold lists a private template's owner after the accounts it is shared with
+            # (ApiResponseHelper.createTemplatePermissionsResponse)
+            "accounts": sorted(set(permissions.get("account") or []) - {raw.get("account")}),
             "projects": sorted(catalog.name_of("project", p) or p
                                for p in permissions.get("projectids") or [])},
     }
@@ -353,7 +355,8 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
             return [draft, *_revision_steps(desired, draft.after, new=[
                 live.id, *(desired.inputs.get("previous_ids") or [])])]
     state = dict(drafts[-1].after or live.attrs) if drafts else dict(live.attrs)
-    steps = _revision_steps(desired, state, new=None)
+    steps = _revision_steps(desired, state, new=None,
+                            held_zone_ids=dict(live.private.get("zone_ids") or {}))
     if live.tags.get(CHANNEL_TAG) != CHANNEL and not any(
             s.operation is Operation.PUBLISH for s in steps):
         steps.append(_publish(desired, state, "the newest revision takes the channel tag",
@@ -368,24 +371,26 @@ def _home_zone(desired: Desired, ctx: PlanningContext) -> str:
     return entry.name if entry else home
 
 
-def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | None
-                    ) -> list[Draft]:
+def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | None,
+                    held_zone_ids: dict[str, str] | None = None) -> list[Draft]:
     """Copies to the zones it lacks, deletion of copies no longer wanted, sharing; for a new
     revision (``new``: the revisions before it, newest first) then its publication: the
     channel tag, the older revisions retired."""
     drafts: list[Draft] = []
+    zone_ids = {**(held_zone_ids or {}), **desired.inputs["zoneids"]}
+    project_ids = dict(desired.inputs["projectids"])
     want, have = set(desired.attrs["zones"]), set(state.get("zones") or [])
     if want - have:
         after = {**state, "zones": sorted(have | want)}
         drafts.append(Draft(Operation.COPY_TEMPLATE, f"copy it to {', '.join(sorted(want - have))}",
                             before=dict(state), after=after, changed=["zones"],
-                            inputs={"add": sorted(want - have)}))
+                            inputs={"add": sorted(want - have), "zoneids": zone_ids}))
         state = after
     for zone in sorted(have - want):
         after = {**state, "zones": sorted(set(state["zones"]) - {zone})}
         drafts.append(Draft(Operation.DELETE_TEMPLATE_COPY, f"delete its copy in {zone} (no "
                             "longer in `zones`)", before=dict(state), after=after,
-                            changed=["zones"], inputs={"remove": [zone]}))
+                            changed=["zones"], inputs={"remove": [zone], "zoneids": zone_ids}))
         state = after
     share, held = desired.attrs["share"], state.get("share") or {}
     if share is not None and not _same_share(share, held):
@@ -398,7 +403,8 @@ def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | No
                                 "add": sorted(accounts - had_accounts),
                                 "remove": sorted(had_accounts - accounts),
                                 "add_projects": sorted(projects - had_projects),
-                                "remove_projects": sorted(had_projects - projects)}))
+                                "remove_projects": sorted(had_projects - projects),
+                                "projectids": project_ids}))
         state = after
     if new is not None:
         drafts.append(_publish(desired, state, "publish the new revision: it takes the channel "
@@ -504,12 +510,17 @@ def _delete_copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
 
 def _share(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     retag(ctx, RESOURCE_TYPE, str(action.mold_id), {}, {SHARED_TAG: "true"})
+    # one call per op and list: Mold refuses accounts and projectids together
+    # (BaseUpdateTemplateOrIsoPermissionsCmd / TemplateManagerImpl.updateTemplateOrIsoPermissions)
     for op, accounts, projects in (("add", inputs.add, inputs.add_projects),
                                    ("remove", inputs.remove, inputs.remove_projects)):
-        if accounts or projects:
+        if accounts:
+            send(ctx, "updateTemplatePermissions",
+                 {"id": action.mold_id, "op": op, "accounts": accounts}, RESEND)
+        if projects:
             send(ctx, "updateTemplatePermissions", {
-                "id": action.mold_id, "op": op, "accounts": accounts or None,
-                "projectids": [inputs.projectids[p] for p in projects] or None}, RESEND)
+                "id": action.mold_id, "op": op,
+                "projectids": [inputs.projectids[p] for p in projects]}, RESEND)
     return Outcome(action.mold_id, action.after)
 
 
@@ -521,28 +532,27 @@ def _publish_run(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     current = str(action.mold_id)
     history = [h for h in inputs.previous_ids if h != current]
     kept: list[str] = []
+    retiring: list[str] = []
     for old in history:
         rows = ctx.client.list_all("listTemplates", "template",
                                    {"templatefilter": "self", "id": old})
         if not rows:
             continue
-        row = rows[0]
-        tags = tags_of(row)
+        tags = tags_of(rows[0])
         if tags.get(CHANNEL_TAG):
             send_job(ctx, "deleteTags", {"resourcetype": RESOURCE_TYPE, "resourceids": [old],
                                          "tags": [{"key": CHANNEL_TAG,
                                                    "value": tags[CHANNEL_TAG]}]}, RESEND)
-        if len(kept) + 1 < inputs.keep:
-            kept.append(old)
-            label = f"{after['name']} (revision {tags.get(REVISION_TAG, '?')})"
-            if row.get("name") != label:
-                send(ctx, "updateTemplate", {"id": old, "name": label}, RESEND)
-            continue
-        if _retire_one(old, ctx):
+        if len(kept) + 1 >= inputs.keep:
+            retiring.append(old)
             continue
         kept.append(old)
+        label = f"{after['name']} (revision {tags.get(REVISION_TAG, '?')})"
+        if rows[0].get("name") != label:
+            send(ctx, "updateTemplate", {"id": old, "name": label}, RESEND)
+    in_use = [old for old in reversed(retiring) if not _retire_one(old, ctx)]  # oldest first
     retag(ctx, RESOURCE_TYPE, current, {}, {CHANNEL_TAG: CHANNEL})
-    return Outcome(current, {**after, "previous_ids": kept})
+    return Outcome(current, {**after, "previous_ids": [*kept, *reversed(in_use)]})
 
 
 def _retire_one(template_id: str, ctx: ExecContext) -> bool:
