@@ -27,7 +27,7 @@ def test_first_users_create_the_tables_once_even_at_the_same_moment(pg_url: str)
     def first_use() -> None:
         try:
             PostgresState(pg_url).read()
-        except Exception as exc:  # noqa: BLE001 - collected for the assertion
+        except Exception as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=first_use) for _ in range(4)]
