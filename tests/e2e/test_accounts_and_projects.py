@@ -4,14 +4,14 @@ Mold's role rules and settings say (docs/moldsim.md)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.cli import Mwin, Run
+from tests.helpers.checks import ok, wait_job
+from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import DOMAIN_ADMIN, USER, MoldApi, new_account, set_account_setting
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,10 +33,6 @@ vms:
 FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
 
 
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
-
 
 @pytest.fixture
 def clients() -> Iterator[list[MoldApi]]:
@@ -57,14 +53,6 @@ def as_account(sim: MoldSim, mold: MoldApi, workdir: Path, name: str, made: list
     made.append(MoldApi(sim.url, key, secret))
     return mwin, made[-1], account
 
-
-def wait_job(mold: MoldApi, jobid: str) -> dict:
-    for _ in range(200):
-        job = mold.call("queryAsyncJobResult", jobid=jobid)
-        if job["jobstatus"] != 0:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {jobid} did not finish")
 
 
 def walk_windows_11(sim: MoldSim, mwin: Mwin, mine: MoldApi) -> None:

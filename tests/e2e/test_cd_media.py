@@ -11,20 +11,14 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.cli import Mwin, Run
+from tests.helpers.checks import ok, ops
+from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
 ROOT = Path(__file__).resolve().parents[2]
 TWO = ROOT / "specs" / "windows-11-two-drives"
 
 
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
-
-
-def ops(plan: dict) -> list[tuple[str, str]]:
-    return [(a["address"], a["operation"]) for a in plan["actions"]]
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers.checks import isos_in_mold
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -194,9 +195,6 @@ def _substitute(arg: str, env: dict[str, str]) -> str:
         return env[name]
     return _VAR.sub(value, arg)
 
-
-def isos_in_mold(mold: MoldApi) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in mold.items("listIsos", "iso", isofilter="self", listall=True)}
 
 
 def events(path: Path) -> list[dict[str, Any]]:

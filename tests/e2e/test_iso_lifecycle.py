@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.helpers.checks import isos_in_mold, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -23,14 +24,6 @@ isos:
 """
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def isos_in_mold(mold: MoldApi) -> dict[str, dict]:
-    rows = mold.items("listIsos", "iso", isofilter="self", listall=True)
-    return {r["name"]: r for r in rows}
 
 
 def test_iso_lifecycle_plan_apply_update_replace_delete(mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:

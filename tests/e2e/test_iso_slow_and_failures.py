@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from moldsim.server import MoldSim
+from tests.helpers.checks import isos_in_mold, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -31,13 +32,6 @@ isos:
 """
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def isos_in_mold(mold: MoldApi) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in mold.items("listIsos", "iso", isofilter="self", listall=True)}
 
 
 def state_resources(mwin: Mwin) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.cli import Mwin, Run
+from tests.helpers.checks import ok
+from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +30,6 @@ vms:
 """
 FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
 
-
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
 
 
 def requests(sim: MoldSim) -> dict[str, int]:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.cli import Mwin, Run
+from tests.helpers.checks import ok, write
+from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 from tests.helpers.postgres import PgServer, postgres_server  # noqa: F401 - fixture
 
@@ -37,14 +38,6 @@ QUICK = ISOS.replace("display_text: VirtIO", "display_text: VirtIO drivers (quic
 FAST = ("--wait-for-guest-shutdown", "0")
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
 
 
 def line_of(path: Path, text: str) -> int:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from moldsim.server import MoldSim
+from tests.helpers.checks import isos_in_mold, ok, ops, tags_of, write
 from tests.helpers.cli import Mwin, Run
 from tests.helpers.mold_api import MoldApi
 
@@ -50,30 +51,13 @@ templates:
 """
 
 
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
 
 
 def state_of(mwin: Mwin) -> dict[str, Any]:
     return dict(json.loads(mwin.state.read_text(encoding="utf-8")))
 
 
-def ops(plan: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(a["address"], a["operation"]) for a in plan["actions"]]
 
-
-def isos_in_mold(mold: MoldApi) -> dict[str, dict[str, Any]]:
-    return {r["name"]: r for r in mold.items("listIsos", "iso", isofilter="self", listall=True)}
-
-
-def tags(row: dict[str, Any]) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in row.get("tags", [])}
 
 
 def line_of(spec: Path, text: str) -> int:
@@ -431,7 +415,7 @@ def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_na
     assert f"{net} is of kind network in Mold, not iso" in wrong.err
 
     ok(mwin("import", "iso.win2022", win, "--spec", str(spec)))
-    assert tags(isos_in_mold(mold)["win2022"]) == {"mwin:address": "iso.win2022",
+    assert tags_of(isos_in_mold(mold)["win2022"]) == {"mwin:address": "iso.win2022",
                                                    "mwin:owner": mwin.owner()}
     assert state_of(mwin)["resources"]["iso.win2022"]["id"] == win
     again = mwin("import", "iso.win2022", win, "--spec", str(spec))
@@ -451,9 +435,9 @@ def test_import_by_id_checks_the_kind_and_import_all_adopts_by_tag_and_unique_na
     recorded = {a: r["id"] for a, r in state_of(mwin)["resources"].items()}
     assert recorded == {"iso.win2022": win, "iso.virtio-win": virtio, "iso.drivers": drivers[0],
                         "network.prep-net": net}
-    assert tags(mold.items("listNetworks", "network", listall=True)[0]) == {
+    assert tags_of(mold.items("listNetworks", "network", listall=True)[0]) == {
         "mwin:address": "network.prep-net", "mwin:owner": mwin.owner()}
-    assert tags(isos_in_mold(mold)["virtio-old-name"]) == {
+    assert tags_of(isos_in_mold(mold)["virtio-old-name"]) == {
         "mwin:address": "iso.virtio-win", "mwin:owner": mwin.owner()}
 
     # the next plan shows the differences from the spec, nothing else

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.checks import write
 from tests.helpers.cli import Mwin
 
 NOBODY = "http://127.0.0.1:9/client/api"  # discard port: any API call would fail
@@ -24,11 +25,6 @@ isos:
     display_text: VirtIO drivers
 """
 
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
 
 
 def clean(text: str) -> bool:

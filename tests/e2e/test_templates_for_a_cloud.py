@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
+from tests.helpers.checks import ok, tags_of, wait_job
 from tests.helpers.cli import Mwin, Run
 from tests.helpers.mold_api import MoldApi, new_account
 
@@ -44,10 +45,6 @@ FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
 NAME = "Windows Server 2022 base"
 
 
-def ok(run: Run) -> Run:
-    assert run.code == 0, f"exit {run.code}\nstdout:\n{run.out}\nstderr:\n{run.err}"
-    return run
-
 
 @pytest.fixture
 def cloud() -> Iterator[MoldSim]:
@@ -62,24 +59,13 @@ def admin(cloud: MoldSim) -> Iterator[MoldApi]:
     client.close()
 
 
-def wait_job(mold: MoldApi, jobid: str) -> dict:
-    for _ in range(400):
-        job = mold.call("queryAsyncJobResult", jobid=jobid)
-        if job["jobstatus"] != 0:
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {jobid} did not finish")
-
-
-def tags(row: dict) -> dict[str, str]:
-    return {t["key"]: t["value"] for t in row.get("tags") or []}
 
 
 def revisions(mine: MoldApi) -> dict[str, list[dict]]:
     """Template rows by revision tag (one row per zone)."""
     found: dict[str, list[dict]] = {}
     for row in mine.items("listTemplates", "template", templatefilter="self"):
-        found.setdefault(tags(row)["mwin:revision"], []).append(row)
+        found.setdefault(tags_of(row)["mwin:revision"], []).append(row)
     return found
 
 
@@ -157,7 +143,7 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     assert sorted(held) == ["1", "2", "3"]
     names = {rev: rows[0]["name"] for rev, rows in held.items()}
     assert names == {"3": NAME, "2": f"{NAME} (revision 2)", "1": f"{NAME} (revision 1)"}
-    assert [rev for rev, rows in held.items() if tags(rows[0]).get("mwin:channel")] == ["3"]
+    assert [rev for rev, rows in held.items() if tags_of(rows[0]).get("mwin:channel")] == ["3"]
 
     # a tenant's VM runs from revision 1 in Zone2
     zone2 = next(z["id"] for z in tenant.items("listZones", "zone") if z["name"] == "Zone2")
@@ -172,7 +158,7 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     assert failed.code == 1 and "no secondary storage" in failed.err
     held = revisions(mine)
     assert sorted(held) == ["1", "2", "3", "4"]
-    assert [rev for rev, rows in held.items() if tags(rows[0]).get("mwin:channel")] == ["3"]
+    assert [rev for rev, rows in held.items() if tags_of(rows[0]).get("mwin:channel")] == ["3"]
 
     # the next apply copies it, then publishes it and retires revision 1 — in use, so kept
     done = ok(mwin("apply", str(spec), "--auto-approve", *FAST))
@@ -180,7 +166,7 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     held = revisions(mine)
     assert sorted(held) == ["1", "2", "3", "4"]
     assert sorted(r["zonename"] for r in held["4"]) == ["Zone1", "Zone2", "Zone3"]
-    assert [rev for rev, rows in held.items() if tags(rows[0]).get("mwin:channel")] == ["4"]
+    assert [rev for rev, rows in held.items() if tags_of(rows[0]).get("mwin:channel")] == ["4"]
     assert held["4"][0]["name"] == NAME
     assert "No changes." in ok(mwin("plan", str(spec))).out
 
@@ -218,6 +204,6 @@ def test_a_template_made_by_hand_is_imported_and_managed(cloud: MoldSim, admin: 
     ok(mwin("apply", str(spec), "--auto-approve", *FAST))
     rows = admin.items("listTemplates", "template", templatefilter="self", id=made["id"])
     assert sorted(r["zonename"] for r in rows) == ["Zone1", "Zone2", "Zone3"]
-    assert tags(rows[0])["mwin:address"] == "template.base"
-    assert tags(rows[0])["mwin:channel"] == "stable"
+    assert tags_of(rows[0])["mwin:address"] == "template.base"
+    assert tags_of(rows[0])["mwin:channel"] == "stable"
     assert "No changes." in ok(mwin("plan", str(spec))).out

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from moldsim.server import MoldSim
+from tests.helpers.checks import ops
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -26,9 +27,6 @@ vms:
     state: running
 """
 
-
-def ops(plan: dict) -> list[tuple[str, str]]:
-    return [(a["address"], a["operation"]) for a in plan["actions"]]
 
 
 def apply(mwin: Mwin, spec: Path, text: str) -> None:

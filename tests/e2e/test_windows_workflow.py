@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
+from tests.helpers.checks import ops
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -26,9 +27,6 @@ EXPECTED_STAGE_OPS = {
     "06-template": ["detach_iso", "stop", "create_snapshot", "create_template"],
 }
 
-
-def ops(plan: dict) -> list[tuple[str, str]]:
-    return [(a["address"], a["operation"]) for a in plan["actions"]]
 
 
 def assert_valid_order(plan: dict) -> None:

@@ -7,11 +7,7 @@ from pathlib import Path
 from reconciler.diagnostics import SourcePos
 from reconciler.model import Address
 from reconciler.spec import json_schema, load_spec
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path
+from tests.helpers.checks import write
 
 
 def problems(path: Path) -> list[str]:

@@ -13,11 +13,12 @@ import pytest
 
 from reconciler.errors import PlanError
 from reconciler.model import ADDRESS_TAG, OWNER_TAG, Catalog, CatalogEntry, LiveObject, LiveSnapshot
-from reconciler.plan import Operation, Plan
+from reconciler.plan import Operation
 from reconciler.planner import make_plan
 from reconciler.render.json import plan_dict
 from reconciler.spec import SpecDoc, load_spec
 from reconciler.state import ResourceState, State
+from tests.helpers.builders import ops
 
 ZONE_ID = "0b0f4a5e-0000-4000-8000-000000000001"
 WINPV_ID = "0b0f4a5e-0000-4000-8000-0000000000a1"
@@ -72,9 +73,6 @@ def state(**records: tuple[str, dict[str, Any]]) -> State:
     resources = {a: ResourceState(id=i, attributes=attrs) for a, (i, attrs) in records.items()}
     return State(serial=1, resources=resources, owner=OWNER)
 
-
-def ops(plan: Plan) -> list[tuple[str, str]]:
-    return [(a.address, a.operation.value) for a in plan.actions]
 
 
 def test_create_when_neither_state_nor_mold_has_it(tmp_path: Path) -> None:
