@@ -1,22 +1,16 @@
 """An outside view of Mold for end-to-end tests: signed calls written from the reference
-(§2.3) with hmac + base64, sharing no code with mwin's client or moldsim's verifier."""
+(tests/helpers/signing.py), sharing no code with mwin's client or moldsim's verifier."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from tests.helpers.signing import signature
+
 API_KEY = "moldsim-admin-key"
 SECRET_KEY = "moldsim-admin-secret"
-
-
-def _encode(value: str) -> str:
-    return quote(value, safe="*").replace("~", "%7E")
 
 
 class MoldApi:
@@ -32,10 +26,7 @@ class MoldApi:
         """Return the inner response object; raise AssertionError on an error envelope."""
         pairs = {"command": command, "response": "json", "apikey": self.key}
         pairs.update({k: _text(v) for k, v in params.items() if v is not None})
-        canonical = "&".join(f"{k}={_encode(pairs[k])}" for k in sorted(pairs)).lower()
-        digest = hmac.new(self.secret.encode(), canonical.encode(),
-                          getattr(hashlib, self.algo)).digest()
-        pairs["signature"] = base64.b64encode(digest).decode()
+        pairs["signature"] = signature(list(pairs.items()), self.secret, self.algo)
         response = self.http.post(self.url, data=pairs)
         body = response.json()
         inner = body.get(f"{command.lower()}response", body.get("errorresponse", {}))

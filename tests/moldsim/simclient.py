@@ -1,38 +1,22 @@
 """A tiny signed client for moldsim tests, written independently of moldsim's own code.
 
-Signing follows reference §2.3 directly (hmac + base64 + Java-style URL encoding), so a
-signing bug in moldsim cannot hide behind shared code.
+Signing is tests/helpers/signing.py, written from reference §2.3 and shared with no code of
+moldsim's, so a signing bug in moldsim cannot hide behind shared code.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import ssl
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
+from tests.helpers.signing import signature
+
 API_KEY = "moldsim-admin-key"
 SECRET_KEY = "moldsim-admin-secret"
-
-
-def java_encode(value: str) -> str:
-    return quote(value, safe="*").replace("~", "%7E")
-
-
-def canonical(params: list[tuple[str, str]]) -> str:
-    parts = sorted((k, v) for k, v in params if k.lower() != "signature")
-    return "&".join(f"{k}={java_encode(v)}" for k, v in parts).lower()
-
-
-def signature(params: list[tuple[str, str]], secret: str, algo: str = "sha256") -> str:
-    digest = hmac.new(secret.encode(), canonical(params).encode(), getattr(hashlib, algo)).digest()
-    return base64.b64encode(digest).decode()
 
 
 def expires_in(seconds: float) -> str:

@@ -8,8 +8,9 @@ import pytest
 
 from moldsim import signing
 from moldsim.server import MoldSim
+from tests.helpers.signing import canonical, signature
 
-from simclient import API_KEY, SECRET_KEY, Client, canonical, expires_in, signature
+from simclient import API_KEY, SECRET_KEY, Client, expires_in
 
 # Korean text, spaces, + * ~ / = &, map names, mixed-case names; as a client would send them.
 VECTOR = [
