@@ -9,13 +9,15 @@ destroy exits 130/143 itself (``cli.signals``).
 
 from __future__ import annotations
 
-import logging
+import contextvars
 import sys
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
+from reconciler import __version__
+from reconciler.cli import globalopts, helptext
 from reconciler.cli.commands.apply import apply
 from reconciler.cli.commands.destroy import destroy
 from reconciler.cli.commands.import_ import import_
@@ -26,6 +28,8 @@ from reconciler.cli.commands.state import state_app
 from reconciler.cli.commands.templates import templates
 from reconciler.cli.commands.validate import validate
 from reconciler.cli.commands.workspace import workspace_app
+from reconciler.cli.helptext import WIDTH
+from reconciler.cli.options import ColorOpt, DebugOpt
 from reconciler.cli.reports import report_bug
 from reconciler.errors import MwinError, SpecInvalid
 
@@ -35,31 +39,29 @@ app = typer.Typer(
     name="mwin",
     help="Keep Windows VM images on ABLESTACK Mold in the state a Git repository declares.\n\n"
          "Credentials come from MOLD_URL, MOLD_API_KEY, MOLD_SECRET_KEY (or CLOUDSTACK_ENDPOINT/"
-         "KEY/SECRET, or a ~/.cloudstack.ini profile), never from the spec.",
+         "KEY/SECRET, or a ~/.cloudstack.ini profile), never from the spec. --debug and "
+         "--color/--no-color go before or after the command.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, pwsh)
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": WIDTH},
     pretty_exceptions_enable=False,
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"mwin {__version__}")
+        raise typer.Exit()
+
+
+VersionOpt = Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print mwin's version and exit.")]
+
+
 @app.callback()
-def _global(debug: Annotated[bool, typer.Option(
-        "--debug", help="Log every Mold API request to stderr (keys and signatures are never "
-                        "logged).")] = False) -> None:
-    if debug:
-        _log_to_stderr()
-
-
-def _log_to_stderr() -> None:
-    """What ``logging.basicConfig(level=DEBUG, stream=sys.stderr)`` does in a fresh process,
-    also where the root logger has handlers already (mwin run inside a test process)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+def _global(debug: DebugOpt = False, color: ColorOpt = None, version: VersionOpt = False) -> None:
+    """The options' callbacks act (``cli.globalopts``); nothing is left to do here."""
 
 
 app.command()(validate)
@@ -75,12 +77,25 @@ app.command()(schema)
 app.command()(version)
 
 
+def command() -> Any:
+    """The click command of ``app``, finished: global options on every command, plain help."""
+    root = typer.main.get_command(app)
+    globalopts.accept_everywhere(root)
+    helptext.finish(root)
+    return root
+
+
 def run(argv: Sequence[str] | None = None, *, prog_name: str | None = None) -> int:
-    """Run mwin with ``argv`` (default: the process's arguments); the exit code."""
-    command = typer.main.get_command(app)
+    """Run mwin with ``argv`` (default: the process's arguments); the exit code. Each run has
+    its own context: a --color of one run is not seen by the next (tests run many)."""
+    return contextvars.copy_context().run(_run, argv, prog_name)
+
+
+def _run(argv: Sequence[str] | None, prog_name: str | None) -> int:
     args = None if argv is None else list(argv)
     try:
-        code = command.main(args=args, prog_name=prog_name, standalone_mode=False)
+        globalopts.log_from_environment()
+        code = command().main(args=args, prog_name=prog_name, standalone_mode=False)
         return code if isinstance(code, int) else 0  # click returns Exit codes in this mode
     except typer.Exit as exc:
         return int(exc.exit_code)

@@ -19,57 +19,83 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from reconciler.cli import complete, globalopts
 from reconciler.errors import MwinError
 from reconciler.mold import MoldClient, PollPolicy
 from reconciler.settings import load_settings
 from reconciler.state import StateBackend, open_backend
 
 __all__ = ["DEFAULT_STATE", "SpecArg", "StateOpt", "BackendOpt", "WorkspaceOpt", "LockOpt",
-           "PollOpt", "RecheckOpt", "ColorOpt", "PlanJsonOpt", "TargetOpt", "ReplaceOpt",
-           "ParallelismOpt", "JobTimeoutOpt", "Connection", "StateOptions", "grouped",
+           "PollOpt", "RecheckOpt", "ColorOpt", "DebugOpt", "PlanJsonOpt", "TargetOpt", "ReplaceOpt",
+           "ParallelismOpt", "JobTimeoutOpt", "AddressArg", "Connection", "StateOptions", "grouped",
            "open_state", "parse_duration", "poll_policy"]
 
 DEFAULT_STATE = Path("state/mwin.state.json")
 
-SpecArg = Annotated[Path, typer.Argument(help="Spec file or directory of *.yaml files.")]
-StateOpt = Annotated[Path, typer.Option("--state", help="State file.")]
+
+def _at_least_one(number: int) -> int:
+    if number < 1:
+        raise typer.BadParameter(f"{number} is less than 1")
+    return number
+
+
+SpecArg = Annotated[Path, typer.Argument(metavar="SPEC",
+                                         help="Spec file or directory of *.yaml files.")]
+StateOpt = Annotated[Path, typer.Option("--state", metavar="FILE", help="State file.")]
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
+    "--backend", metavar="URL", help="State backend URL, e.g. postgres://mwin@db.example/mwin (default: "
                       "MWIN_BACKEND, then .mwin/config.yaml, then the --state file). The password "
                       "comes from PGPASSWORD or PGPASSFILE, never from the URL you commit.")]
 WorkspaceOpt = Annotated[str | None, typer.Option(
-    "--workspace", help="State workspace (default: MWIN_WORKSPACE, then `mwin workspace select`, "
+    "--workspace", metavar="NAME", help="State workspace (default: MWIN_WORKSPACE, then `mwin workspace select`, "
                         "then default).")]
-LockOpt = Annotated[str, typer.Option("--lock-timeout", help="How long to wait for the state lock.")]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="Mold API endpoint (overrides MOLD_URL).")]
-KeyOpt = Annotated[str | None, typer.Option("--api-key", help="API key (overrides MOLD_API_KEY).")]
+LockOpt = Annotated[str, typer.Option("--lock-timeout", metavar="DURATION",
+                                      help="How long to wait for the state lock.")]
+UrlOpt = Annotated[str | None, typer.Option("--url", metavar="URL",
+                                            help="Mold API endpoint (overrides MOLD_URL).")]
+KeyOpt = Annotated[str | None, typer.Option("--api-key", metavar="KEY",
+                                            help="API key (overrides MOLD_API_KEY).")]
 SecretOpt = Annotated[str | None, typer.Option(
-    "--secret-key", help="Secret key (overrides MOLD_SECRET_KEY; prefer the variable: flags are "
+    "--secret-key", metavar="KEY", help="Secret key (overrides MOLD_SECRET_KEY; prefer the variable: flags are "
                          "visible in the process list).")]
 SigOpt = Annotated[str | None, typer.Option(
-    "--signature", help="sha256 (current Mold, default) or sha1 (upstream CloudStack, old Mold).")]
+    "--signature", metavar="sha256|sha1", help="sha256 (current Mold, default) or sha1 (upstream CloudStack, old Mold).")]
 InsecureOpt = Annotated[bool, typer.Option(
     "--insecure", help="Do not verify Mold's TLS certificate (prints a warning). Prefer "
                        "--ca-bundle for a private CA.")]
 CaBundleOpt = Annotated[Path | None, typer.Option(
-    "--ca-bundle", help="PEM file of the CA(s) that signed Mold's certificate, for a private "
+    "--ca-bundle", metavar="FILE", help="PEM file of the CA(s) that signed Mold's certificate, for a private "
                         "CA (overrides MOLD_CA_BUNDLE).")]
-PollOpt = Annotated[str, typer.Option("--poll-interval", help="First wait between job polls "
-                                                              "(grows ×1.5 up to 10s), e.g. 500ms.")]
+PollOpt = Annotated[str, typer.Option("--poll-interval", metavar="DURATION",
+                                      help="First wait between job polls (grows ×1.5 up to "
+                                           "10s), e.g. 500ms.")]
 RecheckOpt = Annotated[str, typer.Option(
-    "--recheck-delay", help="When a change request gets no answer (connection reset, timeout, "
+    "--recheck-delay", metavar="DURATION", help="When a change request gets no answer (connection reset, timeout, "
                             "proxy error), wait this long before checking whether Mold carried "
                             "it out, and twice more at doubling intervals; mwin then adopts "
                             "what it finds, or sends the request again if it never shows.")]
-ColorOpt = Annotated[bool | None, typer.Option("--color/--no-color",
-                                                  help="Force colour on or off (default: TTY only).")]
+ColorOpt = Annotated[bool | None, typer.Option(
+    "--color/--no-color", callback=globalopts.choose_colour,
+    help="Colour on, also through a pipe, or off (default: off with NO_COLOR, else on a "
+         "terminal only).")]
+DebugOpt = Annotated[bool, typer.Option(
+    "--debug", callback=globalopts.debug_logging,
+    help="Log each Mold API request on stderr (method, path, command; never keys or "
+         "signatures). Also MWIN_LOG=debug.")]
 PlanJsonOpt = Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")]
 TargetOpt = Annotated[list[str] | None, typer.Option(
-    "--target", help="Limit to ADDRESS and what it depends on (repeatable).")]
+    "--target", metavar="ADDRESS", autocompletion=complete.addresses,
+    help="Limit to ADDRESS and what it depends on (repeatable).")]
 ReplaceOpt = Annotated[list[str] | None, typer.Option(
-    "--replace", help="Force replacement of ADDRESS (repeatable).")]
-ParallelismOpt = Annotated[int, typer.Option(help="Actions run at once.", min=1)]
-JobTimeoutOpt = Annotated[str, typer.Option(help="Deadline of each async job.")]
+    "--replace", metavar="ADDRESS", autocompletion=complete.addresses,
+    help="Force replacement of ADDRESS (repeatable).")]
+ParallelismOpt = Annotated[int, typer.Option(metavar="N", callback=_at_least_one,
+                                             help="Actions run at once (at least 1).")]
+JobTimeoutOpt = Annotated[str, typer.Option(
+    metavar="DURATION", help="Deadline of each async job, e.g. 40s, 30m.")]
+AddressArg = Annotated[str, typer.Argument(metavar="ADDRESS", autocompletion=complete.addresses,
+                                           help="An address in state, e.g. vm.win2022-master.")]
+
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
 

@@ -1,6 +1,7 @@
 """Where a command's text goes, and in which colours.
 
-``Output(color)`` carries --color/--no-color to every view: each stream (stdout for plans and
+``Output(color)`` carries --color/--no-color (the command's, or the one given before the
+command name: ``globalopts.chosen_colour``) to every view: each stream (stdout for plans and
 results, stderr for warnings and apply progress) is styled by that flag, else by whether it is
 a terminal (NO_COLOR and TERM=dumb switch colour off; ``render.colour.use_colour``). Styled
 text goes out through ``echo``, which tells click the same (click strips colour codes from
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import typer
 
+from reconciler.cli.globalopts import chosen_colour
 from reconciler.diagnostics import Diagnostics
 from reconciler.plan import Plan
 from reconciler.render.colour import Style, style_for
@@ -25,6 +27,10 @@ __all__ = ["Output"]
 @dataclass(frozen=True)
 class Output:
     color: bool | None = None  # --color/--no-color; None: each stream decides
+
+    def __post_init__(self) -> None:
+        if self.color is None:  # given before the command name, or to a command without it
+            object.__setattr__(self, "color", chosen_colour())
 
     @property
     def out(self) -> Style:

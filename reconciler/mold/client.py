@@ -109,6 +109,7 @@ class MoldClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = settings.url
+        self._path = httpx.URL(settings.url).path  # for log lines: the host is in --url already
         self._retry = retry
         self._poll = poll
         self._sleep = sleep
@@ -117,7 +118,7 @@ class MoldClient:
         self._request_count = 0
         self.pacer = Pacer(Clock(clock, sleep))  # Mold's API limit, learnt from its 429s
         self._jobs: Rounds[str, dict[str, Any]] = Rounds(self._fetch_jobs, poll,
-                                                         Clock(clock, sleep))
+                                                         Clock(clock, sleep), self._round_gap)
         self._job_count = 0  # rows the last listAsyncJobs answered
         self._since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
         self._listed: dict[Any, Rounds[str, list[dict[str, Any]]]] = {}
@@ -194,12 +195,13 @@ class MoldClient:
             response = self._http.post(self._url, data=data)
         except httpx.TransportError as exc:
             error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
-            log.debug("%s → %s (attempt %d)", _loggable(data), type(exc).__name__, attempt)
+            log.debug("POST %s %s → %s (attempt %d)", self._path, _loggable(data),
+                      type(exc).__name__, attempt)
             if _certificate_refused(exc):
                 raise error from None  # asking again changes nothing
             raise _Retryable(error, maybe_executed=not _never_sent(exc)) from None
         ms = (time.perf_counter() - started) * 1000
-        log.debug("%s → HTTP %d in %.0f ms (attempt %d)", _loggable(data),
+        log.debug("POST %s %s → HTTP %d in %.0f ms (attempt %d)", self._path, _loggable(data),
                   response.status_code, ms, attempt)
         try:
             body = _unwrap(command, response)
@@ -302,13 +304,18 @@ class MoldClient:
         if len(jobids) > pages:
             rows = self.list_all("listAsyncJobs", "asyncjobs", {"startdate": self._since})
             self._job_count = len(rows)
-            found = {str(r.get("jobid")): r for r in rows if str(r.get("jobid")) in jobids}
+            found = {str(r.get("jobid")): r for r in rows}  # every job: later waits may end at once
             missing = jobids - set(found)
         else:
             found, missing = {}, frozenset(jobids)
         for jobid in sorted(missing):
             found[jobid] = self.call("queryAsyncJobResult", {"jobid": jobid})
         return found
+
+    def _round_gap(self) -> float:
+        """Rounds of polls keep one first poll interval apart once Mold's API limit is known:
+        then every request counts against the budget the changes themselves need."""
+        return self._poll.initial if self.pacer.limit else 0.0
 
     def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
                     check: Callable[[list[dict[str, Any]] | None], Any], *, timeout: float,
@@ -327,7 +334,8 @@ class MoldClient:
                         grouped.setdefault(str(row.get("id")), []).append(row)
                     return grouped
                 rounds = self._listed[key] = Rounds(fetch, self._poll, Clock(self._clock,
-                                                                               self._sleep))
+                                                                               self._sleep),
+                                                    self._round_gap)
         return rounds.wait(ident, check, timeout=timeout, what=what)
 
     def run_job(

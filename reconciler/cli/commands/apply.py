@@ -42,16 +42,16 @@ __all__ = ["apply"]
 
 @grouped
 def apply(spec_or_plan: Annotated[Path, typer.Argument(
-              help="Spec file/directory, or a plan saved with `mwin plan --out`.")] = Path(),
+              metavar="SPEC_OR_PLAN", help="Spec file/directory, or a plan saved with `mwin plan --out`.")] = Path(),
           where: StateOptions = StateOptions(),
           auto_approve: Annotated[bool, typer.Option("--auto-approve",
                                                      help="Apply without asking.")] = False,
           parallelism: ParallelismOpt = 10, job_timeout: JobTimeoutOpt = "30m",
           ready_timeout: Annotated[str, typer.Option(
-              help="Deadline for an ISO or template to finish downloading.")] = "1h",
+              metavar="DURATION", help="Deadline for an ISO or template to finish downloading.")] = "1h",
           lock_timeout: LockOpt = "0s", recheck_delay: RecheckOpt = "1s",
           wait_for_guest_shutdown: Annotated[str, typer.Option(
-              help="Before stopping a VM, wait this long for the guest to power itself off "
+              metavar="DURATION", help="Before stopping a VM, wait this long for the guest to power itself off "
                    "(sysprep /shutdown; Mold can take ~3 minutes to notice). 0 = stop at once.")
           ] = "3m",
           force_stop: Annotated[bool, typer.Option(

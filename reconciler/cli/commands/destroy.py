@@ -33,7 +33,7 @@ __all__ = ["destroy"]
 
 @grouped
 def destroy(spec: Annotated[Path, typer.Argument(
-                help="Spec file or directory: resources it declares with lifecycle.protect "
+                metavar="SPEC", help="Spec file or directory: resources it declares with lifecycle.protect "
                      "stop the destroy. Without one, protection cannot be checked (a warning "
                      "says so).")] = Path(),
             where: StateOptions = StateOptions(),
@@ -43,7 +43,9 @@ def destroy(spec: Annotated[Path, typer.Argument(
             lock_timeout: LockOpt = "0s", recheck_delay: RecheckOpt = "1s",
             mold: Connection = Connection(), poll_interval: PollOpt = "500ms",
             color: ColorOpt = None) -> None:
-    """Delete everything mwin manages (all of state), dependants first; resources the spec protects stop it."""
+    """Delete everything in state, dependants first.
+
+    Resources the spec declares with lifecycle.protect stop it."""
     output = Output(color)
     backend = where.open()
     waits = Waits(poll=poll_policy(poll_interval), job_timeout=parse_duration(job_timeout),

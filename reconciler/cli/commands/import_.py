@@ -26,9 +26,11 @@ __all__ = ["import_"]
 
 @grouped
 def import_(address: Annotated[str | None, typer.Argument(
-                help="Address declared in the spec, e.g. vm.win2022-master.")] = None,
-            mold_id: Annotated[str | None, typer.Argument(help="Mold id of the object.")] = None,
-            spec: Annotated[Path, typer.Option("--spec", help="Spec file or directory.")] = Path(),
+                metavar="ADDRESS", help="Address declared in the spec, e.g. vm.win2022-master.")] = None,
+            mold_id: Annotated[str | None, typer.Argument(metavar="ID",
+                                                                  help="Mold id of the object.")] = None,
+            spec: Annotated[Path, typer.Option(
+                "--spec", metavar="SPEC", help="Spec file or directory.")] = Path(),
             all_: Annotated[bool, typer.Option(
                 "--all", help="Adopt, for every declared resource not in state, the object "
                               "carrying its address and this state's owner tag, or else a "
@@ -43,7 +45,9 @@ def import_(address: Annotated[str | None, typer.Argument(
                                     "state first.")] = False,
             where: StateOptions = StateOptions(), lock_timeout: LockOpt = "0s",
             mold: Connection = Connection(), poll_interval: PollOpt = "500ms") -> None:
-    """Bring existing Mold objects under management (the next plan shows any differences)."""
+    """Bring existing Mold objects under management.
+
+    The next plan shows any differences between them and the spec."""
     if all_ == bool(address or mold_id) or (address is None) != (mold_id is None):
         raise MwinError("give either ADDRESS and ID, or --all")
     if unowned and not all_:

@@ -13,7 +13,9 @@ __all__ = ["schema", "version"]
 
 
 def schema() -> None:
-    """Print the JSON Schema of the spec (for editors: yaml-language-server)."""
+    """Print the JSON Schema of the spec (for editors).
+
+    yaml-language-server (VS Code, Neovim, Helix, JetBrains) completes and checks specs with it."""
     typer.echo(json.dumps(json_schema(), indent=2, ensure_ascii=False))
 
 

@@ -33,7 +33,8 @@ def plan(spec: SpecArg = Path(), where: StateOptions = StateOptions(),
          as_json: PlanJsonOpt = False,
          markdown: Annotated[bool, typer.Option(
              "--markdown", help="Print the plan as Markdown (for pull-request comments).")] = False,
-         out: Annotated[Path | None, typer.Option("--out", "-o", help="Save the plan to FILE.")] = None,
+         out: Annotated[Path | None, typer.Option(
+             "--out", "-o", metavar="FILE", help="Save the plan to FILE.")] = None,
          detailed_exitcode: Annotated[bool, typer.Option(
              "--detailed-exitcode", help="Exit 0 with no changes, 2 with changes, 1 on error.")] = False,
          target: TargetOpt = None, replace: ReplaceOpt = None,
@@ -42,7 +43,10 @@ def plan(spec: SpecArg = Path(), where: StateOptions = StateOptions(),
                                     "state updates); propose no changes to Mold.")] = False,
          mold: Connection = Connection(), poll_interval: PollOpt = "500ms",
          color: ColorOpt = None) -> None:
-    """Show what apply would change: refresh from Mold, diff against the spec, print the plan."""
+    """Show what apply would change.
+
+    Reads what Mold holds now, compares it with the spec and the state, and prints the
+    actions in the order apply would take them, each with its reason."""
     with mold.client(poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
         backend = where.open()

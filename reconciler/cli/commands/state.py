@@ -10,14 +10,22 @@ from typing import Annotated
 import typer
 
 from reconciler import workflow
-from reconciler.cli.options import Connection, LockOpt, StateOptions, grouped, parse_duration
+from reconciler.cli import complete
+from reconciler.cli.options import (
+    AddressArg,
+    Connection,
+    LockOpt,
+    StateOptions,
+    grouped,
+    parse_duration,
+)
 from reconciler.cli.prompt import confirm_unlock
 from reconciler.errors import MwinError
 from reconciler.state import LocalState, State, push_state
 
 __all__ = ["state_app"]
 
-state_app = typer.Typer(help="Inspect and edit the state file (each edit is locked and atomic).",
+state_app = typer.Typer(help="Inspect and edit the state (each edit locked and atomic).",
                         no_args_is_help=True)
 
 
@@ -32,7 +40,7 @@ def state_list(where: StateOptions = StateOptions()) -> None:
 
 @state_app.command("show")
 @grouped
-def state_show(address: str, where: StateOptions = StateOptions()) -> None:
+def state_show(address: AddressArg, where: StateOptions = StateOptions()) -> None:
     """Print what state records for ADDRESS (JSON)."""
     record = where.open().read().resources.get(address)
     if record is None:
@@ -43,7 +51,9 @@ def state_show(address: str, where: StateOptions = StateOptions()) -> None:
 
 @state_app.command("rm")
 @grouped
-def state_rm(addresses: list[str], where: StateOptions = StateOptions(),
+def state_rm(addresses: Annotated[list[str], typer.Argument(
+                 metavar="ADDRESS", autocompletion=complete.addresses,
+                 help="Addresses in state.")], where: StateOptions = StateOptions(),
              lock_timeout: LockOpt = "0s") -> None:
     """Forget ADDRESS(es): Mold keeps the objects; mwin stops managing them."""
     backend = where.open()
@@ -55,7 +65,7 @@ def state_rm(addresses: list[str], where: StateOptions = StateOptions(),
 @state_app.command("unlock")
 @grouped
 def state_unlock(lock_id: Annotated[str, typer.Argument(
-                     help="The lock ID shown by the error of the run that found it locked.")],
+                     metavar="LOCK_ID", help="The lock ID shown by the error of the run that found it locked.")],
                  where: StateOptions = StateOptions(),
                  force: Annotated[bool, typer.Option(
                      "--force", help="Do not ask for confirmation (needed without a "
@@ -71,7 +81,9 @@ def state_unlock(lock_id: Annotated[str, typer.Argument(
 
 @state_app.command("mv")
 @grouped
-def state_mv(old: str, new: str, where: StateOptions = StateOptions(),
+def state_mv(old: AddressArg,
+             new: Annotated[str, typer.Argument(metavar="NEW", help="The new address.")],
+             where: StateOptions = StateOptions(),
              lock_timeout: LockOpt = "0s") -> None:
     """Rename an address in state (after renaming its key in the spec)."""
     backend = where.open()
@@ -84,7 +96,7 @@ def state_mv(old: str, new: str, where: StateOptions = StateOptions(),
 @grouped
 def state_rebuild(where: StateOptions = StateOptions(), lock_timeout: LockOpt = "0s",
                   owner: Annotated[str | None, typer.Option(
-                      "--owner", help="Collect the objects tagged with this owner (default: "
+                      "--owner", metavar="OWNER", help="Collect the objects tagged with this owner (default: "
                                       "this state's own, as recorded or derived from where it "
                                       "lives); the rebuilt state then has that owner.")] = None,
                   mold: Connection = Connection()) -> None:
@@ -113,7 +125,7 @@ def state_pull(where: StateOptions = StateOptions()) -> None:
 @state_app.command("push")
 @grouped
 def state_push(source: Annotated[Path, typer.Argument(
-                   help="A state file (e.g. state/mwin.state.json or the output of `mwin state "
+                   metavar="FILE", help="A state file (e.g. state/mwin.state.json or the output of `mwin state "
                         "pull`), or - for stdin.")],
                where: StateOptions = StateOptions(), lock_timeout: LockOpt = "0s",
                force: Annotated[bool, typer.Option(

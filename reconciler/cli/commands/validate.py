@@ -19,7 +19,7 @@ __all__ = ["validate"]
 def validate(spec: SpecArg = Path(),
              as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
              color: ColorOpt = None) -> None:
-    """Check the spec without contacting Mold: every problem at once, with file:line."""
+    """Check the spec offline: every problem at once, with file:line."""
     try:
         doc, diags = workflow.validate(spec)
     except SpecInvalid as exc:

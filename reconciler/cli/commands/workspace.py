@@ -19,7 +19,7 @@ from reconciler.state import current_workspace, select_workspace
 
 __all__ = ["workspace_app"]
 
-workspace_app = typer.Typer(help="Several states in one backend (e.g. one per spec or zone).",
+workspace_app = typer.Typer(help="Several states in one backend, one per spec or zone.",
                             no_args_is_help=True)
 
 
