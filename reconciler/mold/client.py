@@ -53,7 +53,7 @@ from reconciler.mold.poll import Clock, Deadline, PollPolicy
 from reconciler.mold.upload import UploadTicket, post_file
 from reconciler.settings import Settings
 
-__all__ = ["MoldClient", "RetryPolicy", "is_read"]
+__all__ = ["MoldClient", "RetryPolicy", "is_read", "narrate_jobs"]
 
 log = logging.getLogger("reconciler.mold")
 
@@ -64,6 +64,18 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_EXECUTED_STATUSES = frozenset({429, 503})
 # Parameter names the client owns (the signer owns apikey/signature/signatureversion/expires).
 _CLIENT_PARAMS = frozenset({"command", "response"})
+# Who hears, in this thread, of a job waited on without an ``on_progress`` of its own (a
+# createTags job after a create, a delete's job): set per action by the CLI's progress view,
+# so that no wait is silent. Unset: nobody.
+_narrator = threading.local()
+
+
+def narrate_jobs(report: Callable[[str], None] | None) -> None:
+    """``report(text)`` hears, from now on in the calling thread, which job a wait without
+    its own ``on_progress`` waits for (once per wait); None stops it."""
+    _narrator.report = report
+
+
 # Parameter names whose values are never logged.
 _MASKED = ("password", "secret", "userdata", "apikey", "signature", "sessionkey")
 
@@ -277,7 +289,10 @@ class MoldClient:
         the job after every round in which it is still pending. Raises JobFailed (jobstatus
         2), JobTimeout, or what ``call`` raises.
         """
+        narrate = None if on_progress else getattr(_narrator, "report", None)
+
         def check(job: dict[str, Any] | None) -> dict[str, Any] | None:
+            nonlocal narrate
             if job is None:
                 return None
             status = job.get("jobstatus")
@@ -290,6 +305,9 @@ class MoldClient:
                 raise TransportError(command, f"job {jobid}: unexpected jobstatus {status!r}")
             if on_progress is not None:
                 on_progress(job)
+            elif narrate is not None:
+                narrate(f"waiting for Mold's {command} job {jobid}")
+                narrate = None
             return None
 
         try:

@@ -115,7 +115,9 @@ def render_plan(plan: Plan, style: Style) -> str:
 
 
 class ProgressView:
-    """Apply progress as lines: one per start, progress change, finish or failure.
+    """Apply progress as lines: one per start, progress change, finish or failure (where
+    stderr is not a terminal: CI logs, files; on a terminal the CLI shows
+    ``render.progress.LiveProgress``).
 
     ``stream`` defaults to ``sys.stderr`` as it is when the view is made; ``style`` to plain
     text (the CLI passes the one --color/--no-color and the stream decide, ``style_for``)."""
@@ -152,3 +154,12 @@ class ProgressView:
         after = ", ".join(f"#{b + 1}" for b in because)
         self._say(self.style(f"{self._label(action)}: skipped because {after} did not succeed",
                              "yellow"))
+
+    def close(self) -> None:
+        """Nothing to take off the screen (``render.progress.LiveProgress`` has)."""
+
+    def __enter__(self) -> ProgressView:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

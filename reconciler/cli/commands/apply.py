@@ -25,7 +25,7 @@ from reconciler.cli.options import (
     parse_duration,
     poll_policy,
 )
-from reconciler.cli.output import Output
+from reconciler.cli.output import Output, Progress
 from reconciler.cli.prompt import confirm_apply
 from reconciler.cli.reports import finish_apply
 from reconciler.cli.signals import Interrupts, exit_interrupted
@@ -86,8 +86,8 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
         if todo is not None:
             options = ApplyOptions(parallelism=parallelism, force_stop=force_stop, waits=waits,
                                    cancel=interrupts.event)
-            result = apply_plan(todo[0], backend, todo[1], client, events or output.progress(),
-                                options)
+            with Progress(events) if events else output.progress() as view:
+                result = apply_plan(todo[0], backend, todo[1], client, view, options)
             if result.cancelled:
                 exit_interrupted(result, interrupts, backend)
     if result is not None:

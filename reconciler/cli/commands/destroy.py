@@ -63,8 +63,8 @@ def destroy(spec: Annotated[Path, typer.Argument(
             return
         confirm_apply(auto_approve, "Do you really want to destroy everything mwin manages?")
         options = ApplyOptions(parallelism=parallelism, waits=waits, cancel=interrupts.event)
-        result = apply_plan(planned.plan, backend, planned.state, client, output.progress(),
-                            options)
+        with output.progress() as view:
+            result = apply_plan(planned.plan, backend, planned.state, client, view, options)
         if result.cancelled:
             exit_interrupted(result, interrupts, backend)
     finish_apply(result, output)

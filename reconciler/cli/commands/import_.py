@@ -67,7 +67,8 @@ def import_(address: Annotated[str | None, typer.Argument(
             return
         planned = workflow.plan(spec, backend, client, PlanOptions(adopt_unowned=unowned))
         adopt = workflow.adoptions_only(planned.plan)
-        apply_plan(adopt, backend, planned.state, client, Output().progress(), ApplyOptions())
+        with Output().progress() as view:
+            apply_plan(adopt, backend, planned.state, client, view, ApplyOptions())
     for action in adopt.actions:
         typer.echo(f"Adopted {action.address}: {action.inputs['id']} ({action.reason})")
     typer.echo(f"{len(adopt.actions)} object(s) adopted.")
