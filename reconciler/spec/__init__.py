@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from pydantic import BaseModel, ValidationError, create_model
+from pydantic import BaseModel, Field, ValidationError, create_model
 
 from reconciler.diagnostics import Diagnostics, SourcePos
 from reconciler.model import Address, Declared, Defaults, SpecModel
@@ -268,11 +268,16 @@ def _digest(doc: SpecDoc) -> str:
 
 def json_schema() -> dict[str, Any]:
     sections: dict[str, Any] = {  # pydantic field definitions built at run time
-        KINDS[k].SECTION: (dict[str, KINDS[k].Spec] | None, None)  # type: ignore[misc]
+        KINDS[k].SECTION: (dict[str, KINDS[k].Spec] | None,  # type: ignore[misc]
+                           Field(None, description=f"Resources `{k}.<key>`, by key"))
         for k in KIND_ORDER if k in KINDS
     }
-    top = create_model("MwinSpec", __base__=SpecModel, version=(int, 1),
-                       defaults=(Defaults | None, None), **sections)
+    top = create_model(
+        "MwinSpec", __base__=SpecModel,
+        version=(int, Field(1, description="Format of the spec; 1 is the only one so far")),
+        defaults=(Defaults | None, Field(None, description="Values for every resource that "
+                                                           "names none")),
+        **sections)
     schema = top.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "mwin spec"

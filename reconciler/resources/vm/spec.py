@@ -45,23 +45,28 @@ class Spec(ResourceSpec):
     """One entry of `vms:`."""
 
     name: StrictStr | None = Field(None, description="Hostname in Mold (default: the key)")
-    display_name: StrictStr | None = None
-    zone: StrictStr | None = None
-    pod: StrictStr | None = None
-    cluster: StrictStr | None = None
-    host: StrictStr | None = None
+    display_name: StrictStr | None = Field(None, description="Name shown in Mold's UI "
+                                                             "(default: the name)")
+    zone: StrictStr | None = Field(None, description="Zone name or id (default: defaults.zone)")
+    pod: StrictStr | None = Field(None, description="Pod to deploy in (name or id)")
+    cluster: StrictStr | None = Field(None, description="Cluster to deploy in (name or id)")
+    host: StrictStr | None = Field(None, description="Host to deploy on (name or id)")
     install_iso: IsoRef | None = Field(None, description="ISO to install from (deploy source)")
     template: IsoRef | None = Field(None, description="Template to deploy from (deploy source)")
-    hypervisor: StrictStr | None = None
-    compute_offering: StrictStr
+    hypervisor: StrictStr | None = Field(None, description="Hypervisor (default: "
+                                                           "defaults.hypervisor, KVM)")
+    compute_offering: StrictStr = Field(description="Compute offering name or id (vCPUs, "
+                                                    "memory)")
     disk_offering: StrictStr | None = Field(None, description="Root disk offering (ISO deploys)")
     disk_size: StrictInt | None = Field(None, ge=1, description="GB, for a custom disk offering")
     networks: list[IsoRef] = Field(min_length=1, description="Networks, one NIC each; the "
                                                              "first is the default NIC")
     boot: Boot = Field(default_factory=Boot, description="Firmware, Secure Boot and TPM")
-    root_disk_controller: Literal["ide", "sata", "virtio", "scsi"] | None = None
-    keyboard: StrictStr | None = None
-    group: StrictStr | None = None
+    root_disk_controller: Literal["ide", "sata", "virtio", "scsi"] | None = Field(
+        None, description="Bus of the root disk (default: Mold's choice for the OS type)")
+    keyboard: StrictStr | None = Field(None, description="Keyboard layout of the console, "
+                                                         "e.g. us")
+    group: StrictStr | None = Field(None, description="Group name in Mold")
     cdrom: IsoRef | list[IsoRef] | None = Field(
         None, description="ISO in the drive, or a list for Mold's two drives (the first is "
                           "the first drive); null: empty; omitted: as deployed")
