@@ -25,7 +25,7 @@ def _uuid(n: int) -> str:
 
 ZONE_ID = _uuid(1)
 CATALOG = Catalog({
-    "zone": [CatalogEntry(ZONE_ID, "Zone1", {})],
+    "zone": [CatalogEntry(ZONE_ID, "Zone1", {}), CatalogEntry(_uuid(2), "Zone2", {})],
     "os_type": [CatalogEntry(_uuid(0xA1), "Windows PV", {}),
                 CatalogEntry(_uuid(0xA2), "Windows Server 2022 (64-bit)", {}),
                 CatalogEntry(_uuid(0xA4), "Windows 11 (64-bit)", {}),
@@ -88,20 +88,32 @@ def vm(ident: str, name: str, address: str | None, owner: str | None = OWNER, *,
             "boot.mode": "LEGACY", "boot.tpm": "none", "root_disk_controller": None,
             "keyboard": None, "cdrom": cdrom, "state": "stopped", "snapshots": sorted(snaps)}
     base.update(attrs)
-    private = {"iso_id": iso_id, "source_name": source, "snapshot_ids": snaps,
-               "network_ids": nets}
+    private = {"iso_id": iso_id, "iso_ids": {cdrom: iso_id} if cdrom and iso_id else {},
+               "drives": 1, "source_name": source, "snapshot_ids": snaps,
+               "failed_snapshots": {}, "network_ids": nets}  # as vm.observe makes them
     return LiveObject("vm", ident, name, base, tags(address, owner), str(base["state"]),
                       private)
 
 
 def template(ident: str, name: str, address: str | None, owner: str | None = OWNER,
              revision: int = 1, from_vm: str = "vm.m1", **attrs: Any) -> LiveObject:
+    """A template (in Zone1, not shared, unless ``attrs`` say; ``channel`` adds the channel
+    tag and a ``share`` the mwin:shared tag, as mwin leaves them)."""
+    channel = attrs.pop("channel", False)
     base = {"name": name, "display_text": name, "os_type": "Windows PV", "public": False,
             "featured": False, "dynamically_scalable": False, "requires_hvm": False,
-            "password_enabled": False, "from_vm": from_vm, "revision": revision}
+            "password_enabled": False, "from_vm": from_vm, "revision": revision,
+            "zones": ["Zone1"], "share": None}
     base.update(attrs)
-    all_tags = {**tags(address, owner), "mwin:revision": str(revision), "mwin:from-vm": from_vm}
-    return LiveObject("template", ident, name, base, all_tags if address else {}, "ready")
+    all_tags = {**tags(address, owner), "mwin:revision": str(revision), "mwin:from-vm": from_vm,
+                **({"mwin:channel": "stable"} if channel else {}),
+                **({"mwin:shared": "true"} if base["share"] is not None else {})}
+    return LiveObject("template", ident, name, base, all_tags if address else {}, "ready",
+                      {"zone_ids": {z: _zone_id(z) for z in base["zones"]}})
+
+
+def _zone_id(name: str) -> str:
+    return next(e.id for e in CATALOG.tables["zone"] if e.name == name)
 
 
 def live(*objects: LiveObject) -> LiveSnapshot:

@@ -79,7 +79,12 @@ def specs(draw: st.DrawFn) -> tuple[str, set[str]]:
     if stopped and draw(st.booleans()):
         source = draw(st.sampled_from(sorted(stopped)))
         lines += ["templates:", "  t1:", f"    from_vm: {source}", "    os_type: Windows PV",
-                  f"    revision: {draw(st.sampled_from([1, 2]))}"]
+                  f"    revision: {draw(st.sampled_from([1, 2]))}",
+                  f"    keep: {draw(st.sampled_from([1, 2, 3]))}",
+                  f"    zones: {draw(st.sampled_from(['[Zone1]', '[Zone1, Zone2]', 'all']))}"]
+        share = draw(st.sampled_from(["omit", "[]", "[a1]", "[a1, a2]"]))
+        if share != "omit":
+            lines.append(f"    share: {{accounts: {share}}}")
         declared.add("template.t1")
     return "\n".join(lines) + "\n", declared
 
@@ -128,8 +133,14 @@ def worlds(draw: st.DrawFn) -> tuple[list[LiveObject], dict[str, tuple[str, dict
             ids.setdefault(f"vm.{name}", []).append(ident)
     for _ in range(draw(st.integers(0, 2))):
         ident = f"t{next(counter)}"
+        shared = draw(st.sampled_from([None, [], ["a1"], ["a2"]]))
         objects.append(template(ident, "t1", **_tag_args(draw(OWNERS), "template.t1"),
-                                revision=draw(st.sampled_from([1, 2]))))
+                                revision=draw(st.sampled_from([1, 2])),
+                                zones=draw(st.sampled_from([["Zone1"], ["Zone2"],
+                                                            ["Zone1", "Zone2"]])),
+                                share=None if shared is None else {"accounts": shared,
+                                                                   "projects": []},
+                                channel=draw(st.booleans())))
         ids.setdefault("template.t1", []).append(ident)
     records: dict[str, tuple[str, dict]] = {}
     universe = [f"iso.{n}" for n in ISOS] + [f"network.{n}" for n in NETWORKS] + \
@@ -158,6 +169,12 @@ def _check(plan: Plan, snapshot: Any, records: dict[str, tuple[str, dict]],
     for steps in on_vm.values():
         for a, b in zip(steps, steps[1:], strict=False):
             assert a in before[b], f"actions #{a} and #{b} on one VM may overlap"
+    for index, action in enumerate(actions):  # a revision is published (older ones retired)
+        if action.operation.value == "publish":  # only after it is copied and shared
+            steps = [i for i, a in enumerate(actions[:index]) if a.address == action.address
+                     and a.operation.value in ("create_template", "replace", "copy_template",
+                                               "update_share")]
+            assert set(steps) <= before[index], (index, _show(plan))
     recorded_ids = {i for i, _attrs in records.values()}
     for index, action in enumerate(actions):
         obj = snapshot.get(action.kind, action.mold_id)
