@@ -20,6 +20,7 @@ from reconciler import __version__
 from reconciler.cli import globalopts, helptext
 from reconciler.cli.commands.apply import apply
 from reconciler.cli.commands.destroy import destroy
+from reconciler.cli.commands.graph import graph
 from reconciler.cli.commands.import_ import import_
 from reconciler.cli.commands.info import schema, version
 from reconciler.cli.commands.plan import plan
@@ -72,6 +73,7 @@ app.command("import")(import_)
 app.add_typer(state_app, name="state")
 app.add_typer(workspace_app, name="workspace")
 app.command()(show)
+app.command()(graph)
 app.command()(templates)
 app.command()(schema)
 app.command()(version)

@@ -1,5 +1,6 @@
 """Plans as Markdown, for pull-request comments: destructive actions flagged first, a
-table of actions, then one collapsed <details> block per resource."""
+table of actions, the graph of what waits for what (Mermaid, collapsed; only when some action
+waits for another), then one collapsed <details> block per resource."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from reconciler.plan import Action, Plan
 from reconciler.render.changes import element_changes, is_nested
 from reconciler.render.colour import display_width, pad
+from reconciler.render.graph import to_mermaid
 from reconciler.render.text import DRIFT_NOTE, summary_line
 
 __all__ = ["render_markdown"]
@@ -63,6 +65,12 @@ def _diff_lines(action: Action) -> list[str]:
     return lines
 
 
+def _graph(plan: Plan) -> list[str]:
+    """The action graph, collapsed: forges draw a ```mermaid block (GitHub, GitLab)."""
+    return ["<details><summary>Graph of the actions (what waits for what)</summary>", "",
+            "```mermaid", *to_mermaid(plan).splitlines(), "```", "", "</details>", ""]
+
+
 def render_markdown(plan: Plan) -> str:
     out = ["### mwin plan", ""]
     if plan.empty:
@@ -81,6 +89,8 @@ def render_markdown(plan: Plan) -> str:
              for i, a in enumerate(plan.actions)]
     out += _table(rows)
     out.append("")
+    if any(a.depends_on for a in plan.actions):
+        out += _graph(plan)
     by_resource: dict[str, list[tuple[int, Action]]] = {}  # address -> its steps, plan order
     for index, action in enumerate(plan.actions):
         by_resource.setdefault(action.address, []).append((index, action))

@@ -65,13 +65,13 @@ def test_markdown_table_columns_line_up_in_display_width() -> None:
 
 def test_markdown_details_are_collapsed_per_resource() -> None:
     text = render_markdown(review_plan())
-    summaries = [line for line in text.splitlines() if line.startswith("<details>")]
+    summaries = [line for line in text.splitlines() if line.startswith("<details><summary><code>")]
     assert summaries == [
         "<details><summary><code>network.준비-네트워크</code>: #1 update</summary>",
         "<details><summary><code>vm.master</code>: #2 replace, #3 start</summary>",
         "<details><summary><code>template.골든</code>: #4 create_template</summary>",
     ]
-    assert text.count("</details>") == 3
+    assert text.count("</details>") == 4  # and the graph's
     vm_block = text.split("<code>vm.master</code>")[1].split("</details>")[0]
     assert vm_block.splitlines()[2:-1] == [
         "```diff",
@@ -122,9 +122,9 @@ def test_markdown_parses_as_a_table_details_and_a_warning_quote() -> None:
         ["4", "`template.골든`", "create_template", "윈도우 템플릿 | from vm.master"],
     ]
     html = [t.content for t in tokens if t.type == "html_block"]
-    assert sum(h.count("<details>") for h in html) == 3
+    assert sum(h.count("<details>") for h in html) == 4  # one per resource, one graph
     assert not any("[!WARNING]" in h for h in html)  # the warning is Markdown, not raw HTML
     quotes = [tokens[i + 2].content for i, t in enumerate(tokens) if t.type == "blockquote_open"]
     assert quotes[-1].startswith("[!WARNING]")
     fences = [t for t in tokens if t.type == "fence"]
-    assert [f.info for f in fences] == ["diff"] * 3
+    assert [f.info for f in fences] == ["mermaid"] + ["diff"] * 3
