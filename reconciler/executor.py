@@ -57,39 +57,64 @@ class ApplyResult:
 
 
 class StateRecorder:
-    """The state as apply changes it; every record is written through the backend."""
+    """The state as apply changes it; every record is written through the backend before
+    ``record`` returns. Records that arrive while a write is under way go out together in the
+    next one (group commit): several actions finishing at once cost one or two writes, and
+    each still returns only once a written state holds it."""
 
     def __init__(self, backend: StateBackend, state: State) -> None:
         self.backend = backend
-        self.state = state
-        self._lock = threading.Lock()
+        self.state = state  # the last state written (or read)
+        self._latest = state  # ``state`` with every record so far, written or not
+        self._lock = threading.Lock()  # guards the fields
+        self._write_lock = threading.Lock()  # one write at a time
+        self._recorded = 0  # records that changed something, so far
+        self._written = 0  # of those, how many a written state holds
 
     def freeze(self) -> None:
         """Wait for a write in progress, then refuse further writes (before a hard exit)."""
+        self._write_lock.acquire()
         self._lock.acquire()
 
     def record(self, address: str, outcome: Outcome, protect: bool | None = None) -> None:
         """Write ``outcome`` for ``address``; ``protect`` (lifecycle.protect as declared) is
         recorded with it, else the recorded flag is kept."""
         with self._lock:
-            if outcome.removed:
-                new = self.state.with_resource(address, None)
-            else:
-                old = self.state.resources.get(address)
-                mold_id = outcome.mold_id or (old.id if old else None)
-                if mold_id is None:
+            new = self._with(self._latest, address, outcome, protect)
+            if new is None or new.resources == self._latest.resources:
+                return
+            self._latest = new
+            self._recorded += 1
+            ticket = self._recorded
+        with self._write_lock:
+            with self._lock:
+                if self._written >= ticket:  # a write that began after this record held it
                     return
-                attrs = outcome.attributes if outcome.attributes is not None else (
-                    old.attributes if old else {})
-                protected = protect if protect is not None else bool(old and old.protected)
-                new = self.state.with_resource(address, ResourceState(
-                    id=mold_id, attributes=attrs, protected=protected))
-            if new.resources != self.state.resources:
-                self.state = self.backend.write(new)
+                target, upto = self._latest, self._recorded
+            written = self.backend.write(target)
+            with self._lock:
+                self.state = written
+                self._latest = written.model_copy(update={"resources": self._latest.resources})
+                self._written = upto
+
+    @staticmethod
+    def _with(state: State, address: str, outcome: Outcome, protect: bool | None
+              ) -> State | None:
+        if outcome.removed:
+            return state.with_resource(address, None)
+        old = state.resources.get(address)
+        mold_id = outcome.mold_id or (old.id if old else None)
+        if mold_id is None:
+            return None
+        attrs = outcome.attributes if outcome.attributes is not None else (
+            old.attributes if old else {})
+        protected = protect if protect is not None else bool(old and old.protected)
+        return state.with_resource(address, ResourceState(id=mold_id, attributes=attrs,
+                                                          protected=protected))
 
     def id_of(self, address: str) -> str | None:
         with self._lock:
-            return self.state.id_of(address)
+            return self._latest.id_of(address)
 
 
 def check_fresh(plan: Plan, state: State) -> None:

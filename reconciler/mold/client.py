@@ -139,17 +139,18 @@ class MoldClient:
             settings.secret_key.get_secret_value(),
             settings.signature,
         )
+        verify = _verification(settings)  # one TLS context for both clients (loading it costs)
         self._http = httpx.Client(
             auth=signer,
             transport=transport,
-            verify=_verification(settings),
+            verify=verify,
             timeout=settings.timeout,
             headers={"User-Agent": "mwin", "Accept": "application/json"},
         )
         # Uploads go to the secondary storage's URL: unsigned, the same TLS trust, no read
         # deadline while the file streams (the connection and each write still have one).
         self._upload_http = httpx.Client(
-            transport=transport, verify=_verification(settings),
+            transport=transport, verify=verify,
             timeout=httpx.Timeout(settings.timeout, read=None),
             headers={"User-Agent": "mwin"})
 
