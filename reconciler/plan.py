@@ -53,10 +53,12 @@ class Operation(StrEnum):
     DELETE_TEMPLATE_COPY = "delete_template_copy"
     UPDATE_SHARE = "update_share"
     PUBLISH = "publish"
+    AWAIT_INSTALL = "await_install"  # a VM from unattended media: wait for its own power-off
+    RETIRE = "retire"  # delete built media once the templates made with them exist
 
 
 DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT,
-                                    Operation.DELETE_TEMPLATE_COPY})
+                                    Operation.DELETE_TEMPLATE_COPY, Operation.RETIRE})
 
 
 class Action(BaseModel):
@@ -124,12 +126,14 @@ class Plan(BaseModel):
             ops.setdefault(action.address, set()).add("cleanup" if cleanup else action.operation)
         counts = {"add": 0, "change": 0, "destroy": 0, "replace": 0, "adopt": 0, "forget": 0,
                   "refresh": 0}
-        whole = {Operation.CREATE, Operation.CREATE_TEMPLATE, Operation.REPLACE, Operation.DELETE}
+        whole = {Operation.CREATE, Operation.CREATE_TEMPLATE, Operation.REPLACE, Operation.DELETE,
+                 Operation.RETIRE}
         not_changes = whole | {Operation.ADOPT, Operation.FORGET, Operation.REFRESH, "cleanup"}
         for seen in ops.values():
             replaced = Operation.REPLACE in seen
             counts["add"] += bool(seen & {Operation.CREATE, Operation.CREATE_TEMPLATE}) or replaced
-            counts["destroy"] += bool(seen & {Operation.DELETE, "cleanup"}) or replaced
+            counts["destroy"] += bool(seen & {Operation.DELETE, Operation.RETIRE, "cleanup"}) \
+                or replaced
             counts["replace"] += replaced
             counts["adopt"] += Operation.ADOPT in seen
             counts["forget"] += Operation.FORGET in seen

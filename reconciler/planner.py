@@ -523,8 +523,10 @@ def _only_targets(drafts: list[tuple[str, Draft]], targets: tuple[str, ...], ctx
 # --- numbering -------------------------------------------------------------------------
 
 def _is_cleanup(draft: Draft) -> bool:
-    """Deleting an object an address no longer uses (a replaced or leftover one)."""
-    return draft.operation is Operation.DELETE and bool(draft.inputs.get("orphan"))
+    """Deleting an object an address no longer uses (a replaced or leftover one), or built
+    media after use (what needs the address waits for it to be made, not retired)."""
+    return (draft.operation is Operation.DELETE and bool(draft.inputs.get("orphan"))) or \
+        draft.operation is Operation.RETIRE
 
 
 def _edges(drafts: list[tuple[str, Draft]], declared: set[str]) -> list[set[int]]:

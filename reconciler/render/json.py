@@ -22,6 +22,7 @@ _CHANGE_ACTIONS = {
     Operation.FORGET: ["forget"],
     Operation.REFRESH: ["refresh"],
     Operation.DELETE_TEMPLATE_COPY: ["delete"],
+    Operation.RETIRE: ["delete"],
 }
 
 

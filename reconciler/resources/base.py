@@ -142,6 +142,8 @@ class Waits:
     ready_timeout: float = 3600.0  # an ISO or template until it is ready
     recheck_delay: float = 1.0  # before looking for the effect of a change whose answer was lost
     guest_shutdown: float = 0.0  # before stopping a VM: wait for the guest to power itself off
+    install_timeout: float = 4 * 3600.0  # unattended media: Setup until the guest powers off
+    boot_key_interval: float = 1.0  # between the key presses at an unattended UEFI first boot
     clock: Clock = Clock()
 
 

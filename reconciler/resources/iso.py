@@ -14,6 +14,10 @@ An uploaded ISO is known by the sha256 of its file (tag ``mwin:sha256``, recorde
 too): another file is a replacement, uploaded before the old ISO is deleted. With
 ``sha256:`` declared beside ``file:`` a plan needs no file (a CI runner planning a pull
 request); apply then checks the file against it.
+
+Built media (``build:``, reconciler.resources.isobuild): a Windows ISO remastered for an
+unattended install, known by the identity of its inputs (tag ``mwin:media``), built at apply
+and uploaded like a ``file:``; retired once the templates made with it exist.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MoldError, MwinError, TransportError
+from reconciler.media.spec import BuildSpec
 from reconciler.model import (
     Address,
     Catalog,
@@ -64,6 +69,16 @@ from reconciler.resources.common import (
     wait_image_ready,
 )
 from reconciler.resources.contract import PlanningContext, SpecView
+from reconciler.resources.isobuild import (
+    MEDIA_TAG,
+    build_for_upload,
+    installed_from,
+    is_retired,
+    recipe_for,
+    retire_step,
+    summary,
+    validate_build,
+)
 
 KIND = "iso"
 SECTION = "isos"
@@ -76,7 +91,7 @@ class Spec(ResourceSpec):
     """One entry of `isos:`."""
 
     model_config = ConfigDict(json_schema_extra={  # exactly one source, for editors too
-        "oneOf": [{"required": ["url"]}, {"required": ["file"]}]})
+        "oneOf": [{"required": ["url"]}, {"required": ["file"]}, {"required": ["build"]}]})
 
     name: StrictStr | None = Field(None, description="Name in Mold (default: the key)")
     display_text: StrictStr | None = Field(None, description="Description (default: the name)")
@@ -95,6 +110,10 @@ class Spec(ResourceSpec):
     featured: StrictBool = Field(False, description="Listed as featured")
     extractable: StrictBool = Field(False, description="May be downloaded from Mold")
     checksum: StrictStr | None = Field(None, description="{ALGO}hex checksum of the file")
+    build: BuildSpec | None = Field(None, description="Unattended Windows install media built "
+                                                      "by mwin from a Windows ISO and the "
+                                                      "VirtIO drivers (or `url:`/`file:`; "
+                                                      "docs/unattended.md)")
 
 
 def _bootable(value: Any) -> bool:
@@ -118,6 +137,8 @@ ATTRS: tuple[Attr, ...] = (
          replace_reason="Mold cannot change an ISO's URL"),
     Attr("sha256", OnChange.REPLACE, optional=True,  # a tag on uploaded ISOs
          replace_reason="another file is uploaded as a new ISO"),
+    Attr("build", OnChange.REPLACE, optional=True,  # built media's identity (a tag)
+         replace_reason="other inputs: new media are built and uploaded"),
     Attr("zone", OnChange.REPLACE, equal=casefold_equal),  # zoneid in inputs
     Attr("os_type", OnChange.IN_PLACE, "updateIso"),  # ostypeid in inputs
     Attr("bootable", OnChange.IN_PLACE, "updateIso", param="bootable", field="bootable",
@@ -137,6 +158,7 @@ class Inputs(ActionInputs):
     zoneid: str | None = None  # "-1": every zone
     ostypeid: str | None = None
     file: str | None = None  # absolute path of the file to upload
+    build: dict[str, Any] | None = None  # the recipe of built media (reconciler.media.Recipe)
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
@@ -146,9 +168,12 @@ def references(spec: Spec) -> list[tuple[str, Address]]:
 def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     """Spec-level rules (no Mold needed), a local file's among them."""
     spec: Spec = decl.spec
-    if (spec.url is None) == (spec.file is None):
-        diags.error("declare exactly one source: `url` (Mold downloads it) or `file` (mwin "
-                    "uploads it)", decl.pos, address=str(decl.address))
+    if [spec.url, spec.file, spec.build].count(None) != 2:
+        diags.error("declare exactly one source: `url` (Mold downloads it), `file` (mwin "
+                    "uploads it) or `build` (mwin builds unattended media and uploads them)",
+                    decl.pos, address=str(decl.address))
+    if spec.build is not None:
+        validate_build(decl, doc, diags)
     if spec.sha256 is not None and spec.file is None:
         diags.error("`sha256` goes with `file`", decl.at("sha256"), address=str(decl.address))
     if spec.file is not None:
@@ -212,6 +237,8 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
         attrs["sha256"] = (spec.sha256 or file_sha256(path)).lower()
         attrs["size"] = path.stat().st_size if path.exists() else None
         inputs["file"] = str(path)
+    if spec.build is not None and not _built(decl, ctx, diags, attrs, inputs):
+        return None
     found = True  # every problem is reported, not only the first
     zone_value = str(spec.zone or ctx.defaults.zone)  # validate: one of them is set
     if zone_value.lower() == ALL_ZONES:
@@ -229,6 +256,20 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
     return Desired(decl.address, attrs, inputs) if found else None
 
 
+def _built(decl: Declared, ctx: PlanningContext, diags: Diagnostics, attrs: dict[str, Any],
+           inputs: dict[str, Any]) -> bool:
+    """Built media: their identity and recipe (nothing is built or downloaded here)."""
+    try:
+        recipe = recipe_for(decl, ctx.declared)
+    except MwinError as exc:
+        diags.error(str(exc), decl.at("build"), address=str(decl.address))
+        return False
+    attrs.update(build=recipe.identity(), built_from=summary(recipe), public=False,
+                 extractable=False)
+    inputs["build"] = recipe.model_dump(mode="json")
+    return True
+
+
 def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     """One ISO from its first listIsos row; ``rows`` holds all of them (a cross-zone ISO has
     one per zone)."""
@@ -238,7 +279,7 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     os_type = raw.get("ostypename") or catalog.name_of("os_type", raw.get("ostypeid"))
     tags = tags_of(raw)
     attrs = {**read_attrs(ATTRS, raw), "zone": zone, "os_type": os_type,
-             "sha256": tags.get(SHA256_TAG)}
+             "sha256": tags.get(SHA256_TAG), "build": tags.get(MEDIA_TAG)}
     ready = all(r.get("isready") for r in rows)
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
                       "ready" if ready else str(raw.get("status") or "not ready"))
@@ -267,6 +308,8 @@ def tables(spec: Spec) -> list[str]:
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
+    if desired.attrs.get("build"):
+        return _plan_built(desired, live, ctx)
     if live is not None and live.attrs.get("sha256") and live.state != "ready" \
             and desired.attrs.get("sha256"):
         # an upload an interrupted apply began: nothing will finish it
@@ -282,6 +325,47 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
     if live is None or not any(d.operation is Operation.REPLACE for d in drafts):
         return drafts
     return [*drafts, _retire(live)]
+
+
+def _plan_built(desired: Desired, live: LiveObject | None, ctx: PlanningContext
+                ) -> list[Draft]:
+    """Built media: made unless state says these very media were retired; replaced when
+    their inputs changed (or an upload did not finish); retired after their templates."""
+    spec: Spec = ctx.declared[desired.address].spec
+    address = str(desired.address)
+    recorded = ctx.state_attrs(address)
+    if live is None and recorded.get("retired") and (
+            is_retired(recorded, desired.attrs["build"]) or _all_installed(desired, ctx)):
+        if not is_retired(recorded, desired.attrs["build"]):
+            ctx.warn(desired, "build", "the media's inputs changed, but every VM installed "
+                     "from it exists (a VM's install source is deploy-only): nothing is "
+                     f"built. To install again: `mwin state rm {address}` and `--replace` "
+                     "the VM")
+        return []
+    reason = (f"build unattended media from {desired.attrs['built_from']} and upload them "
+              f"(media {desired.attrs['build'][:12]}…)")
+    if live is not None and live.state != "ready" and live.attrs.get("build"):
+        drafts = [Draft(Operation.REPLACE, f"its upload did not finish ({live.state}): build "
+                        "and upload the media again", before=dict(live.attrs),
+                        after=desired.attrs, inputs=dict(desired.inputs)), _retire(live)]
+    else:
+        drafts = plan_generic(desired, live, ATTRS)
+        if drafts and drafts[0].operation is Operation.CREATE:
+            drafts[0].reason = reason
+        if live is not None and any(d.operation is Operation.REPLACE for d in drafts):
+            drafts.append(_retire(live))
+    assert spec.build is not None
+    after = dict(drafts[0].after or desired.attrs) if drafts else dict(live.attrs if live
+                                                                       else desired.attrs)
+    return [*drafts, *retire_step(desired.address, spec.build, live if not drafts else None,
+                                  ctx, after)]
+
+
+def _all_installed(desired: Desired, ctx: PlanningContext) -> bool:
+    """Every VM of the spec that installs from these media exists in Mold (this state's)."""
+    made = {o.address_tag for o in ctx.live.of_kind("vm") if o.owner_tag == ctx.owner}
+    return all(str(vm.address) in made for vm in installed_from(desired.address.key,
+                                                                 ctx.declared))
 
 
 def _retire(live: LiveObject) -> Draft:
@@ -314,10 +398,15 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.DELETE:
         delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
         return Outcome(removed=True)
+    if op is Operation.RETIRE:  # state keeps the id: these media were used, not lost
+        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
+        return Outcome(action.mold_id, action.after)
     raise ValueError(f"iso cannot {op}")  # pragma: no cover - the planner never emits it
 
 
 def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    if inputs.build is not None:
+        return _upload_built(action, inputs, ctx)
     if inputs.file is not None:
         return _upload(action, inputs, ctx)
     after = action.after or {}
@@ -371,6 +460,29 @@ def _upload(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": ticket.id},
                      f"ISO {ticket.id} upload", _is_progress)
     return Outcome(ticket.id, after)
+
+
+def _upload_built(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    """Build the media into a private file, upload it as a ``file:`` is, delete the file
+    (it holds the password)."""
+    assert inputs.build is not None
+    path = build_for_upload(inputs.build, ctx.progress)
+    try:
+        actual = file_sha256(path)
+        _delete_abandoned(action, ctx)
+        ticket = _ticket(action, inputs, ctx)
+        tag_resource(ctx, RESOURCE_TYPE, ticket.id, action.address,
+                     {SHA256_TAG: actual, MEDIA_TAG: str((action.after or {})["build"])})
+        try:
+            _post(action, ctx, ticket, path)
+        except MoldError:
+            delete_job(ctx, "deleteIso", {"id": ticket.id}, _gone(ticket.id, ctx))
+            raise
+    finally:
+        path.unlink(missing_ok=True)
+    wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": ticket.id},
+                     f"ISO {ticket.id} upload", _is_progress)
+    return Outcome(ticket.id, action.after)
 
 
 def _ticket(action: Action, inputs: Inputs, ctx: ExecContext) -> UploadTicket:

@@ -118,7 +118,7 @@ def test_schema_validates_every_example_spec_and_rejects_broken_ones() -> None:
     assert set(schema_errors(schema, broken, schema)) == {
         ": 'zones' was unexpected",
         ".isos.virtio-win.bootable: 'no' is not of type boolean",
-        ".isos.virtio-win: exactly one of 'url' or 'file' is required",
+        ".isos.virtio-win: exactly one of 'url' or 'file' or 'build' is required",
         ".isos.win2022.lifecycle.protect: 'yes' is not of type boolean",
         ".isos.win2022.lifecycle: 'ignore' was unexpected",
     }

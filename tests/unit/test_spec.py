@@ -66,7 +66,8 @@ isos:
     assert lines[3:] == [
         'spec.yaml:6:15: error: iso.win: `bootable`: Input should be a valid boolean (got "yes")',
         "spec.yaml:7:3: error: iso.virtio: declare exactly one source: `url` (Mold downloads "
-        "it) or `file` (mwin uploads it)",
+        "it), `file` (mwin uploads it) or `build` (mwin builds unattended media and uploads "
+        "them)",
         "spec.yaml:7:3: error: iso.virtio: no zone: set `zone:` here or `defaults.zone`",
         "spec.yaml:7:3: error: iso.virtio: a bootable ISO needs `os_type` (e.g. \"Windows PV\")",
     ]
@@ -94,8 +95,8 @@ def test_section_and_file_shapes(tmp_path: Path) -> None:
     assert problems(section) == ["section.yaml:1:7: error: `isos` must be a mapping of names to entries"]
     empty_entry = write(tmp_path / "entry.yaml", "defaults: {zone: z}\nisos:\n  w: {bootable: false}\n")
     assert problems(empty_entry) == [
-        "entry.yaml:3:3: error: iso.w: declare exactly one source: `url` (Mold downloads it) or "
-        "`file` (mwin uploads it)"]
+        "entry.yaml:3:3: error: iso.w: declare exactly one source: `url` (Mold downloads it), "
+        "`file` (mwin uploads it) or `build` (mwin builds unattended media and uploads them)"]
 
 
 def test_yaml_errors_of_one_file_and_model_errors_of_another_are_reported_together(
@@ -169,7 +170,7 @@ def test_json_schema_describes_iso_entries() -> None:
     assert schema["additionalProperties"] is False
     isos = schema["properties"]["isos"]["anyOf"][0]["additionalProperties"]["$ref"]
     iso = schema["$defs"][isos.rsplit("/", 1)[1]]
-    assert iso["oneOf"] == [{"required": ["url"]}, {"required": ["file"]}]
+    assert iso["oneOf"] == [{"required": ["url"]}, {"required": ["file"]}, {"required": ["build"]}]
     assert iso["additionalProperties"] is False
     assert {"name", "display_text", "url", "zone", "os_type", "bootable", "public", "featured",
             "extractable", "checksum"} <= set(iso["properties"])
@@ -198,4 +199,4 @@ vms:
         "'display_text'?)",
         "    allowed here: lifecycle, project, name, display_text, url, file, sha256, zone, "
         "os_type, bootable, "
-        "public, featured, extractable, checksum"]
+        "public, featured, extractable, checksum, build"]

@@ -33,6 +33,7 @@ from reconciler.resources.common import (
     send_job,
     tag_resource,
 )
+from reconciler.resources.vm.install import await_install, press_boot_key
 
 RESOURCE_TYPE = "UserVm"
 
@@ -66,6 +67,7 @@ class Inputs(ActionInputs):
     networkid: str | None = None  # NIC steps
     snapshot_id: str | None = None  # delete_snapshot
     for_template: bool = False  # stop: a template is made from the disk next
+    boot_keypress: bool = False  # deploy: press a key at the UEFI installer's prompt
 
 
 DEPLOY_PARAMS = {"zoneid", "templateid", "hypervisor", "serviceofferingid", "diskofferingid",
@@ -99,6 +101,8 @@ def _deploy(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
         ctx.client.wait_job("deployVirtualMachine", str(response["jobid"]),
                             timeout=ctx.waits.job_timeout,
                             on_progress=_job_progress(ctx, "deploy"), resource_id=vm_id)
+    if inputs.boot_keypress:
+        press_boot_key(vm_id, ctx)
     return vm_id
 
 
@@ -376,6 +380,7 @@ def _job_progress(ctx: ExecContext, what: str) -> Any:
 
 
 _RUNNERS: dict[Operation, Runner] = {
+    Operation.AWAIT_INSTALL: await_install,
     Operation.CREATE: _deploy,
     Operation.REPLACE: _replace,
     Operation.DELETE: _destroy,

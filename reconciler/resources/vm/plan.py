@@ -88,6 +88,7 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, rea
     tpm = tpm_input(desired, ctx)
     if tpm is not None:
         inputs["tpmversion"] = tpm
+    inputs.update(_first_boot(desired))
     loaded = [desired.private.get("install_iso_name")] if from_iso else []
     extra = _second_drive(desired, ctx) if from_iso else None
     if extra is not None:
@@ -95,11 +96,48 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, rea
         loaded.append(extra)
     after = {**desired.attrs, "cdrom": one_or_list([str(n) for n in loaded]),
              "state": "running" if start else "stopped", "snapshots": []}
+    if desired.private.get("unattended"):
+        after["unattended"] = INSTALLING
     draft = Draft(op, reason, before=dict(live.attrs) if live else None, after=after,
                   changed=changed or [], requires_replace=requires or [], inputs=inputs,
                   needs=list(desired.needs), releases=holds(live) if live else [],
                   frees=live.id if live else None)
     return [draft] + _steps(desired, None, after, ctx)
+
+
+INSTALLING, INSTALLED = "installing", "installed"  # state's record of an unattended install
+
+
+def _first_boot(desired: Desired) -> dict[str, Any]:
+    """The UEFI first-boot guard of unattended media (docs/unattended.md): press a key at the
+    installer's "Press any key to boot from CD or DVD" through the console, or put the disk
+    first in the boot order (the VM detail bootOrder=hd, LibvirtComputingResource
+    .configureBootOrder) for media whose UEFI image does not ask. BIOS needs neither:
+    etfsboot.com asks only once the disk is bootable."""
+    unattended = desired.private.get("unattended")
+    if not unattended or desired.attrs.get("boot.type") != "UEFI":
+        return {}
+    if unattended["first_boot"] == "keypress":
+        return {"boot_keypress": True}
+    details = [dict(d) for d in desired.inputs.get("details") or [{}]]
+    details[0]["bootOrder"] = "hd"
+    return {"details": details}
+
+
+def _install_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any],
+                   ctx: PlanningContext) -> list[Draft]:
+    """A VM from unattended media declared stopped: Windows Setup runs and the guest powers
+    itself off at the end (sysprep /shutdown). Planned right after the deploy (or again when
+    an apply ended while Setup ran), before anything else touches the VM; never a stop."""
+    if not desired.private.get("unattended") or desired.attrs["state"] != "stopped" \
+            or state.get("state") != "running":
+        return []
+    recorded = ctx.state_attrs(str(desired.address))
+    if live is not None and recorded.get("unattended") != INSTALLING:
+        return []
+    return [_step(Operation.AWAIT_INSTALL, "Windows Setup runs from the unattended media: wait "
+                  "for the guest to power itself off (sysprep /shutdown); never a stop", state,
+                  {"state": "stopped", "unattended": INSTALLED})]
 
 
 def _second_drive(desired: Desired, ctx: PlanningContext) -> str | None:
@@ -170,7 +208,7 @@ def _steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx
         return live is not None and name in recorded and recorded[name] != live.attrs.get(name)
 
     drafts: list[Draft] = []
-    for make in (_nic_steps, _cdrom_steps, _power_steps, _snapshot_steps):
+    for make in (_install_steps, _nic_steps, _cdrom_steps, _power_steps, _snapshot_steps):
         made = make(desired, live, state, ctx)
         for draft in made:
             draft.drift = draft.drift or any(drifted(name) for name in draft.changed)

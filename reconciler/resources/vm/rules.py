@@ -169,6 +169,10 @@ def _source(decl: Declared, ctx: PlanningContext, diags: Diagnostics, found: Des
     found.attrs["install_iso"] = _spoken(spec.install_iso)
     found.attrs["template"] = _spoken(spec.template)
     found.private.update(source_name=name, install_iso_name=name if kind == "iso" else None)
+    target = ctx.declared.get(Address(kind, value)) if isinstance(value, str) else None
+    build = getattr(target.spec, "build", None) if target is not None else None
+    if kind == "iso" and build is not None:  # unattended media: Setup runs by itself
+        found.private["unattended"] = {"first_boot": build.first_boot}
     found.inputs.update(templateid=ident, source_kind=kind)
     found.needs += needs
     return os_type
