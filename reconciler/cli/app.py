@@ -23,6 +23,7 @@ from reconciler.cli.commands.destroy import destroy
 from reconciler.cli.commands.graph import graph
 from reconciler.cli.commands.import_ import import_
 from reconciler.cli.commands.info import schema, version
+from reconciler.cli.commands.media import media_app
 from reconciler.cli.commands.plan import plan
 from reconciler.cli.commands.show import show
 from reconciler.cli.commands.state import state_app
@@ -72,6 +73,7 @@ app.command()(destroy)
 app.command("import")(import_)
 app.add_typer(state_app, name="state")
 app.add_typer(workspace_app, name="workspace")
+app.add_typer(media_app, name="media")
 app.command()(show)
 app.command()(graph)
 app.command()(templates)

@@ -140,6 +140,7 @@ class MoldClient:
             settings.signature,
         )
         verify = _verification(settings)  # one TLS context for both clients (loading it costs)
+        self.tls_verify = verify  # also for the console's websocket (wss)
         self._http = httpx.Client(
             auth=signer,
             transport=transport,

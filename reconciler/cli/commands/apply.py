@@ -54,6 +54,15 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
               metavar="DURATION", help="Before stopping a VM, wait this long for the guest to power itself off "
                    "(sysprep /shutdown; Mold can take ~3 minutes to notice). 0 = stop at once.")
           ] = "3m",
+          install_timeout: Annotated[str, typer.Option(
+              metavar="DURATION", envvar="MWIN_INSTALL_TIMEOUT",
+              help="How long Windows Setup may run on a VM from unattended media before the "
+                   "apply fails (it waits for the guest's own power-off, never stops it).")
+          ] = "4h",
+          boot_key_interval: Annotated[str, typer.Option(
+              metavar="DURATION", envvar="MWIN_BOOT_KEY_INTERVAL", hidden=True,
+              help="Between the key presses at an unattended UEFI VM's first boot.")
+          ] = "1s",
           force_stop: Annotated[bool, typer.Option(
               "--force-stop", help="Stop VMs that did not power off by themselves with a forced "
                                    "stop, also before making a template from them.")] = False,
@@ -73,6 +82,8 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
     waits = Waits(poll=poll_policy(poll_interval), job_timeout=parse_duration(job_timeout),
                   ready_timeout=parse_duration(ready_timeout),
                   guest_shutdown=parse_duration(wait_for_guest_shutdown),
+                  install_timeout=parse_duration(install_timeout),
+                  boot_key_interval=parse_duration(boot_key_interval),
                   recheck_delay=parse_duration(recheck_delay))
     events = JsonEvents(sys.stdout) if as_json else None
     reshape = PlanOptions(tuple(target or ()), tuple(replace or ()))
