@@ -76,9 +76,13 @@ def network(ident: str, name: str, address: str | None, owner: str | None = OWNE
 def vm(ident: str, name: str, address: str | None, owner: str | None = OWNER, *,
        source: str = "inst", iso_id: str | None = None, cdrom: str | None = None,
        networks: dict[str, str] | None = None, snapshots: dict[str, str] | None = None,
-       **attrs: Any) -> LiveObject:
+       drives: int = 1, iso_ids: dict[str, str] | None = None, **attrs: Any) -> LiveObject:
     """A VM deployed from ISO ``source``; ``networks`` maps network names to ids (the first
-    is the default NIC); ``cdrom``/``iso_id`` the ISO in its drive."""
+    is the default NIC); ``cdrom``/``iso_id`` the ISO in its drive, or ``iso_ids`` (name ->
+    id, first drive first) the ISOs in its ``drives`` drives."""
+    if iso_ids:
+        names = list(iso_ids)
+        cdrom, iso_id = (names[0] if len(names) == 1 else names), iso_ids[names[0]]
     nets = networks or {"net": "n1"}
     snaps = snapshots or {}
     base = {"name": name, "display_name": name, "group": None, "zone": "Zone1", "pod": None,
@@ -88,8 +92,8 @@ def vm(ident: str, name: str, address: str | None, owner: str | None = OWNER, *,
             "boot.mode": "LEGACY", "boot.tpm": "none", "root_disk_controller": None,
             "keyboard": None, "cdrom": cdrom, "state": "stopped", "snapshots": sorted(snaps)}
     base.update(attrs)
-    private = {"iso_id": iso_id, "iso_ids": {cdrom: iso_id} if cdrom and iso_id else {},
-               "drives": 1, "source_name": source, "snapshot_ids": snaps,
+    held = iso_ids or ({cdrom: iso_id} if isinstance(cdrom, str) and iso_id else {})
+    private = {"iso_id": iso_id, "iso_ids": held, "drives": drives, "source_name": source, "snapshot_ids": snaps,
                "failed_snapshots": {}, "network_ids": nets}  # as vm.observe makes them
     return LiveObject("vm", ident, name, base, tags(address, owner), str(base["state"]),
                       private)

@@ -66,7 +66,8 @@ def specs(draw: st.DrawFn) -> tuple[str, set[str]]:
                   "    compute_offering: " + draw(st.sampled_from(["4vCore-8GB", "8vCore-16GB"])),
                   "    disk_offering: 50GB", f"    networks: [{', '.join(networks)}]",
                   f"    state: {power}"]
-        cdrom = draw(st.sampled_from(["omit", "null", *sorted(isos)]))
+        two = ["[inst, drivers]", "[drivers, inst]"] if len(isos) == 2 else []
+        cdrom = draw(st.sampled_from(["omit", "null", *sorted(isos), *two]))
         if cdrom != "omit":
             lines.append(f"    cdrom: {cdrom}")
         if draw(st.booleans()):
@@ -118,13 +119,15 @@ def worlds(draw: st.DrawFn) -> tuple[list[LiveObject], dict[str, tuple[str, dict
     for name in VMS:
         for _ in range(draw(st.integers(0, 2))):
             ident = f"v{next(counter)}"
-            held = draw(st.none() | st.sampled_from(iso_objects)) if iso_objects else None
+            drives = draw(st.sampled_from([1, 2]))
+            held = draw(st.lists(st.sampled_from(iso_objects), max_size=drives,
+                                 unique_by=lambda o: o.name)) if iso_objects else []
             nets = draw(st.lists(st.sampled_from(net_objects), min_size=1, max_size=2,
                                  unique_by=lambda o: o.name))
             boot = draw(st.sampled_from(["BIOS", "UEFI"]))
             objects.append(vm(ident, name, **_tag_args(draw(OWNERS), f"vm.{name}"),
                               source=draw(st.sampled_from(ISOS)),
-                              iso_id=held.id if held else None, cdrom=held.name if held else None,
+                              drives=drives, iso_ids={o.name: o.id for o in held},
                               networks={o.name: o.id for o in nets},
                               snapshots={"s1": f"s{ident}"} if draw(st.booleans()) else {},
                               state=draw(st.sampled_from(["running", "stopped"])),
@@ -200,7 +203,7 @@ def _check(plan: Plan, snapshot: Any, records: dict[str, tuple[str, dict]],
             if target is None or other in renewed:
                 continue
             released = (step.operation.value == "detach_iso"
-                        and target.private.get("iso_id") == action.mold_id) or (
+                        and step.inputs.get("isoid") == action.mold_id) or (
                 step.operation.value == "remove_nic"
                 and step.inputs.get("networkid") == action.mold_id)
             if released and action.operation.value == "delete":
@@ -242,6 +245,8 @@ def test_every_plan_is_acyclic_ordered_and_owned(spec: tuple[str, set[str]],
         event("plan" if plan is not None else "diagnostics")
         if plan is not None:
             event(f"{len(plan.actions) // 5 * 5}+ actions")
+            event(f"{sum(a.operation.value in ('attach_iso', 'detach_iso') for a in plan.actions)}"
+                  " ISO steps")
             _check(plan, snapshot, records, unowned)
         destroy = _plan_or_diagnostics(lambda: make_destroy_plan(current, snapshot))
         if destroy is not None:
