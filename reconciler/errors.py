@@ -179,9 +179,11 @@ class JobTimeout(MoldError):
         self.jobid = jobid
         self.seconds = seconds
         self.resource_id = resource_id
+        made = f"; it works on {resource_id}" if resource_id else ""
         super().__init__(
-            f"{command} job {jobid} did not finish within {seconds:g}s; it may still be "
-            "running in Mold (check with queryAsyncJobResult, then re-run plan)"
+            f"{command} job {jobid} did not finish within {seconds:g}s (--job-timeout){made}. "
+            "It may still be running in Mold: its event in Mold's UI (Events) shows how it "
+            "ends. Then run `mwin plan`: it picks up what the job made and plans what is left."
         )
 
 

@@ -13,6 +13,7 @@ Invariants:
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -165,8 +166,8 @@ class Catalog:
             label = TABLE_LABELS.get(table, table)
             names = sorted({e.name for e in self.entries(table)})
             shown = ", ".join(repr(n) for n in names[:25]) + (" …" if len(names) > 25 else "")
-            diags.error(f"{label} {value!r} does not exist in Mold", pos, address=address,
-                        detail=f"{label}s Mold has: {shown or '(none)'}")
+            diags.error(f"{label} {value!r} does not exist in Mold{_did_you_mean(value, names)}",
+                        pos, address=address, detail=f"{label}s Mold has: {shown or '(none)'}")
         return entry
 
     def api_known(self, command: str) -> bool:
@@ -185,6 +186,14 @@ class Catalog:
 
     def missing_apis(self) -> set[str]:
         return self.api_wanted - set(self.apis)
+
+
+def _did_you_mean(value: str, names: list[str]) -> str:
+    """The closest of Mold's names, case and spacing aside ("windows pv" → 'Windows PV')."""
+    folded = {" ".join(n.casefold().split()): n for n in names}
+    close = difflib.get_close_matches(" ".join(value.casefold().split()), list(folded), n=1,
+                                      cutoff=0.6)
+    return f" (did you mean {folded[close[0]]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)

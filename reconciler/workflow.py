@@ -6,6 +6,7 @@ exit codes; these functions do the work and never print.
 
 from __future__ import annotations
 
+import difflib
 import json
 import subprocess
 from dataclasses import dataclass, replace
@@ -126,10 +127,11 @@ def refresh_plan(backend: StateBackend, client: Any) -> Planned:
     return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
-def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | None = None
-                 ) -> Planned:
+def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | None = None,
+                 targets: tuple[str, ...] = ()) -> Planned:
     """Everything in state, dependants first. With a spec, resources it declares with
-    ``lifecycle.protect`` make it an error (each named at its protect key), as in a plan."""
+    ``lifecycle.protect`` make it an error (each named at its protect key), as in a plan.
+    ``targets``: only these addresses, and what must go before them (what uses them)."""
     state = backend.read()
     diags = Diagnostics()
     if spec_path is not None:
@@ -137,7 +139,31 @@ def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | Non
         _refuse_protected(doc, state)
     live = refresh(client, KINDS, wanted=_kinds_in_play(state),
                    projects=_projects_in_play(None, state))
-    return Planned(make_destroy_plan(state, live), diags, live, state)
+    the_plan = make_destroy_plan(state, live)
+    if targets:
+        the_plan = _only_destroying(the_plan, targets, state)
+    return Planned(the_plan, diags, live, state)
+
+
+def _only_destroying(the_plan: Plan, targets: tuple[str, ...], state: State) -> Plan:
+    """The destroy plan reduced to the targets' actions and those they wait for (in a destroy
+    plan: the dependants that go first, the releases of what they hold), indices renumbered."""
+    for address in targets:
+        if address not in state.resources:
+            close = difflib.get_close_matches(address, sorted(state.resources), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise MwinError(f"--target {address} is not in state{hint}")
+    keep = {i for i, a in enumerate(the_plan.actions) if a.address in targets}
+    todo = list(keep)
+    while todo:
+        for before in the_plan.actions[todo.pop()].depends_on:
+            if before not in keep:
+                keep.add(before)
+                todo.append(before)
+    new_index = {old: new for new, old in enumerate(sorted(keep))}
+    actions = [the_plan.actions[old].model_copy(update={"depends_on": sorted(
+        new_index[d] for d in the_plan.actions[old].depends_on)}) for old in sorted(keep)]
+    return the_plan.model_copy(update={"actions": actions})
 
 
 def _refuse_protected(doc: SpecDoc, state: State) -> None:

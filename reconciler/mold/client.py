@@ -590,6 +590,10 @@ def _transport_detail(url: str, exc: httpx.TransportError, read: bool) -> str:
     detail = f"{kind} talking to {url} ({type(exc).__name__}: {exc})"
     if url.startswith("https://") and "WRONG_VERSION_NUMBER" in str(exc):
         detail += "; the server does not seem to speak TLS there: for plain HTTP use an http:// URL"
+    elif url.startswith("http://") and isinstance(exc, httpx.RemoteProtocolError):
+        # a TLS server reads plain HTTP as a broken handshake and hangs up without a word
+        detail += ("; the server may expect TLS there: for HTTPS use an https:// URL (--url or "
+                   "MOLD_URL)")
     if read or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
         return detail  # nothing was executed, or executing twice is harmless
     return f"{detail}; Mold may have carried it out"

@@ -73,7 +73,8 @@ def test_saved_plan_applies_exactly_and_is_refused_once_state_spec_or_mold_moved
     ok(mwin("plan", str(spec), "--out", str(first)))
 
     shown = ok(mwin("show", str(first)))
-    assert "This plan makes changes (Plan: 2 to add, 0 to change, 0 to destroy.)" in shown.out
+    assert shown.out.count("Plan: 2 to add, 0 to change, 0 to destroy.") == 1
+    assert f"Apply exactly this plan with: mwin apply {first}" in shown.out
     as_json = ok(mwin("show", str(first), "--json")).json()
     assert as_json["no_op"] is False and as_json["summary"]["add"] == 2
     assert sorted(ops(as_json)) == [("iso.virtio-win", "create"), ("iso.win2022", "create")]
@@ -124,7 +125,7 @@ def test_saved_plan_applies_exactly_and_is_refused_once_state_spec_or_mold_moved
     ok(mwin("apply", str(spec), "--auto-approve"))
     noop = tmp_path / "noop.plan"
     ok(mwin("plan", str(spec), "-o", str(noop)))
-    assert "This plan is a no-op." in ok(mwin("show", str(noop))).out
+    assert "No changes. Mold matches the spec." in ok(mwin("show", str(noop))).out
     assert ok(mwin("show", str(noop), "--json")).json()["no_op"] is True
     assert "**No changes.**" in ok(mwin("show", str(noop), "--markdown")).out
     assert "The saved plan has no changes." in ok(mwin("apply", str(noop))).out
@@ -157,7 +158,7 @@ def test_apply_json_streams_one_event_per_line_also_for_a_failed_job(
     write(spec, ISOS.split("  virtio-win:")[0])
     failed = mwin("apply", str(spec), "--json", "--auto-approve")
     assert failed.code == 1
-    events = events_of(failed)
+    events = [e for e in events_of(failed) if e["type"] != "action_progress"]
     assert [e["type"] for e in events] == ["plan", "action_started", "action_failed",
                                            "apply_complete"]
     assert events[2]["address"] == "iso.virtio-win" and events[2]["operation"] == "delete"
@@ -342,7 +343,7 @@ def test_target_replace_markdown_and_state_commands(mwin: Mwin, mold: MoldApi,
     row = next(line for line in md.splitlines() if "`iso.virtio-win`" in line and "|" in line)
     assert [c.strip() for c in row.strip("|").split("|")][1:] == [
         "`iso.virtio-win`", "replace ⚠", "replacement requested with --replace"]
-    assert md.count("<details>") == 4  # one per resource
+    assert md.count("<details>") == 5  # one per resource, one for the graph
 
     saved = tmp_path / "replace.plan"
     ok(mwin("plan", str(spec), "--replace", "iso.virtio-win", "--target", "iso.virtio-win",

@@ -143,10 +143,11 @@ isos:
     run = mwin("plan", "spec.yaml")
     assert run.code == 1 and clean(run.err) and run.out == ""
     lines = run.err.splitlines()
-    assert lines[0] == "spec.yaml:5:11: error: iso.win2022: zone 'Zone7' does not exist in Mold"
+    assert lines[0] == ("spec.yaml:5:11: error: iso.win2022: zone 'Zone7' does not exist in Mold "
+                        "(did you mean 'Zone1'?)")
     assert lines[1] == "    zones Mold has: 'Zone1'"
     assert lines[2] == ("spec.yaml:6:14: error: iso.win2022: OS type 'Windows 95' does not exist "
-                        "in Mold")
+                        "in Mold (did you mean 'Windows PV'?)")
     assert lines[3].startswith("    OS types Mold has: 'None', ")
     assert "'Windows PV'" in lines[3] and "'Windows Server 2022 (64-bit)'" in lines[3]
     assert lines[-1] == "2 error(s); nothing was changed."

@@ -10,6 +10,7 @@ import typer
 
 from reconciler import workflow
 from reconciler.cli import planfile
+from reconciler.cli.guards import AllowEmptyOpt, refuse_empty_spec
 from reconciler.cli.options import (
     ColorOpt,
     Connection,
@@ -74,6 +75,7 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
                              "finished/failed/skipped, apply_complete) instead of text. Implies "
                              "no prompt: combine with --auto-approve or a plan file.")] = False,
           target: TargetOpt = None, replace: ReplaceOpt = None,
+          allow_empty_spec: AllowEmptyOpt = False,
           mold: Connection = Connection(), poll_interval: PollOpt = "500ms",
           color: ColorOpt = None) -> None:
     """Make Mold match the spec (or carry out a saved plan exactly)."""
@@ -89,10 +91,12 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
     reshape = PlanOptions(tuple(target or ()), tuple(replace or ()))
     with mold.client(poll_interval) as client, Interrupts() as interrupts, \
             backend.locked("apply", parse_duration(lock_timeout)):
-        todo = (_new_plan(spec_or_plan, backend, client, reshape, refresh_only, auto_approve,
-                          output, events)
-                if refresh_only or not planfile.is_plan_file(spec_or_plan) else
-                _saved_plan(spec_or_plan, backend, client, reshape, events))
+        saved = not refresh_only and planfile.is_plan_file(spec_or_plan)
+        if not saved and not refresh_only:
+            refuse_empty_spec(spec_or_plan, backend, allow_empty_spec)
+        todo = (_saved_plan(spec_or_plan, backend, client, reshape, events) if saved else
+                _new_plan(spec_or_plan, backend, client, reshape, refresh_only, auto_approve,
+                          output, events))
         result = None
         if todo is not None:
             options = ApplyOptions(parallelism=parallelism, force_stop=force_stop, waits=waits,

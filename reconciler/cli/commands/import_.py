@@ -17,7 +17,7 @@ from reconciler.cli.options import (
     parse_duration,
 )
 from reconciler.cli.output import Output
-from reconciler.errors import MwinError
+from reconciler.errors import ApplyFailed, MwinError
 from reconciler.executor import ApplyOptions, apply_plan
 from reconciler.planner import PlanOptions
 
@@ -68,7 +68,14 @@ def import_(address: Annotated[str | None, typer.Argument(
         planned = workflow.plan(spec, backend, client, PlanOptions(adopt_unowned=unowned))
         adopt = workflow.adoptions_only(planned.plan)
         with Output().progress() as view:
-            apply_plan(adopt, backend, planned.state, client, view, ApplyOptions())
-    for action in adopt.actions:
+            result = apply_plan(adopt, backend, planned.state, client, view, ApplyOptions())
+    for index in sorted(result.finished):
+        action = adopt.actions[index]
         typer.echo(f"Adopted {action.address}: {action.inputs['id']} ({action.reason})")
-    typer.echo(f"{len(adopt.actions)} object(s) adopted.")
+    for index, error in sorted(result.failed.items()):
+        typer.echo(f"Not adopted: {adopt.actions[index].address}: {error}", err=True)
+    if result.failed:
+        raise ApplyFailed(f"import --all: {len(result.finished)} object(s) adopted, "
+                          f"{len(result.failed)} not (above); state holds the adopted ones. Fix "
+                          "the cause and run `mwin import --all` again.")
+    typer.echo(f"{len(result.finished)} object(s) adopted.")

@@ -9,6 +9,7 @@ import typer
 
 from reconciler import workflow
 from reconciler.cli import planfile
+from reconciler.cli.guards import AllowEmptyOpt, refuse_empty_spec
 from reconciler.cli.options import (
     ColorOpt,
     Connection,
@@ -41,6 +42,7 @@ def plan(spec: SpecArg = Path(), where: StateOptions = StateOptions(),
          refresh_only: Annotated[bool, typer.Option(
              "--refresh-only", help="Only show what changed in Mold behind mwin's back (as "
                                     "state updates); propose no changes to Mold.")] = False,
+         allow_empty_spec: AllowEmptyOpt = False,
          mold: Connection = Connection(), poll_interval: PollOpt = "500ms",
          color: ColorOpt = None) -> None:
     """Show what apply would change.
@@ -50,6 +52,8 @@ def plan(spec: SpecArg = Path(), where: StateOptions = StateOptions(),
     with mold.client(poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
         backend = where.open()
+        if not refresh_only:
+            refuse_empty_spec(spec, backend, allow_empty_spec)
         planned = (workflow.refresh_plan(backend, client) if refresh_only else
                    workflow.plan(spec, backend, client, options))
     if out is not None:

@@ -33,7 +33,11 @@ state_app = typer.Typer(help="Inspect and edit the state (each edit locked and a
 @grouped
 def state_list(where: StateOptions = StateOptions()) -> None:
     """List the addresses mwin manages, with their Mold ids."""
-    current = where.open().read()
+    backend = where.open()
+    current = backend.read()
+    if not current.resources:  # said on stderr: stdout stays a list for scripts
+        typer.echo(f"The state is empty ({backend.describe()}): mwin manages nothing there.",
+                   err=True)
     for address, record in sorted(current.resources.items()):
         typer.echo(f"{address}\t{record.id}")
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from reconciler import workflow
+from reconciler.cli.guards import NOTHING_DECLARED
 from reconciler.cli.options import ColorOpt, SpecArg
 from reconciler.cli.output import Output
 from reconciler.errors import SpecInvalid
@@ -32,5 +33,8 @@ def validate(spec: SpecArg = Path(),
         typer.echo(json.dumps({"valid": True, "resources": len(doc.resources),
                                "diagnostics": [d.to_json() for d in diags]}, indent=2))
         return
-    Output(color).warnings(diags)
+    output = Output(color)
+    output.warnings(diags)
+    if not doc.resources:
+        output.echo(output.err("Warning: ", "yellow", "bold") + NOTHING_DECLARED, err=True)
     typer.echo(f"The spec is valid: {len(doc.resources)} resource(s) in {len(doc.files)} file(s).")

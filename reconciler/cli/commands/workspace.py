@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import typer
 
@@ -18,6 +19,11 @@ from reconciler.errors import MwinError
 from reconciler.state import current_workspace, select_workspace
 
 __all__ = ["workspace_app"]
+
+# .mwin/ holds config.yaml, meant to be committed, and the local selection, which is not: a
+# .gitignore beside them ignores the selection (and itself), so `git status` shows only
+# config.yaml, once there is one.
+GITIGNORE = "# written by mwin: the selected workspace is this checkout's own\n/workspace\n/.gitignore\n"
 
 workspace_app = typer.Typer(help="Several states in one backend, one per spec or zone.",
                             no_args_is_help=True)
@@ -63,7 +69,13 @@ def workspace_select(name: str, state: StateOpt = DEFAULT_STATE,
 
 
 def _select(name: str) -> None:
-    select_workspace(name)
+    _keep_selection_local(select_workspace(name).parent)
     if os.environ.get("MWIN_WORKSPACE", name) != name:
         typer.echo(f"Warning: MWIN_WORKSPACE={os.environ['MWIN_WORKSPACE']} is set and wins "
                    "over the selection.", err=True)
+
+
+def _keep_selection_local(folder: Path) -> None:
+    ignore = folder / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text(GITIGNORE, encoding="utf-8")

@@ -264,9 +264,11 @@ def test_unknown_zone_and_os_type_are_plan_errors_listing_what_exists(tmp_path: 
         make_plan(spec_from(tmp_path, spec), State(owner=OWNER), live())
     assert str(caught.value.diagnostics).splitlines() == [
         # the zone comes from `defaults`, whose position SpecDoc does not keep: the entry's
-        f"{tmp_path}/spec.yaml:4:3: error: iso.win2022: zone 'Zone9' does not exist in Mold",
+        f"{tmp_path}/spec.yaml:4:3: error: iso.win2022: zone 'Zone9' does not exist in Mold "
+        "(did you mean 'Zone1'?)",
         "    zones Mold has: 'Zone1'",
-        f"{tmp_path}/spec.yaml:6:14: error: iso.win2022: OS type 'Windows XP' does not exist in Mold",
+        f"{tmp_path}/spec.yaml:6:14: error: iso.win2022: OS type 'Windows XP' does not exist in Mold "
+        "(did you mean 'Windows PV'?)",
         "    OS types Mold has: 'None', 'Windows PV', 'Windows Server 2022 (64-bit)'",
     ]
 
