@@ -11,6 +11,7 @@ defaults moldsim-admin-key / moldsim-admin-secret.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import ssl
@@ -23,6 +24,8 @@ from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, parse_api_limit
 from moldsim.server import MoldSim
 
 DEFAULT_JOB_SECONDS = 1.0
+DEFAULT_INSTALL_SECONDS = 5.0
+DEFAULT_PROMPT_SECONDS = 5.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="seconds an ISO/template download takes (default: --job-seconds)")
     serve.add_argument("--guest-poweroff-detect-seconds", type=float, default=0.0,
                        help="delay before a guest-initiated power-off shows as Stopped (default 0)")
+    serve.add_argument("--install-seconds", type=float, default=DEFAULT_INSTALL_SECONDS,
+                       help="seconds the simulated Windows Setup takes from unattended media to the "
+                            f"guest's own power-off (default {DEFAULT_INSTALL_SECONDS:g})")
+    serve.add_argument("--boot-prompt-seconds", type=float, default=DEFAULT_PROMPT_SECONDS,
+                       help="seconds \"Press any key to boot from CD or DVD\" waits for a key "
+                            f"(default {DEFAULT_PROMPT_SECONDS:g})")
+    serve.add_argument("--console-port", type=int, default=0,
+                       help="port of the console proxy websocket (default 0: a free port)")
     serve.add_argument("--signature", choices=("sha256", "sha1"), default=None,
                        help="HMAC algorithm: sha256 as Mold, sha1 as upstream CloudStack "
                             "(default: the profile's, sha256 for Mold, sha1 for cloudstack-4.17)")
@@ -73,7 +84,8 @@ def _make(args: argparse.Namespace) -> MoldSim:
         download_seconds=args.download_seconds,
         guest_poweroff_detect_seconds=args.guest_poweroff_detect_seconds, verbose=args.verbose,
         tls_cert=args.tls_cert, tls_key=args.tls_key, profile=args.profile,
-        api_limit=args.api_limit, zones=args.zones,
+        api_limit=args.api_limit, zones=args.zones, install_seconds=args.install_seconds,
+        boot_prompt_seconds=args.boot_prompt_seconds, console_port=args.console_port,
     )
 
 
@@ -87,6 +99,7 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"moldsim: cannot read the TLS certificate or key: {exc}", file=sys.stderr)
         return 2
+    _log_guests()
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -100,6 +113,19 @@ def _serve(args: argparse.Namespace) -> int:
         pass
     sim.stop()
     return 0
+
+
+def _log_guests() -> None:
+    """The guest model's state changes, one line each on stderr (moldsim.guest)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("moldsim: %(message)s"))
+    for name in ("moldsim.guest", "moldsim.console"):
+        logger = logging.getLogger(name)
+        if logger.handlers:
+            continue
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

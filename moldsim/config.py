@@ -12,7 +12,8 @@ DEFAULT_SECRET_KEY = "moldsim-admin-secret"
 
 # Settings that POST /moldsim/config may change while running (numbers of seconds), and the
 # one that is not a number (`api_limit`: "N/S" or null).
-RUNTIME_KEYS = ("job_seconds", "download_seconds", "guest_poweroff_detect_seconds")
+RUNTIME_KEYS = ("job_seconds", "download_seconds", "guest_poweroff_detect_seconds", "install_seconds",
+                "boot_prompt_seconds")
 _LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d*)?|\.\d+)\s*$")
 
 
@@ -43,6 +44,13 @@ class SimConfig:
       (Host.HOST_CDROM_MAX_COUNT); `isomaxcount` is min(vm.iso.max.count, this). Mold 4.23 only.
     base_url: "http(s)://HOST:PORT" of the running server (MoldSim.start sets it); upload
       URLs use the Host of the API request instead when there is one.
+    install_seconds: how long the simulated Windows Setup takes from its start on the CD to
+      the guest's own power-off (moldsim.guest).
+    boot_prompt_seconds: how long "Press any key to boot from CD or DVD" waits for a key.
+    console_port: the port asked for the console proxy's websocket (0 = a free one);
+      console_bound_port: the one it listens on (MoldSim.start sets it; None = no console).
+    console_ticket_seconds: Mold's console ticket minute: a session's token is accepted in
+      the minute it was made and the next.
     """
 
     api_key: str = DEFAULT_API_KEY
@@ -57,6 +65,11 @@ class SimConfig:
     zones: int = 1
     host_cdrom_max_count: int = 2
     base_url: str | None = None
+    install_seconds: float = 0.0
+    boot_prompt_seconds: float = 5.0
+    console_port: int = 0
+    console_bound_port: int | None = None
+    console_ticket_seconds: float = 60.0
 
     def download_time(self) -> float:
         return self.job_seconds if self.download_seconds is None else self.download_seconds

@@ -8,6 +8,8 @@
   POST /moldsim/faults          {"fail_jobs": [...], "random": [...], "clear": true, ...}
                                 kinds and rule shapes: faults.py; 400 changes nothing
   POST /moldsim/guest-poweroff  {"id": "<vm uuid>"}  the guest shuts itself down
+  GET  /moldsim/guests[/<vm id>] → the guest model of VMs started from Windows Setup media
+  POST /moldsim/guests/<vm id>/key  a key pressed on the VM's console (moldsim.guest)
   POST /moldsim/guest-agent     {"id": "<vm uuid>", "running": true}  the qemu guest agent
                                 in the VM runs (or not); VMs start without one
   GET  /moldsim/uploads/<iso id> → {"id", "state", "url", "bytes", "sha256", "path", "error",
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import commands, seeding, uploads
+from moldsim import commands, guest, seeding, uploads
 from moldsim.api import Api
 from moldsim.commands import power
 from moldsim.config import RUNTIME_KEYS, parse_api_limit
@@ -48,7 +50,9 @@ def _config_view(api: Api) -> dict[str, Any]:
             "guest_poweroff_detect_seconds": c.guest_poweroff_detect_seconds,
             "signature": c.signature, "max_page_size": c.max_page_size, "profile": c.profile,
             "api_limit": c.api_limit_text(), "zones": len(api.store.data["zones"]),
-            "host_cdrom_max_count": c.host_cdrom_max_count}
+            "host_cdrom_max_count": c.host_cdrom_max_count,
+            "install_seconds": c.install_seconds, "boot_prompt_seconds": c.boot_prompt_seconds,
+            "console_port": c.console_bound_port}
 
 
 def _set_config(api: Api, body: dict[str, Any]) -> dict[str, Any]:
@@ -131,6 +135,11 @@ def handle(api: Api, method: str, path: str, body: dict[str, Any]) -> dict[str, 
         return api.faults.snapshot()
     if route == ("POST", "/moldsim/guest-poweroff"):
         return _guest_poweroff(api, body)
+    if route[1] == "/moldsim/guests" or route[1].startswith("/moldsim/guests/"):
+        try:  # the guest model (moldsim.guest): GET [/<vm id>], POST /<vm id>/key
+            return guest.control(api, method, route[1], body)
+        except guest.ControlRefused as exc:
+            raise ControlError(exc.status, str(exc)) from None
     if route == ("POST", "/moldsim/guest-agent"):
         return _guest_agent(api, body)
     if route == ("GET", "/moldsim/stats"):

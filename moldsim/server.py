@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit
 from moldsim import control, profiles, uploads
 from moldsim.api import Api, first
 from moldsim.config import DEFAULT_API_KEY, DEFAULT_SECRET_KEY, SimConfig, parse_api_limit
+from moldsim.console import ConsoleServer
 from moldsim.faults import Faults
 from moldsim.store import Store
 
@@ -261,6 +262,9 @@ class MoldSim:
         profile: str = profiles.DEFAULT_PROFILE,
         api_limit: str | tuple[int, float] | None = None,
         zones: int = 1,
+        install_seconds: float = 0.0,
+        boot_prompt_seconds: float = 5.0,
+        console_port: int = 0,
     ) -> None:
         release = profiles.get(profile)
         signature = release.signature if signature is None else signature
@@ -276,7 +280,9 @@ class MoldSim:
             self._tls.load_cert_chain(os.fspath(tls_cert), os.fspath(tls_key))
         self.config = SimConfig(api_key, secret_key, signature, job_seconds, download_seconds,
                                 guest_poweroff_detect_seconds, max_page_size, profile, limit,
-                                max(1, int(zones)))
+                                max(1, int(zones)), install_seconds=float(install_seconds),
+                                boot_prompt_seconds=float(boot_prompt_seconds),
+                                console_port=int(console_port))
         self.store = Store(data_dir, zones=self.config.zones)
         self.faults = Faults()
         self.api = Api(self.store, self.config, self.faults)
@@ -284,6 +290,7 @@ class MoldSim:
         self.verbose = verbose
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self._console: ConsoleServer | None = None
 
     @property
     def base_url(self) -> str:
@@ -308,6 +315,8 @@ class MoldSim:
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._thread.start()
         self.config.base_url = self.base_url
+        self._console = ConsoleServer(self.api, host, self.config.console_port, self._tls)
+        self.config.console_bound_port = self._console.port
         return self.url
 
     def stop(self) -> None:
@@ -315,6 +324,10 @@ class MoldSim:
         server, self._server = self._server, None
         if server is None:
             return
+        console, self._console = self._console, None
+        if console is not None:
+            console.stop()
+            self.config.console_bound_port = None
         server.shutdown()
         server.server_close()
         if self._thread is not None:
@@ -344,6 +357,11 @@ class MoldSim:
         """Same as GET /moldsim/uploads/<iso id>: state, bytes, sha256 and path of the file an
         upload stored (ControlError 404 for an ISO without an upload)."""
         return self.control("GET", f"/moldsim/uploads/{iso_id}")
+
+    def guest(self, vm_id: str) -> dict[str, Any]:
+        """Same as GET /moldsim/guests/<vm id>: the guest model's state (ControlError 404 when
+        the VM never started from Windows Setup media moldsim holds)."""
+        return self.control("GET", f"/moldsim/guests/{vm_id}")
 
     def guest_agent(self, vm_id: str, running: bool = True) -> dict[str, Any]:
         """Same as POST /moldsim/guest-agent: the VM's qemu guest agent runs (or not)."""

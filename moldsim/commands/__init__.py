@@ -1,5 +1,6 @@
 """Command modules; importing this package registers every handler in `registry.COMMANDS`."""
 
+from moldsim import console  # createConsoleEndpoint (moldsim/console.py)
 from moldsim.commands import (
     accounts,
     config,
@@ -19,4 +20,4 @@ from moldsim.commands import (
 )
 
 __all__ = ["accounts", "config", "deploy", "discovery", "isos", "jobs", "networks", "nics", "power",
-           "projects", "ratelimit", "snapshots", "tags", "templates", "vms"]
+           "projects", "ratelimit", "snapshots", "tags", "templates", "vms", "console"]

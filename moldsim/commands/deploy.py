@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from moldsim import cdrom, errors, identity, jobs
+from moldsim import cdrom, errors, guest, identity, jobs
 from moldsim.context import Ctx
 from moldsim.params import flat_map
 from moldsim.registry import BOOLEAN, LIST, LONG, MAP, STRING, UUID, Param, api, job_kind
@@ -155,6 +155,7 @@ def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     vm = _new_vm(ctx, p, source, details, owner)
     if extra_isos:  # stored with the VM; startvm=false keeps them for its first start (#1084)
         vm["extra_isos"] = extra_isos
+        vm["iso_boot_first"] = True  # #1084: install ISO boot order 1, ROOT disk 2 (moldsim.guest)
     if p.get("group") is not None:
         add_to_group(ctx, vm, p["group"])
     ctx.coll("vms")[vm["id"]] = vm
@@ -175,6 +176,7 @@ def start(ctx: Ctx, vm: dict[str, Any]) -> None:
             vol["state"] = "Ready"
     for nic in vm["nics"]:
         ctx.coll("networks")[nic["networkid"]]["state"] = "Implemented"
+    guest.on_start(ctx, vm)  # the guest boots from its media (Windows Setup: moldsim.guest)
 
 
 def hold_starting(ctx: Ctx, job: dict[str, Any]) -> None:

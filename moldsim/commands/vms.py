@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moldsim import cdrom, errors, identity, jobs, listing, rolerules, settings
+from moldsim import cdrom, errors, guest, identity, jobs, listing, rolerules, settings
 from moldsim.commands.deploy import hold_starting, start
 from moldsim.context import Ctx
 from moldsim.params import flat_map
@@ -140,6 +140,7 @@ def finish_stop(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = _vm(ctx, job)
     if vm["state"] not in ("Stopped", "Running"):
         raise errors.internal_error(f"Unable to stop VM {vm['name']} in state {vm['state']}")
+    guest.on_stop(ctx, vm, "stopVirtualMachine")
     vm.update(state="Stopped", poweroff_at=None)
     return {"virtualmachine": view(ctx, vm)}
 
@@ -175,6 +176,7 @@ def destroy(ctx: Ctx, vm: dict[str, Any]) -> None:
     """VirtualMachineManagerImpl.destroy: stopped, VM snapshots deleted, state Destroyed; NICs,
     the ISO in the drive and the ROOT volume stay until the VM is expunged, expunge.delay
     seconds later."""
+    guest.on_stop(ctx, vm, "destroyVirtualMachine")
     for key in [k for k, s in ctx.coll("vmsnapshots").items() if s["vmid"] == vm["id"]]:
         ctx.remove("vmsnapshots", key)
     vm.update(state="Destroyed", poweroff_at=None, destroyed_at=ctx.now)
@@ -256,7 +258,8 @@ def finish_attach(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     identity.check_owner(ctx.store, ctx.account, ctx.owner_id(vm))
     if iso["zoneid"] not in (None, vm["zoneid"]):
         raise errors.param_error(cdrom.NOT_IN_ZONE)
-    cdrom.attach(ctx, vm, iso)  # classic Mold: one drive, a second attach replaces the ISO
+    with guest.media_change(ctx, vm):
+        cdrom.attach(ctx, vm, iso)  # classic Mold: one drive, a second attach replaces the ISO
     return {"virtualmachine": view(ctx, vm)}
 
 
@@ -266,7 +269,8 @@ def finish_detach(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     if vm["state"] not in ("Running", "Stopped"):
         raise errors.param_error("Please specify a VM that is either Stopped or Running.")
     identity.check_owner(ctx.store, ctx.account, ctx.owner_id(vm))
-    cdrom.detach(ctx, vm, job["params"].get("id"))
+    with guest.media_change(ctx, vm):
+        cdrom.detach(ctx, vm, job["params"].get("id"))
     return {"virtualmachine": view(ctx, vm)}
 
 
