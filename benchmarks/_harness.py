@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -45,6 +46,42 @@ class Moldsim:
             self.proc.stdout.close()
 
 
+def admin(url: str) -> Any:
+    """A MoldClient with moldsim's admin keys (for set-up calls the benchmarks make)."""
+    from reconciler.mold import MoldClient
+    from reconciler.settings import Settings
+
+    return MoldClient(Settings(url=url, api_key=KEYS["MOLD_API_KEY"],
+                               secret_key=KEYS["MOLD_SECRET_KEY"]))
+
+
+def user_keys(url: str, name: str = "bench") -> dict[str, str]:
+    """A new account of type User (Mold throttles every account but root admins), through
+    Mold's createAccount and registerUserKeys; its MOLD_API_KEY/MOLD_SECRET_KEY."""
+    with admin(url) as client:
+        account = client.call("createAccount", {
+            "username": name, "email": f"{name}@example.test", "firstname": name,
+            "lastname": "Bench", "password": "not-used", "accounttype": 0})["account"]
+        keys = client.call("registerUserKeys", {"id": account["user"][0]["id"]})["userkeys"]
+    return {"MOLD_API_KEY": keys["apikey"], "MOLD_SECRET_KEY": keys["secretkey"]}
+
+
+def machine() -> str:
+    """CPUs, CPU model and memory of this machine, for the reports."""
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        mem = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                   if line.startswith("MemTotal"))
+        memory = f"{mem / 1024 / 1024:.0f} GB RAM"
+    except (OSError, StopIteration, ValueError):
+        memory = "RAM unknown"
+    return f"{os.cpu_count()} CPUs ({model}), {memory}, Python {platform.python_version()}"
+
+
 @dataclass
 class Run:
     code: int
@@ -54,9 +91,11 @@ class Run:
     err: str
 
 
-def mwin(url: str, *args: str, cwd: Path) -> Run:
-    """Run the real CLI; measure its wall time and peak RSS (wait4 on that one child)."""
-    env = {**os.environ, "MOLD_URL": url, **KEYS, "NO_COLOR": "1"}
+def mwin(url: str, *args: str, cwd: Path, keys: dict[str, str] | None = None,
+         env: dict[str, str] | None = None) -> Run:
+    """Run the real CLI; measure its wall time and peak RSS (wait4 on that one child).
+    ``keys`` (MOLD_API_KEY/MOLD_SECRET_KEY) default to moldsim's admin."""
+    env = {**os.environ, "MOLD_URL": url, **(keys or KEYS), "NO_COLOR": "1", **(env or {})}
     out_path, err_path = cwd / ".out", cwd / ".err"
     with out_path.open("w") as out, err_path.open("w") as err:
         started = time.perf_counter()

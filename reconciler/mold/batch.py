@@ -8,7 +8,8 @@ download never finishes at once), then growing ×``factor`` up to ``max_interval
 look at its deadline. A round is due when the earliest waiter is; it waits for the waiters due
 within ``GRACE`` of that one (workers that start jobs together then share one round instead of
 one each), and it keeps ``min_gap()`` seconds from the round before (while Mold's API limit is
-known, rounds are spent sparingly). Whoever finds a round due runs it, ``fetch(keys due)``;
+known, rounds are spent sparingly; the gap is asked again while it is waited out, as it may
+close). Whoever finds a round due runs it, ``fetch(keys due)``;
 the others sleep until it ends. Every value a round brings back is kept: a waiter whose key
 came back (asked for or not) looks at it; a newcomer whose key is already known to be finished
 returns at once without a request.
@@ -109,15 +110,15 @@ class Rounds(Generic[K, V]):
                                       self._policy.max_interval)
                     me.due = min(now + me.interval, me.deadline)
 
-    def _round_at(self) -> float:
+    def _round_at(self) -> tuple[float, float]:
         """When the next round is due: the earliest waiter's look, moved to the last look due
         within the grace after it, and no sooner than ``min_gap`` after the last round (but
-        never past a waiter's deadline)."""
+        never past a waiter's deadline); and when the waiters want it."""
         first = min(w.due for w in self._waiters)
         cluster = max(w.due for w in self._waiters
                       if w.due <= first + GRACE * self._policy.initial)
         spaced = min(self._last_end + self._min_gap(), *(w.deadline for w in self._waiters))
-        return max(cluster, spaced)
+        return max(cluster, spaced), cluster
 
     def _take_part(self) -> None:
         """Run the next round if it is due and nobody runs it; else sleep until it is due or
@@ -128,11 +129,14 @@ class Rounds(Generic[K, V]):
                 self._cond.wait(timeout=self._policy.max_interval)
                 return
             now = self._clock.now()
-            at = self._round_at()
+            at, wanted = self._round_at()
             if now < at:
+                # past the waiters' own time only for the gap: look again soon, it may close
+                pause = wanted - now if now < wanted else min(at - now,
+                                                              GRACE * self._policy.initial)
                 self._cond.release()
                 try:
-                    self._clock.sleep(at - now)
+                    self._clock.sleep(pause)
                 finally:
                     self._cond.acquire()
                 return

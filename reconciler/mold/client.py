@@ -208,6 +208,7 @@ class MoldClient:
         try:
             response = self._http.post(self._url, data=data)
         except httpx.TransportError as exc:
+            self.pacer.released()
             error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
             log.debug("POST %s %s → %s (attempt %d)", self._path, _loggable(data),
                       type(exc).__name__, attempt)
@@ -333,9 +334,12 @@ class MoldClient:
         return found
 
     def _round_gap(self) -> float:
-        """Rounds of polls keep one first poll interval apart once Mold's API limit is known:
-        then every request counts against the budget the changes themselves need."""
-        return self._poll.initial if self.pacer.limit else 0.0
+        """Once Mold's API limit is known every poll takes budget from the requests that
+        change things: rounds keep one first poll interval apart while requests wait for
+        their turn, half of it otherwise."""
+        if not self.pacer.limit:
+            return 0.0
+        return self._poll.initial if self.pacer.saturated else self._poll.initial / 2
 
     def wait_listed(self, command: str, item_key: str, params: Mapping[str, Any], ident: str,
                     check: Callable[[list[dict[str, Any]] | None], Any], *, timeout: float,

@@ -29,14 +29,18 @@ class FakeTime:
 class Fetches:
     """Answers ``answers[i]`` on the i-th fetch (the last one repeats); records the keys."""
 
-    def __init__(self, *answers: dict[str, str]) -> None:
+    def __init__(self, *answers: dict[str, str], time: FakeTime | None = None) -> None:
         self.answers = list(answers)
         self.asked: list[frozenset[str]] = []
+        self.at: list[float] = []  # when, on the fake clock
+        self.time = time
         self.lock = threading.Lock()
 
     def __call__(self, keys: frozenset[str]) -> dict[str, str]:
         with self.lock:
             self.asked.append(keys)
+            if self.time is not None:
+                self.at.append(round(self.time.now - 100.0, 6))
             return dict(self.answers[min(len(self.asked), len(self.answers)) - 1])
 
 
@@ -90,21 +94,31 @@ def test_a_key_asked_for_and_not_found_is_checked_as_none() -> None:
 
 def test_once_the_api_limit_is_known_rounds_keep_their_distance() -> None:
     fake = FakeTime()
-    fetch = Fetches({"a": "pending"}, {"a": "done"})
+    fetch = Fetches({"a": "pending"}, {"a": "done"}, time=fake)
     rounds: Rounds[str, str] = Rounds(fetch, PollPolicy(0.01, 1.5, 10.0), fake.clock(),
                                       min_gap=lambda: 0.5)
     assert rounds.wait("a", done, timeout=60, what="job a") == "done"
-    assert fake.sleeps == [0.01, 0.5]
+    assert fetch.at[0] == 0.01 and 0.51 <= fetch.at[1] <= 0.513  # the gap, looked at in steps
+
+
+def test_a_gap_that_closes_lets_the_round_go_at_once() -> None:
+    fake = FakeTime()
+    fetch = Fetches({"a": "pending"}, {"a": "done"}, time=fake)
+    gaps = iter([0.5, 0.5, 0.0])  # the budget is free again on the second look
+    rounds: Rounds[str, str] = Rounds(fetch, PollPolicy(0.01, 1.5, 10.0), fake.clock(),
+                                      min_gap=lambda: next(gaps, 0.0))
+    assert rounds.wait("a", done, timeout=60, what="job a") == "done"
+    assert fetch.at == [0.01, 0.025]  # at its own time: the gap had closed by then
 
 
 def test_the_gap_never_keeps_a_waiter_past_its_deadline() -> None:
     fake = FakeTime()
-    fetch = Fetches({"a": "pending"})
+    fetch = Fetches({"a": "pending"}, time=fake)
     rounds: Rounds[str, str] = Rounds(fetch, PollPolicy(0.01, 1.5, 10.0), fake.clock(),
                                       min_gap=lambda: 10.0)
     with pytest.raises(Deadline):
         rounds.wait("a", done, timeout=0.2, what="job a")
-    assert fake.sleeps == pytest.approx([0.01, 0.19])
+    assert fetch.at == [0.01, pytest.approx(0.2)]
 
 
 def test_workers_that_start_together_share_one_round() -> None:

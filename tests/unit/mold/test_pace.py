@@ -1,7 +1,9 @@
 """The pacer learns CloudStack's API limit from two 429s, then keeps under it (a fake clock:
-no test waits)."""
+no test waits on time; one waits on another thread)."""
 
 from __future__ import annotations
+
+import threading
 
 from reconciler.mold.pace import Pacer
 from reconciler.mold.poll import Clock
@@ -60,3 +62,54 @@ def test_a_refusal_holds_every_request_back_until_the_window_ends() -> None:
     pacer.refused(0.75)
     pacer.acquire()
     assert time.now == 0.75 and pacer.limit is None
+
+
+def learnt(time: FakeTime) -> Pacer:
+    """A pacer that has learnt 25 requests per second from two refusals."""
+    pacer = Pacer(Clock(lambda: time.now, time.sleep))
+    mold = FixedWindow(time, limit=25, interval=1.0)
+    while pacer.limit is None:
+        pacer.acquire()
+        wait = mold.hit()
+        if wait is None:
+            pacer.accepted()
+        else:
+            pacer.refused(wait)
+        time.now += 0.001
+    return pacer
+
+
+def test_once_learnt_requests_go_evenly_not_in_a_burst() -> None:
+    time = FakeTime()
+    pacer = learnt(time)
+    sent = []
+    for _ in range(30):
+        pacer.acquire()
+        pacer.accepted()
+        sent.append(time.now)
+    gaps = [b - a for a, b in zip(sent, sent[1:], strict=False)]
+    assert min(gaps) >= 1.0 / 24 - 1e-9  # one every window / (budget - 1)
+    assert max(gaps) < 1.0 / 24 + 1e-6
+    assert pacer.saturated  # a window's budget is spent: the next one would wait
+    time.now += 1.0
+    assert not pacer.saturated
+
+
+def test_while_learning_one_request_is_in_flight_at_a_time() -> None:
+    time = FakeTime()
+    pacer = Pacer(Clock(lambda: time.now, time.sleep))
+    pacer.acquire()
+    pacer.refused(0.5)  # the first 429: the limit is being learnt now
+    pacer.acquire()  # after the pause, one request goes ...
+    second = threading.Event()
+
+    def another() -> None:
+        pacer.acquire()
+        second.set()
+
+    worker = threading.Thread(target=another)
+    worker.start()
+    assert not second.wait(0.1)  # ... and the next waits for its answer
+    pacer.accepted()
+    assert second.wait(2.0)
+    worker.join()
