@@ -48,7 +48,9 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import Request, Response, Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+from websockets.sync.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from moldsim import errors, guest, identity, rolerules
 from moldsim.context import Ctx
@@ -127,7 +129,7 @@ def _may_see(ctx: Ctx, vm: dict[str, Any]) -> bool:
 def _windows_guest(ctx: Ctx, vm: dict[str, Any]) -> bool:
     """Guest OS category Windows (Mold tests category id 6, Windows)."""
     image = ctx.coll("isos").get(vm["templateid"]) or ctx.coll("templates").get(vm["templateid"]) or {}
-    return bool(ctx.coll("ostypes").get(image.get("ostypeid"), {}).get("oscategoryname") == "Windows")
+    return bool(ctx.coll("ostypes").get(str(image.get("ostypeid")), {}).get("oscategoryname") == "Windows")
 
 
 def _remember(ctx: Ctx, token: str, vm: dict[str, Any], extra: str | None) -> None:
@@ -225,7 +227,7 @@ class ConsoleServer:
 
     def __init__(self, api_: Any, host: str, port: int, tls: ssl.SSLContext | None) -> None:
         self.api = api_
-        self._server: Server = serve(self._handle, host, port, ssl=tls, subprotocols=["binary"],  # type: ignore[list-item]
+        self._server: Server = serve(self._handle, host, port, ssl=tls, subprotocols=[Subprotocol("binary")],
                                      select_subprotocol=_binary_if_asked, process_request=_page,
                                      compression=None, logger=_ws_log)
         self.port: int = self._server.socket.getsockname()[1]

@@ -11,7 +11,8 @@ media moldsim holds in its boot drive; the VM's own fields are never touched exc
   prompt_then (devices the firmware tries when the prompt times out),
   loop_since/loop_cycle (setup_loop: when the steady loop began, how long one round is),
   media (what the boot medium showed at Setup's start, see _media_view), answer (the
-  booleans of the answer file the end of OOBE needs), events [{at, state, phase, reason}].
+  booleans of the answer file the end of OOBE needs), keys (key presses seen),
+  events [{at, state, phase, reason}].
 Time is lazy like jobs: `_tick` (run before every request) steps each active guest up to
 now; the hooks in the VM commands step it up to the instant of the change first, so every
 step happens in time order. Timeline and checks: docs/moldsim.md, "Guest model".
@@ -26,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from moldsim import cdrom, jobs, winsetup
+from moldsim import guestvm, jobs, winsetup
 from moldsim.clock import stamp
 from moldsim.commands import power
 from moldsim.context import Ctx
@@ -35,11 +36,6 @@ log = logging.getLogger("moldsim.guest")
 
 PHASES = {"copying": 0.4, "specializing": 0.2, "oobe": 0.4}  # shares of install_seconds
 NEXT_PHASE = {"copying": "specializing", "specializing": "oobe"}
-# LibvirtVMDef.DiskDef.DiskBus (L): the values rootDiskController may name
-DISK_BUSES = ("ide", "scsi", "virtio", "xen", "usb", "uml", "fdc", "sata")
-# L LibvirtComputingResource.getGuestDiskModel: guest OS names that get a virtio-scsi disk
-SCSI_OS_PREFIXES = ("Fedora", "CentOS", "Red Hat Enterprise Linux", "Debian GNU/Linux", "FreeBSD",
-                    "Oracle", "Other PV", "Windows", "Rocky", "Alma")
 WIN11 = {"cpus": 2, "memory_mb": 4096, "disk_gib": 64}
 MAX_STEPS = 10_000  # steps one advance may take (a zero-length loop is caught before this)
 MAX_EVENTS = 200
@@ -48,73 +44,6 @@ MAX_EVENTS = 200
 def guests(ctx: Ctx) -> dict[str, Any]:
     found: dict[str, Any] = ctx.store.data.setdefault("guests", {})
     return found
-
-
-# ---------------------------------------------------------------- the VM as the guest sees it
-
-def _details(vm: dict[str, Any]) -> dict[str, str]:
-    return {str(k): str(v) for k, v in (vm.get("details") or {}).items()}
-
-
-def _image(ctx: Ctx, vm: dict[str, Any]) -> dict[str, Any]:
-    rec: dict[str, Any] = ctx.coll("isos").get(vm["templateid"]) or ctx.coll("templates").get(vm["templateid"]) or {}
-    return rec
-
-
-def os_name(ctx: Ctx, vm: dict[str, Any]) -> str:
-    """The guest OS display name (KVMGuru passes it when there is no hypervisor mapping)."""
-    ostype = ctx.coll("ostypes").get(_image(ctx, vm).get("ostypeid"), {})
-    return str(ostype.get("name") or ostype.get("description") or "")
-
-
-def boot_order(ctx: Ctx, vm: dict[str, Any]) -> list[str]:
-    """The devices in the order Mold's KVM agent hands them to the firmware."""
-    if not ctx.release.name.startswith("mold-"):
-        return ["cdrom", "hd"]  # U/L createGuestFromSpec: CDROM, then HARDISK
-    value = _details(vm).get("bootOrder", "").strip().lower()
-    if vm.get("iso_boot_first"):  # #1084: install ISO boot order 1, ROOT disk 2
-        return ["hd", "cdrom"] if value == "hd" else ["cdrom", "hd"]
-    return ["cdrom", "hd"] if value == "cdrom" else ["hd", "cdrom"]  # M configureBootOrder
-
-
-def disk_bus(ctx: Ctx, vm: dict[str, Any]) -> str:
-    """rootDiskController when it names a bus, else the guest OS's default bus."""
-    given = _details(vm).get("rootDiskController", "").strip().lower()
-    if given in DISK_BUSES:
-        return given
-    name = os_name(ctx, vm)
-    if name.startswith("Other PV Virtio-SCSI") or "Ubuntu" in name or name.startswith(SCSI_OS_PREFIXES):
-        return "scsi"
-    if "UEFI" in _details(vm) and name.startswith("Other"):
-        return "sata"
-    return "ide"
-
-
-def _hardware(ctx: Ctx, vm: dict[str, Any]) -> dict[str, Any]:
-    details = _details(vm)
-    offering = ctx.coll("serviceofferings").get(vm["serviceofferingid"], {})
-    root = next((v for v in ctx.coll("volumes").values() if v["vmid"] == vm["id"] and v["type"] == "ROOT"), {})
-    return {"firmware": "UEFI" if "UEFI" in details else "BIOS",
-            "secure_boot": details.get("UEFI", "").upper() == "SECURE",
-            "tpm": details.get("tpmversion", "NONE"),
-            "cpus": int(details.get("cpuNumber") or offering.get("cpunumber") or 0),
-            "memory_mb": int(details.get("memory") or offering.get("memory") or 0),
-            "disk_gib": int(root.get("size") or 0) / 1024 ** 3}
-
-
-def _drive_media(ctx: Ctx, iso_id: str | None) -> tuple[dict[str, Any] | None, winsetup.SetupMedia | None]:
-    """(the ISO record, its medium) for an ISO whose uploaded bytes moldsim holds."""
-    iso = ctx.coll("isos").get(iso_id) if iso_id else None
-    upload = (iso or {}).get("upload") or {}
-    if iso is None or upload.get("state") != "Uploaded" or not upload.get("path"):
-        return iso, None
-    return iso, winsetup.load(str(upload["path"]), str(upload.get("sha256") or ""))
-
-
-def _attached(ctx: Ctx, vm: dict[str, Any]) -> list[winsetup.SetupMedia]:
-    """Every attached medium moldsim holds the bytes of, boot drive first."""
-    found = [_drive_media(ctx, iso_id)[1] for iso_id in cdrom.slots(vm).values()]
-    return [m for m in found if m is not None and m.media is not None]
 
 
 # ---------------------------------------------------------------- records and states
@@ -129,10 +58,10 @@ def _record(g: dict[str, Any], at: float, state: str, reason: str, phase: str | 
 
 
 def _new_record(ctx: Ctx, vm: dict[str, Any], old: dict[str, Any] | None) -> dict[str, Any]:
-    hw = _hardware(ctx, vm)
+    hw = guestvm.hardware(ctx, vm)
     return {"id": vm["id"], "vm": vm["name"], "active": True, "state": None, "phase": None,
             "reason": "", "restarts": 0, "firmware": hw["firmware"], "secure_boot": hw["secure_boot"],
-            "tpm": hw["tpm"], "boot_order": boot_order(ctx, vm), "disk_bus": disk_bus(ctx, vm),
+            "tpm": hw["tpm"], "boot_order": guestvm.boot_order(ctx, vm), "disk_bus": guestvm.disk_bus(ctx, vm),
             "disk": (old or {}).get("disk", "empty"), "resume": (old or {}).get("resume"),
             "started": ctx.now, "until": None, "prompt_then": None, "loop_since": None,
             "loop_cycle": None, "media": (old or {}).get("media"), "answer": (old or {}).get("answer"),
@@ -152,7 +81,7 @@ def _prompt_seconds(ctx: Ctx) -> float:
 def on_start(ctx: Ctx, vm: dict[str, Any]) -> None:
     """The VM was powered on at ctx.now (deploy with startvm, startVirtualMachine)."""
     old = guests(ctx).get(vm["id"])
-    _, boot_media = _drive_media(ctx, vm.get("isoid"))
+    _, boot_media = guestvm.drive_media(ctx, vm.get("isoid"))
     if old is None and (boot_media is None or not boot_media.setup):
         return  # no Windows Setup media moldsim holds: the model stays out of it
     g = _new_record(ctx, vm, old)
@@ -279,7 +208,7 @@ def _walk(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any], at: float, devices: l
 
 def _boot_cd(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any], at: float, rest: list[str]) -> bool:
     """Try the CD in the boot drive; False when the firmware moves on to `rest`."""
-    iso, medium = _drive_media(ctx, vm.get("isoid"))
+    iso, medium = guestvm.drive_media(ctx, vm.get("isoid"))
     if iso is None:
         return False
     if medium is None or medium.media is None:
@@ -383,7 +312,7 @@ def _halt(ctx: Ctx, g: dict[str, Any], at: float, why: str) -> None:
 
 def _checks(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any]) -> tuple[str, str] | None:
     """What stops Windows Setup, in the order it meets it; None: it installs."""
-    attached = _attached(ctx, vm)
+    attached = guestvm.attached(ctx, vm)
     answer = next((m.answer for m in attached if m.answer is not None), None)
     if answer is None:
         return "waiting_at_setup", ("no autounattend.xml at the root of any attached medium: Setup "
@@ -431,7 +360,7 @@ def windows_version(ctx: Ctx, vm: dict[str, Any], boot: winsetup.SetupMedia | No
         for marker, version in (("windows 11", "11"), ("windows server", "server"), ("windows 10", "10")):
             if marker in name:
                 return version, "answer_file"
-    name = os_name(ctx, vm).lower()
+    name = guestvm.os_name(ctx, vm).lower()
     for marker, version in (("windows 11", "11"), ("windows server", "server"), ("windows 10", "10")):
         if marker in name:
             return version, "os_type"
@@ -445,7 +374,7 @@ def _windows11_check(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any], boot: wins
         g["media"].update(windows=version, windows_from=source)
     if version != "11":
         return None
-    hw = _hardware(ctx, vm)
+    hw = guestvm.hardware(ctx, vm)
     unmet = []
     if hw["firmware"] != "UEFI":
         unmet.append("BIOS firmware (UEFI needed)")
@@ -492,7 +421,7 @@ def _disk_check(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any], attached: list[
 
 def _media_view(ctx: Ctx, g: dict[str, Any], vm: dict[str, Any], iso: dict[str, Any],
                 medium: winsetup.SetupMedia) -> dict[str, Any]:
-    attached = _attached(ctx, vm)
+    attached = guestvm.attached(ctx, vm)
     answer = next((m.answer for m in attached if m.answer is not None), None)
     version, source = windows_version(ctx, vm, medium, answer)
     found = winsetup.drivers([m.tree for m in attached], answer.driver_paths if answer else ())

@@ -34,7 +34,7 @@ reported as unreadable and the Joliet/ISO 9660 trees are used), UDF streams and 
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -173,7 +173,8 @@ def read_media(fh: BinaryIO, size: int) -> Media:
     volume_id = primary[40:72].decode("ascii", "replace").strip()
     trees: dict[str, Tree] = {}
     problems: list[str] = []
-    readers = [("udf", lambda: _udf_tree(image)),
+    readers: list[tuple[str, Callable[[], Tree | None]]] = [
+               ("udf", lambda: _udf_tree(image)),
                ("joliet", lambda: _iso_tree(image, descriptors[2], joliet=True) if 2 in descriptors else None),
                ("iso9660", lambda: _iso_tree(image, primary, joliet=False))]
     for name, read in readers:

@@ -19,7 +19,6 @@ UTF-16LE XML `<WIM><IMAGE INDEX=...><NAME>`, `<WINDOWS><INSTALLATIONTYPE>`, `<VE
 
 from __future__ import annotations
 
-import hashlib
 import re
 import struct
 import threading
@@ -204,6 +203,11 @@ def _text(elem: ET.Element | None) -> str:
     return (elem.text or "").strip() if elem is not None else ""
 
 
+def _flag(elem: ET.Element, name: str) -> bool:
+    """A child setting whose text is "true"."""
+    return any(_text(e).lower() == "true" for e in _find(elem, name))
+
+
 def _component(root: ET.Element, pass_name: str, component: str) -> list[ET.Element]:
     return [c for s in root if _local(s.tag) == "settings" and s.get("pass") == pass_name
             for c in s if _local(c.tag) == "component" and c.get("name") == component]
@@ -234,8 +238,7 @@ def parse_answer(data: bytes) -> AnswerFile:
         setup=bool(setup),
         eula=any(_text(e).lower() == "true" for c in setup for e in _find(c, "UserData", "AcceptEula")),
         os_image=bool(images),
-        install_to=any(_find(i, "InstallTo") or _text(next(iter(_find(i, "InstallToAvailablePartition")), None))
-                       .lower() == "true" for i in images),
+        install_to=any(_find(i, "InstallTo") or _flag(i, "InstallToAvailablePartition") for i in images),
         image_key=key if key and key[0] else None,
         disk_config=any(_find(c, "DiskConfiguration", "Disk") for c in setup),
         partition_types=tuple(_text(t).upper() for c in setup for t in _find(
@@ -338,11 +341,3 @@ def _strip_drive(path: str) -> str:
     text = path.replace("\\", "/")
     text = re.sub(r"^[A-Za-z]:", "", text)
     return text.strip("/")
-
-
-def file_sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -394,6 +394,16 @@ def test_stopping_the_vm_ends_the_guest_and_a_new_start_boots_the_disk(tmp_path:
         assert resumed["reason"] == f"the disk boots; Setup goes on ({stopped['phase']})"
 
 
+def test_the_guest_goes_on_after_a_restart_of_moldsim(tmp_path: Path) -> None:
+    with make_sim(data_dir=tmp_path / "data", install_seconds=1.0) as sim, Workflow(sim.url) as wf:
+        vm_id = deploy(wf, upload(wf, media(tmp_path, efi="efi/microsoft/boot/efisys_noprompt.bin")))
+        assert guest(sim, vm_id)["phase"] == "copying"
+    with make_sim(data_dir=tmp_path / "data") as again, Workflow(again.url) as wf:
+        g = wait_state(again, vm_id, "powered_off")
+        assert states(g) == INSTALLED
+        wait_vm(wf, vm_id, "Stopped")
+
+
 # ---------------------------------------------------------------- console and key press
 
 def rfb_key(ws_url: str, keysym: int = 0xFF0D) -> tuple[bytes, bytes, str]:
