@@ -80,8 +80,8 @@ def test_failed_delete_job_names_command_and_errortext_and_keeps_finished_state(
     serial = json.loads(mwin.state.read_text(encoding="utf-8"))["serial"]
 
     sim.set_faults(fail_jobs=[{"command": "deleteIso", "errortext": "simulated failure"}])
-    write(spec, "version: 1\nisos: {}\n")
-    run = mwin("apply", str(spec), "--auto-approve")
+    write(spec, "version: 1\nisos: {}\n")  # declares nothing: deleting it all is asked for
+    run = mwin("apply", str(spec), "--auto-approve", "--allow-empty-spec")
     assert run.code == 1
     assert no_traceback(run.err) and no_traceback(run.out)
     failed = [line for line in run.err.splitlines() if line.startswith("  #")]
@@ -97,9 +97,9 @@ def test_failed_delete_job_names_command_and_errortext_and_keeps_finished_state(
     assert sorted(isos_in_mold(mold)) == [survivor]
     assert json.loads(mwin.state.read_text(encoding="utf-8"))["serial"] == serial + 1
 
-    retry = mwin("plan", str(spec), "--json")
+    retry = mwin("plan", str(spec), "--json", "--allow-empty-spec")
     assert [(a["address"], a["operation"]) for a in retry.json()["actions"]] == [(address, "delete")]
-    assert mwin("apply", str(spec), "--auto-approve").code == 0
+    assert mwin("apply", str(spec), "--auto-approve", "--allow-empty-spec").code == 0
     assert isos_in_mold(mold) == {} and state_resources(mwin) == {}
 
 
