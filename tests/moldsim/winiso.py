@@ -198,7 +198,7 @@ def build_iso(dest: Path, files: dict[str, bytes | int], *, bios: str | None = "
     hidden_lba = 0
     if hidden_efi is not None:
         hidden_lba, cursor = cursor, cursor + -(-len(hidden_efi) // SECTOR)
-    total = cursor
+    total = cursor + (1 if udf else 0)  # UDF: a second anchor in the last sector
     if udf:  # FIDs name file entries: rebuild now that every lbn is known
         for d in dirs:
             d.fids = _fids(lay, d)
@@ -349,7 +349,7 @@ def _short_ads(start_lbn: int, size: int) -> bytes:
 
 def _write_udf(lay: _Layout, dirs: list[_Dir], write: Callable[[int, bytes], None], total: int,
                volume_id: str) -> None:
-    length = total - PARTITION
+    length = total - 1 - PARTITION
     pvd = struct.pack("<II", 1, 0) + _dstring(volume_id, 32) + b"\x00" * 440
     write(UDF_VDS, pad(tag(1, UDF_VDS, pvd[:496])))
     pd = struct.pack("<IHH", 1, 1, 0) + b"\x00+NSR02".ljust(32, b"\x00") + b"\x00" * 128
@@ -362,6 +362,7 @@ def _write_udf(lay: _Layout, dirs: list[_Dir], write: Callable[[int, bytes], Non
     write(UDF_VDS + 3, pad(tag(8, UDF_VDS + 3, b"\x00" * 496)))
     anchor = struct.pack("<II", 16 * SECTOR, UDF_VDS) + struct.pack("<II", 0, 0) + b"\x00" * 480
     write(ANCHOR, pad(tag(2, ANCHOR, anchor)))
+    write(total - 1, pad(tag(2, total - 1, anchor)))
     root = lay.dirs[""]
     fsd = b"\x00" * 12 + struct.pack("<HHIIII", 3, 3, 1, 1, 0, 0) + b"\x00" * 64 + _dstring(volume_id, 128)
     fsd += b"\x00" * 64 + _dstring(volume_id, 32) + b"\x00" * 64 + _long_ad(SECTOR, root.fe_lbn)
