@@ -48,7 +48,8 @@ def test_broken_spec_lists_every_error_with_file_line(tmp_path: Path, command: s
         "spec.yaml:6:5: error: iso.win2022: unknown key 'os_tpe' (did you mean 'os_type'?)",
         'spec.yaml:7:13: error: iso.win2022: `public`: Input should be a valid boolean (got "yes")',
         "spec.yaml:8:3: error: iso.virtio-win: declare exactly one source: `url` (Mold "
-        "downloads it) or `file` (mwin uploads it)",
+        "downloads it), `file` (mwin uploads it) or `build` (mwin builds unattended media "
+        "and uploads them)",
         'spec.yaml:8:3: error: iso.virtio-win: a bootable ISO needs `os_type` (e.g. "Windows PV")',
         "4 error(s); nothing was changed.",
     ]
