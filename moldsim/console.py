@@ -52,7 +52,7 @@ from websockets.http11 import Request, Response
 from websockets.sync.server import Server, ServerConnection, serve
 from websockets.typing import Subprotocol
 
-from moldsim import errors, guest, identity, rolerules
+from moldsim import errors, guest, identity
 from moldsim.context import Ctx
 from moldsim.registry import UUID, Param, api
 
@@ -72,10 +72,6 @@ PIXEL_FORMAT = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 
 # client message type → bytes after the type byte (None: a length-prefixed message)
 CLIENT_MESSAGES = {0: 19, 2: None, 3: 9, 4: 7, 5: 5, 6: None}
 
-# @APICommand(authorized = {Admin, ResourceAdmin, DomainAdmin, User}), no default role rows
-rolerules.DEFAULT_RULES.setdefault("createConsoleEndpoint",
-                                   ("", (rolerules.ADMIN, rolerules.RESOURCE_ADMIN,
-                                         rolerules.DOMAIN_ADMIN, rolerules.USER)))
 
 
 # ---------------------------------------------------------------- createConsoleEndpoint

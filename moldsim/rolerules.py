@@ -26,6 +26,9 @@ DEFAULT_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "changeServiceForVirtualMachine": ("234", ()),
     "copyTemplate": ("234", ()),
     "createAccount": ("23", ()),
+    # CreateConsoleEndpointCmd: @APICommand(authorized = {Admin, ResourceAdmin, DomainAdmin,
+    # User}) since 4.18, no default role rows
+    "createConsoleEndpoint": ("", ('Admin', 'ResourceAdmin', 'DomainAdmin', 'User')),
     "createDomain": ("", ('Admin', 'DomainAdmin')),
     "createNetwork": ("234", ()),
     "createProject": ("234", ()),
