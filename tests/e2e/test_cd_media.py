@@ -38,6 +38,9 @@ def test_windows_11_with_two_drives_from_an_empty_mold(europa: MoldSim, tmp_path
     assert sorted(ops(deploy)) == sorted([("iso.win11", "create"), ("iso.virtio-win", "create"),
                                           ("network.prep-net", "create"),
                                           ("vm.win11-master", "create")])  # no swap steps
+    index = {a["address"]: i for i, a in enumerate(deploy["actions"])}
+    assert {index["iso.win11"], index["iso.virtio-win"]} <= set(
+        deploy["actions"][index["vm.win11-master"]]["depends_on"])  # both drives' ISOs
     ok(mwin("apply", str(TWO / "01-deploy.yaml"), "--auto-approve"))
     assert drives(mold, "win11-master") == [(3, "win11"), (4, "virtio-win")]
     assert "No changes." in ok(mwin("plan", str(TWO / "01-deploy.yaml"))).out

@@ -91,16 +91,19 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, rea
     inputs.update(_first_boot(desired))
     loaded = [desired.private.get("install_iso_name")] if from_iso else []
     extra = _second_drive(desired, ctx) if from_iso else None
-    if extra is not None:
+    needs = list(desired.needs)
+    if extra is not None:  # deployed with it: wait for that ISO too
         inputs["additionalisoids"] = [desired.private["cdrom_ids"][extra]]
         loaded.append(extra)
+        needs += [n for n in desired.private.get("cdrom_needs", {}).get(extra, [])
+                  if n not in needs]
     after = {**desired.attrs, "cdrom": one_or_list([str(n) for n in loaded]),
              "state": "running" if start else "stopped", "snapshots": []}
     if desired.private.get("unattended"):
         after["unattended"] = INSTALLING
     draft = Draft(op, reason, before=dict(live.attrs) if live else None, after=after,
                   changed=changed or [], requires_replace=requires or [], inputs=inputs,
-                  needs=list(desired.needs), releases=holds(live) if live else [],
+                  needs=needs, releases=holds(live) if live else [],
                   frees=live.id if live else None)
     return [draft] + _steps(desired, None, after, ctx)
 
