@@ -16,7 +16,7 @@ from typing import Any
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import check_fresh
-from reconciler.live import load_apis, refresh
+from reconciler.live import load_apis, plan_focus, refresh
 from reconciler.model import OWNER_TAG, LiveSnapshot
 from reconciler.mold.scope import ALL_PROJECTS, Scoped
 from reconciler.plan import Plan
@@ -54,8 +54,11 @@ def validate(spec_path: str | Path) -> tuple[SpecDoc, Diagnostics]:
 
 
 def plan(spec_path: str | Path, backend: StateBackend, client: Any,
-         options: PlanOptions = PlanOptions()) -> Planned:
-    doc, diags = validate(spec_path)
+         options: PlanOptions = PlanOptions(),
+         loaded: tuple[SpecDoc, Diagnostics] | None = None) -> Planned:
+    """``loaded``: the spec at ``spec_path`` as ``validate`` returned it, when the caller has
+    it already."""
+    doc, diags = loaded if loaded is not None else validate(spec_path)
     state = backend.read()
     placement = sorted({t for d in doc.resources.values()
                         for t in KINDS[d.address.kind].tables(d.spec)})
@@ -63,7 +66,7 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     declared = {a.kind for a in doc.resources}
     live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared),
                    extra_tables=sorted({*placement, *(["project"] if projects else [])}),
-                   projects=projects)
+                   projects=projects, focus=plan_focus(doc.resources, state, KINDS))
     commit = git_commit(Path(spec_path))
     if commit:
         options = replace(options, provenance=(*options.provenance, ("mwin:git-commit", commit)))

@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 
 from reconciler import workflow
+from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError
+from reconciler.spec import SpecDoc
 from reconciler.state import StateBackend
 
 __all__ = ["AllowEmptyOpt", "NOTHING_DECLARED", "refuse_empty_spec"]
@@ -23,18 +25,21 @@ AllowEmptyOpt = Annotated[bool, typer.Option(
                                "in state (refused otherwise; `mwin destroy` says it plainly).")]
 
 
-def refuse_empty_spec(spec: Path, backend: StateBackend, allowed: bool) -> None:
+def refuse_empty_spec(spec: Path, backend: StateBackend, allowed: bool
+                      ) -> tuple[SpecDoc, Diagnostics] | None:
     """Raise when ``spec`` declares nothing while the state holds resources, unless
-    ``allowed``. A spec with errors is left for the plan to report."""
+    ``allowed``. A spec with errors is left for the plan to report. Returns the spec as
+    loaded, for the plan to use (loading a large spec twice costs seconds)."""
     try:
-        doc, _diags = workflow.validate(spec)
+        loaded = workflow.validate(spec)
     except MwinError:
-        return
-    if doc.resources or allowed:
-        return
+        return None
+    if loaded[0].resources or allowed:
+        return loaded
     held = len(backend.read().resources)
     if held:
         raise MwinError(f"{spec} declares no resource, so this plan would delete all {held} "
                         f"resource(s) in state ({backend.describe()}). Check the path and the "
                         "files; to delete everything say so: `mwin destroy`, or pass "
                         "--allow-empty-spec")
+    return loaded

@@ -23,6 +23,7 @@ from reconciler.model import (
 from reconciler.mold.api import MoldApi
 from reconciler.plan import Action
 from reconciler.resources.base import Attr, ExecContext
+from reconciler.resources.focus import Focus
 
 __all__ = ["KindModule", "PlanningContext", "SpecView"]
 
@@ -108,8 +109,10 @@ class KindModule(Protocol):
     def observe(self, raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         """One Mold answer (as ``refresh`` joined it) in the spec's vocabulary."""
 
-    def refresh(self, client: MoldApi, catalog: Catalog) -> list[LiveObject]:
-        """Every object of the kind visible to the account, in few list calls."""
+    def refresh(self, client: MoldApi, catalog: Catalog, focus: Focus | None = None
+                ) -> list[LiveObject]:
+        """Every object of the kind visible to the account, in few list calls; with a
+        ``focus``, only those a plan needs (resources.focus)."""
 
     def plan_changes(self, desired: Desired, live: LiveObject | None,
                      ctx: PlanningContext) -> list[Draft]:

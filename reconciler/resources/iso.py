@@ -69,6 +69,7 @@ from reconciler.resources.common import (
     wait_image_ready,
 )
 from reconciler.resources.contract import PlanningContext, SpecView
+from reconciler.resources.focus import Focus, focused_rows
 from reconciler.resources.isobuild import (
     MEDIA_TAG,
     build_for_upload,
@@ -285,8 +286,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
                       "ready" if ready else str(raw.get("status") or "not ready"))
 
 
-def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
-    rows = client.list_all("listIsos", "iso", {"isofilter": "self", "listall": True})
+def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:
+    """This account's ISOs (``focus``: those the plan needs, resources.focus), a row per zone."""
+    rows = focused_rows(client, focus, "listIsos", "iso", {"isofilter": "self", "listall": True})
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(str(row["id"]), []).append(row)

@@ -52,6 +52,7 @@ from reconciler.resources.common import (
     tag_resource,
 )
 from reconciler.resources.contract import PlanningContext, SpecView
+from reconciler.resources.focus import Focus, focused_rows
 
 KIND = "network"
 SECTION = "networks"
@@ -149,8 +150,11 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
                       raw.get("state"))
 
 
-def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
-    rows = client.list_all("listNetworks", "network", {"listall": True})
+def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:
+    """This account's networks (``focus``: those the plan needs, resources.focus). By name
+    with ``keyword``: ListNetworksCmd has ``name`` only since 4.22."""
+    rows = focused_rows(client, focus, "listNetworks", "network", {"listall": True},
+                        by_name="keyword")
     return [observe(r, catalog) for r in rows]
 
 

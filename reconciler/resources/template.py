@@ -66,6 +66,7 @@ from reconciler.resources.common import (
     wait_image_ready,
 )
 from reconciler.resources.contract import PlanningContext, SpecView
+from reconciler.resources.focus import Focus, focused_rows
 
 KIND = "template"
 SECTION = "templates"
@@ -294,11 +295,12 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
                       "ready" if ready else str(raw.get("status") or "not ready"), private)
 
 
-def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
-    """Every zone's row of each template, and who the ones mwin shared are shared with (one
+def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:
+    """Every zone's row of each template (``focus``: of those the plan needs,
+    resources.focus), and who the ones mwin shared are shared with (one
     listTemplatePermissions each: only templates tagged mwin:shared)."""
-    rows = client.list_all("listTemplates", "template", {"templatefilter": "self",
-                                                          "listall": True})
+    rows = focused_rows(client, focus, "listTemplates", "template",
+                        {"templatefilter": "self", "listall": True})
     grouped: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         grouped.setdefault(str(row["id"]), []).append(row)

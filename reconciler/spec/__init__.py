@@ -98,6 +98,7 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics
     resources: dict[Address, Declared] = {}
     seen: dict[Address, SourcePos] = {}  # every declared address, valid or not
     for file, data, positions in loaded:
+        entries = _entry_positions(positions)  # once per file: linear in the spec's size
         for key, value in data.items():
             key_pos = positions.get((key, "<key>"), SourcePos(file, 1, 1))
             if key == "version":
@@ -112,16 +113,17 @@ def _merge(loaded: list[tuple[str, Any, PosMap]], diags: Diagnostics
                 defaults_pos = key_pos
                 defaults = _validate(Defaults, value, ("defaults",), positions, diags, None) or defaults
             elif key in SECTIONS:
-                _add_section(SECTIONS[key], value, positions, resources, diags, file, seen)
+                _add_section(SECTIONS[key], value, positions, entries, resources, diags, file,
+                             seen)
             else:
                 diags.error(f"unknown top-level key {key!r}{_did_you_mean(key, TOP_KEYS)}", key_pos,
                             detail=f"allowed: {', '.join(TOP_KEYS)}")
     return SpecDoc(defaults, resources, [f for f, _d, _p in loaded]), set(seen) - set(resources)
 
 
-def _add_section(kind: str, value: Any, positions: PosMap, resources: dict[Address, Declared],
-                 diags: Diagnostics, file: str, seen: dict[Address, SourcePos]) -> None:
-    entries = _entry_positions(positions)
+def _add_section(kind: str, value: Any, positions: PosMap, entries: EntryPositions,
+                 resources: dict[Address, Declared], diags: Diagnostics, file: str,
+                 seen: dict[Address, SourcePos]) -> None:
     section = KINDS[kind].SECTION
     if value is None:
         return

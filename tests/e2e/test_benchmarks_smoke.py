@@ -12,12 +12,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import plan_scale
 
 
-def test_plan_requests_do_not_grow_with_the_declared_resources() -> None:
-    small = plan_scale.measure(0.02, 40)
-    larger = plan_scale.measure(0.06, 40)
+def test_plan_requests_do_not_grow_with_the_declared_resources_or_the_others() -> None:
+    small = plan_scale.measure(0.02)
+    larger = plan_scale.measure(0.06, foreign_ratio=4)
     assert larger["declared"] == 3 * small["declared"]
-    assert small["requests"] <= 30 and larger["requests"] <= 30
-    assert larger["requests"] == small["requests"]  # O(kinds x pages), not O(resources)
+    assert larger["in_mold"] == 3 * 5 * small["declared"]
+    assert small["requests"] <= plan_scale.TARGET_REQUESTS
+    assert larger["requests"] == small["requests"]  # O(kinds x pages of mine), not O(objects)
+    assert "listVolumes" not in larger["by_command"]  # no VM declares a disk size
+    assert "listVMSnapshot" not in larger["by_command"]  # nor snapshots
 
 
 def test_apply_benchmark_runs_and_reports_polls_per_job() -> None:

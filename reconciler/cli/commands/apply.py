@@ -30,12 +30,14 @@ from reconciler.cli.output import Output, Progress
 from reconciler.cli.prompt import confirm_apply
 from reconciler.cli.reports import finish_apply
 from reconciler.cli.signals import Interrupts, exit_interrupted
+from reconciler.diagnostics import Diagnostics
 from reconciler.executor import ApplyOptions, apply_plan
 from reconciler.mold import MoldClient
 from reconciler.plan import Plan
 from reconciler.planner import PlanOptions
 from reconciler.render.events import JsonEvents
 from reconciler.resources.base import Waits
+from reconciler.spec import SpecDoc
 from reconciler.state import State, StateBackend
 
 __all__ = ["apply"]
@@ -92,11 +94,12 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
     with mold.client(poll_interval) as client, Interrupts() as interrupts, \
             backend.locked("apply", parse_duration(lock_timeout)):
         saved = not refresh_only and planfile.is_plan_file(spec_or_plan)
+        loaded = None
         if not saved and not refresh_only:
-            refuse_empty_spec(spec_or_plan, backend, allow_empty_spec)
+            loaded = refuse_empty_spec(spec_or_plan, backend, allow_empty_spec)
         todo = (_saved_plan(spec_or_plan, backend, client, reshape, events) if saved else
                 _new_plan(spec_or_plan, backend, client, reshape, refresh_only, auto_approve,
-                          output, events))
+                          output, events, loaded))
         result = None
         if todo is not None:
             options = ApplyOptions(parallelism=parallelism, force_stop=force_stop, waits=waits,
@@ -113,10 +116,12 @@ def apply(spec_or_plan: Annotated[Path, typer.Argument(
 
 def _new_plan(spec: Path, backend: StateBackend, client: MoldClient, reshape: PlanOptions,
               refresh_only: bool, auto_approve: bool, output: Output,
-              events: JsonEvents | None) -> tuple[Plan, State] | None:
-    """Plan now, show it (as text, unless events stream) and ask; None when it is empty."""
+              events: JsonEvents | None,
+              loaded: tuple[SpecDoc, Diagnostics] | None = None) -> tuple[Plan, State] | None:
+    """Plan now, show it (as text, unless events stream) and ask; None when it is empty.
+    ``loaded``: the spec as the empty-spec guard loaded it."""
     planned = (workflow.refresh_plan(backend, client) if refresh_only else
-               workflow.plan(spec, backend, client, reshape))
+               workflow.plan(spec, backend, client, reshape, loaded))
     if events is None:
         output.warnings(planned.diagnostics)
         output.plan(planned.plan, warnings=False)

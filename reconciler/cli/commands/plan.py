@@ -52,10 +52,9 @@ def plan(spec: SpecArg = Path(), where: StateOptions = StateOptions(),
     with mold.client(poll_interval) as client:
         options = PlanOptions(tuple(target or ()), tuple(replace or ()))
         backend = where.open()
-        if not refresh_only:
-            refuse_empty_spec(spec, backend, allow_empty_spec)
+        loaded = None if refresh_only else refuse_empty_spec(spec, backend, allow_empty_spec)
         planned = (workflow.refresh_plan(backend, client) if refresh_only else
-                   workflow.plan(spec, backend, client, options))
+                   workflow.plan(spec, backend, client, options, loaded))
     if out is not None:
         planfile.save(planned.plan, out)
     if as_json:

@@ -1,5 +1,6 @@
 """Reading VMs from Mold: listVirtualMachines joined with their VM snapshots and ROOT
-volumes (three list calls for every VM), in the spec's vocabulary."""
+volumes (three list calls for all VMs; for a plan, the last two only where it reads them), in
+the spec's vocabulary."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 
 from reconciler.model import Catalog, LiveObject, tags_of
 from reconciler.mold.api import MoldApi
+from reconciler.resources.focus import TARGETED_MAX, Focus, focused_rows
 from reconciler.resources.vm.spec import one_or_list
 
 KIND = "vm"
+# The kind of object a `{name: …}`/`{id: …}` in each field names (live.plan_focus looks
+# them up in that kind's list only).
+REF_KINDS = {"install_iso": "iso", "template": "template", "cdrom": "iso", "networks": "network"}
 
 def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     """One VM as ``refresh`` joined it: its listVirtualMachines row with ``vmsnapshots`` (its
@@ -84,10 +89,14 @@ def holds(live: LiveObject) -> list[str]:
     return list(dict.fromkeys(str(i) for i in held if i))
 
 
-def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
-    vms = client.list_all("listVirtualMachines", "virtualmachine", {"listall": True})
-    snaps = client.list_all("listVMSnapshot", "vmSnapshot", {"listall": True})
-    vols = client.list_all("listVolumes", "volume", {"listall": True, "type": "ROOT"})
+def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:
+    """The account's VMs (``focus``: those the plan needs, resources.focus) with their VM
+    snapshots and ROOT disk sizes; with a focus, those two lists only where the plan reads
+    them (``_snapshots_read``, ``_disks_read``)."""
+    vms = focused_rows(client, focus, "listVirtualMachines", "virtualmachine", {"listall": True})
+    snaps = client.list_all("listVMSnapshot", "vmSnapshot", {"listall": True}) \
+        if vms and _snapshots_read(focus) else []
+    vols = _root_disks(client, focus, vms)
     by_vm: dict[str, list[dict[str, Any]]] = {}
     for snap in snaps:
         by_vm.setdefault(str(snap.get("virtualmachineid")), []).append(snap)
@@ -97,3 +106,36 @@ def refresh(client: MoldApi, catalog: Catalog) -> list[LiveObject]:
             for r in vms if str(r.get("state", "")).lower() not in ("destroyed", "expunging")]
 
 
+def _snapshots_read(focus: Focus | None) -> bool:
+    """Whether a plan reads VM snapshots: a VM declares or recorded some, or its networks
+    change (Mold refuses NIC changes while a VM snapshot exists: the planner says so)."""
+    if focus is None:
+        return True
+    for address, spec in focus.declared.items():
+        recorded = focus.attributes.get(address, {})
+        if spec.snapshots or recorded.get("snapshots"):
+            return True
+        names = [focus.name_of.get(f"network.{n}", n) if isinstance(n, str) else n.name
+                 for n in spec.networks]
+        if "networks" in recorded and sorted(map(str, names)) != sorted(
+                map(str, recorded.get("networks") or [])):
+            return True
+    return any(attrs.get("snapshots") for attrs in focus.attributes.values())
+
+
+def _root_disks(client: MoldApi, focus: Focus | None, vms: list[dict[str, Any]]
+                ) -> list[dict[str, Any]]:
+    """ROOT volumes, read for the disk size: all of them without a focus; with one, only of
+    the VMs that declare ``disk_size`` (a custom disk offering), one call each while few."""
+    params = {"listall": True, "type": "ROOT"}
+    if focus is None:
+        return client.list_all("listVolumes", "volume", params)
+    sized = {focus.name_of.get(a, a.split(".", 1)[1]) for a, spec in focus.declared.items()
+             if spec.disk_size is not None}
+    ids = [str(vm["id"]) for vm in vms if vm.get("name") in sized]
+    if not ids:
+        return []
+    if len(ids) > TARGETED_MAX:
+        return client.list_all("listVolumes", "volume", params)
+    return [v for i in ids for v in client.list_all("listVolumes", "volume",
+                                                    {**params, "virtualmachineid": i})]
