@@ -155,14 +155,17 @@ def _refresh_kind(kind: Any, client: Any, catalog: Catalog, focus: Focus | None
 def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None = None,
             extra_tables: Sequence[str] = (), workers: int = 8,
             projects: bool = False, focus: Mapping[str, Focus] | None = None) -> LiveSnapshot:
-    """Read the catalog (plus ``extra_tables`` of OPTIONAL_TABLES) and every kind in
-    ``wanted`` (default: all) concurrently; with ``projects`` the objects of every project
+    """Read the catalog tables the kinds in ``wanted`` (default: all) resolve names in (a
+    kind module's ``CATALOG``; without one, all), plus ``extra_tables`` of OPTIONAL_TABLES,
+    and every kind in ``wanted``, concurrently; with ``projects`` the objects of every project
     the caller belongs to as well (``mold.scope``); with ``focus`` (``plan_focus``) only what a
     plan needs of each kind it names (the others: everything)."""
     kind_names = list(wanted) if wanted is not None else list(kinds)
     scoped = Scoped(client, [None, ALL_PROJECTS] if projects else [None])
+    needed = {t for k in kind_names for t in getattr(kinds[k], "CATALOG", CATALOG_TABLES)}
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        tables = {t: pool.submit(_load_table, client, t) for t in [*CATALOG_TABLES, *extra_tables]}
+        tables = {t: pool.submit(_load_table, client, t)
+                  for t in [*(t for t in CATALOG_TABLES if t in needed), *extra_tables]}
         catalog = Catalog({t: f.result() for t, f in tables.items()})
         futures = {k: pool.submit(_refresh_kind, kinds[k], scoped, catalog,
                                   (focus or {}).get(k)) for k in kind_names}

@@ -55,7 +55,7 @@ class Focus:
         ids = {str(r.get("id")) for r in mine}
         addresses = {tags_of(r).get(ADDRESS_TAG) for r in mine}
         names = {str(r.get("name")) for r in mine}
-        looks: list[dict[str, str]] = []
+        looks: list[dict[str, Any]] = []
         for address, name in self.names.items():
             if address not in addresses and self.recorded.get(address) not in ids:
                 looks.append({by_name: name})

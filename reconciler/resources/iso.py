@@ -85,6 +85,8 @@ KIND = "iso"
 SECTION = "isos"
 RESOURCE_TYPE = "ISO"
 LIST_COMMAND = "listIsos"
+# the catalog tables its desired state and observe resolve names in (live.refresh reads only those)
+CATALOG = ("zone", "os_type")
 ALL_ZONES = "all"
 
 

@@ -58,6 +58,8 @@ KIND = "network"
 SECTION = "networks"
 RESOURCE_TYPE = "Network"
 LIST_COMMAND = "listNetworks"
+# the catalog tables its desired state and observe resolve names in (live.refresh reads only those)
+CATALOG = ("zone", "network_offering")
 
 
 class Spec(ResourceSpec):

@@ -72,6 +72,8 @@ KIND = "template"
 SECTION = "templates"
 RESOURCE_TYPE = "Template"
 LIST_COMMAND = "listTemplates"
+# the catalog tables its desired state and observe resolve names in (live.refresh reads only those)
+CATALOG = ("zone", "os_type")
 REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
 CHANNEL_TAG = "mwin:channel"

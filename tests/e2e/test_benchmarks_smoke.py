@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import peer_ansible
 import plan_scale
 
 
@@ -31,3 +32,15 @@ def test_apply_benchmark_runs_and_reports_polls_per_job() -> None:
     fields = dict(part.split("=", 1) for part in run.stdout.split() if "=" in part)
     assert fields["vms"] == "6" and int(fields["jobs"]) == 12
     assert float(fields["polls_per_job"]) <= 4
+
+
+def test_iso_creation_costs_two_requests_each_and_no_change_costs_three_in_all() -> None:
+    """mwin's side of the peer comparison (Ansible is not a test dependency): per ISO a
+    registerIso and a createTags; waits and refresh shared by all."""
+    n = 12
+    row = peer_ansible.measure_tool("mwin", n, 0.0)
+    by = row["mwin_create"]["by_command"]
+    assert by["registerIso"] == n and by["createTags"] == n
+    assert row["mwin_create"]["requests"] - 2 * n <= 10  # catalog, lists, shared waits
+    assert row["mwin_nochange"]["by_command"] == {"listZones": 1, "listOsTypes": 1,
+                                                  "listIsos": 1}

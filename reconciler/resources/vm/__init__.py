@@ -33,9 +33,11 @@ from reconciler.resources.vm.spec import ATTRS, UNSET, Spec, references, tables
 
 __all__ = ["KIND", "SECTION", "RESOURCE_TYPE", "LIST_COMMAND", "Spec", "ATTRS", "UNSET",
            "references", "validate", "desired", "observe", "refresh", "holds", "plan_changes",
-           "execute", "release_steps", "tables", "REF_KINDS"]
+           "execute", "release_steps", "tables", "REF_KINDS", "CATALOG"]
 
 KIND = "vm"
 SECTION = "vms"
 RESOURCE_TYPE = "UserVm"
 LIST_COMMAND = "listVirtualMachines"  # also listVMSnapshot and listVolumes
+# the catalog tables its desired state and observe resolve names in (live.refresh reads only those)
+CATALOG = ("zone", "os_type", "service_offering", "disk_offering")
