@@ -108,6 +108,9 @@ class StateRecorder:
             return None
         attrs = outcome.attributes if outcome.attributes is not None else (
             old.attributes if old else {})
+        if old and outcome.kept:
+            attrs = {**{k: old.attributes[k] for k in outcome.kept if k in old.attributes},
+                     **attrs}
         protected = protect if protect is not None else bool(old and old.protected)
         return state.with_resource(address, ResourceState(id=mold_id, attributes=attrs,
                                                           protected=protected))

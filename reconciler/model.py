@@ -282,3 +282,5 @@ class Outcome:
     mold_id: str | None = None  # new id (create/replace/adopt) or the same id
     attributes: dict[str, Any] | None = None  # attributes to record
     removed: bool = False  # drop the address from state
+    kept: tuple[str, ...] = ()  # recorded attributes the action leaves as they are, unless
+    #                             ``attributes`` has them (a template's previous revisions)

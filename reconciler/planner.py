@@ -263,11 +263,11 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
         if desired.inputs.get("projectid"):
             draft.inputs.setdefault("projectid", desired.inputs["projectid"])
     if live is not None:
-        recorded = ctx.state_attrs(address)
+        drifted = set(_drifted(decl.address.kind, ctx.state_attrs(address), live.attrs))
         for draft in drafts:
             draft.inputs.setdefault("id", live.id)
-            draft.drift = draft.drift or any(  # undoes a change made in Mold, not in the spec
-                k in recorded and recorded[k] != live.attrs.get(k) for k in draft.changed)
+            # undoes a change made in Mold, not in the spec (by the same rule as refreshes)
+            draft.drift = draft.drift or bool(drifted & set(draft.changed))
     protect = decl.spec.lifecycle.protect
     record = ctx.state.resources.get(address)
     if not drafts and record is not None and live is not None and record.protected != protect:

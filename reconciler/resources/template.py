@@ -78,6 +78,7 @@ REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
 CHANNEL_TAG = "mwin:channel"
 CHANNEL = "stable"
+HISTORY = ("previous_ids", "retained")  # recorded revisions a step on the current one leaves as they are
 SHARED_TAG = "mwin:shared"  # set once mwin shared it: then its permissions are read back
 TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
 
@@ -158,6 +159,7 @@ class Inputs(ActionInputs):
     vm: str | None = None  # the source VM's id
     keep: int = 1
     previous_ids: list[str] = Field(default_factory=list)  # kept older revisions, newest first
+    retained: list[str] = Field(default_factory=list)  # of those, kept only as VMs used them
     channel: bool = False  # create: it is the first revision, so it takes the channel tag now
     zoneids: dict[str, str] = Field(default_factory=dict)  # zone name -> id
     projectids: dict[str, str] = Field(default_factory=dict)  # project name -> id
@@ -229,9 +231,11 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
             "accounts": sorted(spec.share.accounts),
             "projects": sorted(e.name for e in projects.values())},
     }
-    previous = list(ctx.state_attrs(address).get("previous_ids") or [])
+    recorded = ctx.state_attrs(address)
+    previous = list(recorded.get("previous_ids") or [])
     inputs = {"ostypeid": os_type.id, "vm": {"$ref": vm}, "keep": keep_of(spec),
               "previous_ids": previous, "zoneids": zones,
+              "retained": [r for r in recorded.get("retained") or [] if r in previous],
               "projectids": {e.name: e.id for e in projects.values()},
               "provenance": _provenance(decl, ctx, vm)}
     return Desired(decl.address, attrs, inputs, needs=[vm])
@@ -292,7 +296,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
                                for p in permissions.get("projectids") or [])},
     }
     ready = all(r.get("isready") for r in rows)
-    private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows}}
+    private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows},
+               "project_ids": {catalog.name_of("project", p) or p: p
+                               for p in permissions.get("projectids") or []}}
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
                       "ready" if ready else str(raw.get("status") or "not ready"), private)
 
@@ -327,7 +333,7 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
 
 
 def tables(spec: Spec) -> list[str]:
-    return ["project"] if spec.share and spec.share.projects else []
+    return ["project"] if spec.share else []  # names of the projects it is shared with
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
@@ -360,11 +366,17 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                 live.id, *(desired.inputs.get("previous_ids") or [])])]
     state = dict(drafts[-1].after or live.attrs) if drafts else dict(live.attrs)
     steps = _revision_steps(desired, state, new=None,
-                            held_zone_ids=dict(live.private.get("zone_ids") or {}))
-    if live.tags.get(CHANNEL_TAG) != CHANNEL and not any(
-            s.operation is Operation.PUBLISH for s in steps):
-        steps.append(_publish(desired, state, "the newest revision takes the channel tag",
-                              list(desired.inputs.get("previous_ids") or [])))
+                            held=live.private)
+    if not any(s.operation is Operation.PUBLISH for s in steps):
+        previous = list(desired.inputs.get("previous_ids") or [])
+        beyond = len(set(previous) - set(desired.inputs.get("retained") or [])) \
+            - (desired.inputs["keep"] - 1)
+        if live.tags.get(CHANNEL_TAG) != CHANNEL:
+            steps.append(_publish(desired, state, "the newest revision takes the channel tag",
+                                  previous))
+        elif beyond > 0:
+            steps.append(_publish(desired, state, f"keep is {desired.inputs['keep']}: retire "
+                                  f"{beyond} older revision(s) beyond it", previous))
     return drafts + steps
 
 
@@ -376,13 +388,14 @@ def _home_zone(desired: Desired, ctx: PlanningContext) -> str:
 
 
 def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | None,
-                    held_zone_ids: dict[str, str] | None = None) -> list[Draft]:
+                    held: Mapping[str, Any] | None = None) -> list[Draft]:
     """Copies to the zones it lacks, deletion of copies no longer wanted, sharing; for a new
     revision (``new``: the revisions before it, newest first) then its publication: the
     channel tag, the older revisions retired."""
     drafts: list[Draft] = []
-    zone_ids = {**(held_zone_ids or {}), **desired.inputs["zoneids"]}
-    project_ids = dict(desired.inputs["projectids"])
+    held = held or {}  # the live template's ids of its zones and the projects it is shared with
+    zone_ids = {**(held.get("zone_ids") or {}), **desired.inputs["zoneids"]}
+    project_ids = {**(held.get("project_ids") or {}), **desired.inputs["projectids"]}
     want, have = set(desired.attrs["zones"]), set(state.get("zones") or [])
     if want - have:
         after = {**state, "zones": sorted(have | want)}
@@ -437,13 +450,15 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.REPLACE:
         new_id = _create(action, inputs, ctx)
         return Outcome(new_id, {**after, "previous_ids": [str(action.mold_id),
-                                                          *inputs.previous_ids]})
+                                                          *inputs.previous_ids],
+                                 "retained": inputs.retained})
     runner = _STEP_RUNNERS.get(op)
     if runner is not None:
         return runner(action, inputs, ctx)
     if op is Operation.UPDATE:
         _update(action, inputs, ctx)
-        return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids})
+        return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids,
+                                        "retained": inputs.retained})
     if op is Operation.DELETE:
         for old in [str(action.mold_id), *inputs.previous_ids]:
             delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
@@ -493,7 +508,7 @@ def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
              _in_zones(action, ctx, set(zones)))
     ctx.progress(f"copying to {', '.join(inputs.add)}")
     _wait_ready(str(action.mold_id), ctx)
-    return Outcome(action.mold_id, action.after)
+    return Outcome(action.mold_id, action.after, kept=HISTORY)
 
 
 def _in_zones(action: Action, ctx: ExecContext, zones: set[str]) -> Check:
@@ -509,7 +524,7 @@ def _delete_copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
         zone_id = inputs.zoneids.get(zone) or zone
         delete_job(ctx, "deleteTemplate", {"id": action.mold_id, "zoneid": zone_id},
                    RESEND)
-    return Outcome(action.mold_id, action.after)
+    return Outcome(action.mold_id, action.after, kept=HISTORY)
 
 
 def _share(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
@@ -525,7 +540,7 @@ def _share(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
             send(ctx, "updateTemplatePermissions", {
                 "id": action.mold_id, "op": op,
                 "projectids": [inputs.projectids[p] for p in projects]}, RESEND)
-    return Outcome(action.mold_id, action.after)
+    return Outcome(action.mold_id, action.after, kept=HISTORY)
 
 
 def _publish_run(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
@@ -551,12 +566,24 @@ def _publish_run(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
             retiring.append(old)
             continue
         kept.append(old)
-        label = f"{after['name']} (revision {tags.get(REVISION_TAG, '?')})"
-        if rows[0].get("name") != label:
-            send(ctx, "updateTemplate", {"id": old, "name": label}, RESEND)
+        _label(old, after["name"], ctx)
     in_use = [old for old in reversed(retiring) if not _retire_one(old, ctx)]  # oldest first
+    for old in in_use:
+        _label(old, after["name"], ctx)
     retag(ctx, RESOURCE_TYPE, current, {}, {CHANNEL_TAG: CHANNEL})
-    return Outcome(current, {**after, "previous_ids": [*kept, *reversed(in_use)]})
+    return Outcome(current, {**after, "previous_ids": [*kept, *reversed(in_use)],
+                             "retained": list(reversed(in_use))})
+
+
+def _label(template_id: str, name: str, ctx: ExecContext) -> None:
+    """An older revision takes the name ``<name> (revision N)``, so that only the newest
+    carries the declared name."""
+    rows = ctx.client.list_all("listTemplates", "template",
+                               {"templatefilter": "self", "id": template_id})
+    if rows:
+        label = f"{name} (revision {tags_of(rows[0]).get(REVISION_TAG, '?')})"
+        if rows[0].get("name") != label:
+            send(ctx, "updateTemplate", {"id": template_id, "name": label}, RESEND)
 
 
 def _retire_one(template_id: str, ctx: ExecContext) -> bool:

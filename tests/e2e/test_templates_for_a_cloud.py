@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, tags_of, wait_job
+from tests.helpers.checks import ok, tags_of, wait_job, write
 from tests.helpers.cli import Mwin, Run
 from tests.helpers.mold_api import MoldApi, new_account
 
@@ -37,9 +37,9 @@ templates:
     name: Windows Server 2022 base
     os_type: Windows PV
     revision: {revision}
-    keep: 3
+    keep: {keep}
     zones: all
-    share: {{accounts: [tenant], projects: [consumers]}}
+    share: {{accounts: [tenant], projects: [{projects}]}}
 """
 FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
 NAME = "Windows Server 2022 base"
@@ -86,8 +86,9 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     mwin = Mwin(cloud.url, work)
     mwin.env.update(MOLD_API_KEY=key, MOLD_SECRET_KEY=secret)
 
-    def apply(revision: int) -> Run:
-        spec.write_text(SPEC.format(revision=revision), encoding="utf-8")
+    def apply(revision: int, keep: int = 3, projects: str = "consumers") -> Run:
+        spec.write_text(SPEC.format(revision=revision, keep=keep, projects=projects),
+                        encoding="utf-8")
         subprocess.run(["git", "add", "cloud.yaml"], cwd=work, check=True)
         subprocess.run(["git", "commit", "-qm", f"revision {revision}"], cwd=work, check=True)
         return mwin("apply", str(spec), "--auto-approve", *FAST)
@@ -145,6 +146,14 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     assert names == {"3": NAME, "2": f"{NAME} (revision 2)", "1": f"{NAME} (revision 1)"}
     assert [rev for rev, rows in held.items() if tags_of(rows[0]).get("mwin:channel")] == ["3"]
 
+    # a step on the newest revision (the project no longer shared) keeps the older ones
+    ok(apply(3, projects=""))
+    assert "projectids" not in mine.call("listTemplatePermissions", id=held["3"][0]["id"])[
+        "templatepermission"]
+    assert sorted(revisions(mine)) == ["1", "2", "3"]
+    assert "No changes." in ok(mwin("plan", str(spec))).out
+    ok(apply(3))
+
     # a tenant's VM runs from revision 1 in Zone2
     zone2 = next(z["id"] for z in tenant.items("listZones", "zone") if z["name"] == "Zone2")
     offering = tenant.items("listServiceOfferings", "serviceoffering")[0]["id"]
@@ -178,6 +187,14 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     assert sorted(held) == ["3", "4", "5"]
     assert {rev: rows[0]["name"] for rev, rows in held.items()} == {
         "5": NAME, "4": f"{NAME} (revision 4)", "3": f"{NAME} (revision 3)"}
+
+    # keep lowered: the revision beyond it goes at once, no new revision needed
+    lowered = ok(mwin("plan", str(write(spec, SPEC.format(revision=5, keep=2,
+                                                          projects="consumers")))))
+    assert "keep is 2: retire 1 older revision(s) beyond it" in lowered.out
+    ok(mwin("apply", str(spec), "--auto-approve", *FAST))
+    assert sorted(revisions(mine)) == ["4", "5"]
+    assert "No changes." in ok(mwin("plan", str(spec))).out
     mine.close()
     tenant.close()
 
@@ -185,8 +202,8 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
 def test_a_template_made_by_hand_is_imported_and_managed(cloud: MoldSim, admin: MoldApi,
                                                          tmp_path: Path) -> None:
     spec = tmp_path / "cloud.yaml"
-    text = SPEC.format(revision=1).replace(
-        "    share: {accounts: [tenant], projects: [consumers]}\n", "")
+    text = SPEC.format(revision=1, keep=3, projects="").replace(
+        "    share: {accounts: [tenant], projects: []}\n", "")
     spec.write_text(text.split("templates:")[0], encoding="utf-8")
     mwin = Mwin(cloud.url, tmp_path)
     ok(mwin("apply", str(spec), "--auto-approve", *FAST))  # the VM, no template yet
