@@ -59,6 +59,37 @@ def rate(limit: str) -> float:
     return float(count) / float(seconds)
 
 
+def compare(vms: int = 200, latency: float = 0.5, parallelism: int = 10,
+            limit: str = "25/1") -> dict[str, Any]:
+    """The same apply without and with the limit; the ratio to max(critical path, R0/limit)."""
+    free = measure(vms, latency, parallelism, None)
+    limited = measure(vms, latency, parallelism, limit)
+    critical = math.ceil(vms / parallelism) * latency
+    floor = max(critical, free["requests"] / rate(limit))
+    return {"vms": vms, "latency": latency, "parallelism": parallelism, "limit": limit,
+            "free": free, "limited": limited, "critical": critical, "floor": floor,
+            "ratio": limited["wall"] / floor}
+
+
+def report(row: dict[str, Any]) -> None:
+    free, limited = row["free"], row["limited"]
+    print(f"vms={row['vms']} latency={row['latency']}s parallelism={row['parallelism']} "
+          f"limit={row['limit']} R0={free['requests']} unlimited_wall={free['wall']:.1f}s "
+          f"limited_wall={limited['wall']:.1f}s limited_requests={limited['requests']} "
+          f"refused_429={limited['refused']} critical_path={row['critical']:.1f}s "
+          f"floor={row['floor']:.1f}s ratio={row['ratio']:.2f}")
+
+
+def verdict(row: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    limited = row["limited"]
+    return [(f"apply of {row['vms']} VMs under --api-limit {row['limit']}: wall <= 1.2 x "
+             f"max(critical path, R0 / limit)",
+             f"{limited['wall']:.1f} s / {row['floor']:.1f} s = x{row['ratio']:.2f}",
+             row["ratio"] <= 1.2),
+            (f"apply of {row['vms']} VMs under --api-limit {row['limit']}: <= {MAX_REFUSALS} "
+             "429 answers", f"{limited['refused']}", limited["refused"] <= MAX_REFUSALS)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vms", type=int, default=200)
@@ -67,19 +98,10 @@ def main() -> None:
     parser.add_argument("--limit", default="25/1", help="N/S: N requests per S seconds")
     args = parser.parse_args()
     print(f"machine: {machine()}")
-    free = measure(args.vms, args.latency, args.parallelism, None)
-    limited = measure(args.vms, args.latency, args.parallelism, args.limit)
-    critical = math.ceil(args.vms / args.parallelism) * args.latency
-    floor = max(critical, free["requests"] / rate(args.limit))
-    ratio = limited["wall"] / floor
-    holds = ratio <= 1.2 and limited["refused"] <= MAX_REFUSALS
-    print(f"vms={args.vms} latency={args.latency}s parallelism={args.parallelism} "
-          f"limit={args.limit} R0={free['requests']} unlimited_wall={free['wall']:.1f}s "
-          f"limited_wall={limited['wall']:.1f}s limited_requests={limited['requests']} "
-          f"refused_429={limited['refused']} critical_path={critical:.1f}s "
-          f"floor={floor:.1f}s ratio={ratio:.2f}")
-    print(f"target: limited wall <= 1.2 x max(critical path, R0 / limit) with <= "
-          f"{MAX_REFUSALS} 429s: {'holds' if holds else 'DOES NOT HOLD'}")
+    row = compare(args.vms, args.latency, args.parallelism, args.limit)
+    report(row)
+    for target, figure, holds in verdict(row):
+        print(f"target: {target}: {figure}: {'holds' if holds else 'DOES NOT HOLD'}")
 
 
 if __name__ == "__main__":

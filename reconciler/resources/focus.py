@@ -15,9 +15,11 @@ the planner still needs (docs/state.md, "Ownership"):
   tag, was taken by another state, or is gone): looked for by id;
 * ``{name: …}``/``{id: …}`` references to unmanaged objects: looked for by name or id.
 
-Each is one call; past ``TARGETED_MAX`` of them for a kind, one unfiltered listing of the
-kind costs fewer requests than the calls would (Mold's ``tags`` filter takes one value per
-key, TaggedResources.parseKeyValueMap, so looks cannot be merged into one call).
+Each is one call (Mold's ``tags`` filter holds one value per key: TaggedResources
+.parseKeyValueMap collects the entries with Collectors.toMap, so looks cannot share a call;
+ablestack-cloud api/src/main/java/org/apache/cloudstack/api/TaggedResources.java). Past
+``TARGETED_MAX`` looks for a kind, one unfiltered listing of the kind is read instead: a
+plan that creates many objects of a kind reads that kind as a plan always did.
 """
 
 from __future__ import annotations
