@@ -442,9 +442,8 @@ def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot, diags: Diagno
     """Addresses in state that the spec no longer declares: delete their objects, dependants
     first. A protected one is an error; one another owner holds is only forgotten."""
     declared = {str(a) for a in spec.resources}
-    order = {k: i for i, k in enumerate(KIND_ORDER)}
     gone = [(a, r) for a, r in state.resources.items() if a not in declared]
-    gone.sort(key=lambda item: -order.get(item[0].split(".", 1)[0], 0))  # dependants first
+    gone.sort(key=lambda item: len(deletion_waits(item[0].split(".", 1)[0])))  # dependants first
     drafts = []
     for address, record in gone:
         kind = address.split(".", 1)[0]
@@ -533,8 +532,8 @@ def _edges(drafts: list[tuple[str, Draft]], declared: set[str]) -> list[set[int]
     """deps[i] = drafts that must finish before draft i (see the module docstring): the
     previous draft of the same address; for each address it needs, that address's last
     draft that is not a cleanup; for a deletion of a Mold object, every draft releasing it;
-    for a deletion of an address no longer declared, every draft of a later kind."""
-    order = {k: i for i, k in enumerate(KIND_ORDER)}
+    for a deletion of an address no longer declared, every draft of the kinds it waits for
+    (``deletion_waits``)."""
     deps: list[set[int]] = [set() for _ in drafts]
     ready_of: dict[str, int] = {}
     for i, (address, draft) in enumerate(drafts):
@@ -553,10 +552,25 @@ def _edges(drafts: list[tuple[str, Draft]], declared: set[str]) -> list[set[int]
         if draft.frees:
             deps[i].update(j for j in releasers.get(draft.frees, []) if j != i)
         if draft.operation in (Operation.DELETE, Operation.FORGET) and address not in declared:
-            rank = order[address.split(".", 1)[0]]
+            waits = deletion_waits(address.split(".", 1)[0])
             deps[i].update(j for j, (a, _d) in enumerate(drafts)
-                           if order[a.split(".", 1)[0]] > rank and a != address)
+                           if a.split(".", 1)[0] in waits and a != address)
     return deps
+
+
+def deletion_waits(kind: str) -> set[str]:
+    """The kinds whose actions deleting an object of ``kind`` waits for: the kinds made after
+    it (their objects may use it), and the kinds its module names in ``DELETED_AFTER``
+    (objects deployed from it although made before it: a VM from a template). A kind that
+    names ``kind`` there is not waited for: it waits the other way."""
+    if kind not in KINDS:
+        return set()
+    later = KIND_ORDER[KIND_ORDER.index(kind) + 1:]
+    return {k for k in later if kind not in _deleted_after(k)} | set(_deleted_after(kind))
+
+
+def _deleted_after(kind: str) -> tuple[str, ...]:
+    return tuple(getattr(KINDS[kind], "DELETED_AFTER", ()))
 
 
 def _topological(deps: list[set[int]]) -> list[int]:

@@ -72,6 +72,9 @@ KIND = "template"
 SECTION = "templates"
 RESOURCE_TYPE = "Template"
 LIST_COMMAND = "listTemplates"
+# VMs deployed from a template keep it in use (deleteTemplate refuses while they exist), so a
+# destroy deletes them first although templates are made after VMs (planner.deletion_waits)
+DELETED_AFTER = ("vm",)
 # the catalog tables its desired state and observe resolve names in (live.refresh reads only those)
 CATALOG = ("zone", "os_type")
 REVISION_TAG = "mwin:revision"
