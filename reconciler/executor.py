@@ -23,7 +23,7 @@ from reconciler.mold.scope import Scoped
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
 from reconciler.resources.base import ExecContext, Waits
-from reconciler.resources.common import set_tags
+from reconciler.resources.common import retag
 from reconciler.state import ResourceState, State, StateBackend
 
 __all__ = ["ApplyOptions", "ApplyResult", "StateRecorder", "apply_plan", "check_fresh"]
@@ -223,9 +223,11 @@ class _Walker:
         kind = KINDS[action.kind]
         if action.operation is Operation.ADOPT:
             wanted = ctx.ownership_tags(action.address)
-            missing = {k: v for k, v in wanted.items() if k in action.inputs.get("add_tags", [])}
-            if missing:
-                set_tags(ctx, kind.RESOURCE_TYPE, action.inputs["id"], missing)
+            wrong = dict(action.inputs.get("wrong_tags") or {})
+            fixed = {k: v for k, v in wanted.items()
+                     if k in action.inputs.get("add_tags", []) or k in wrong}
+            if fixed:
+                retag(ctx, kind.RESOURCE_TYPE, action.inputs["id"], wrong, fixed)
             return Outcome(action.inputs["id"], action.after)
         if action.operation is Operation.FORGET:
             return Outcome(removed=True)

@@ -365,6 +365,10 @@ def _match_known(address: Address, desired: Desired, ctx: PlanContext, known: st
     if current is not None and current.owner_tag is None:
         drafts.insert(0, _adopt(current, f"recorded in this state, tagged by an older mwin "
                                           f"without an owner: add {OWNER_TAG}={ctx.owner}", ctx))
+    elif current is not None and current.address_tag not in (None, str(address)):
+        drafts.insert(0, _adopt(current, f"recorded here but tagged {current.address_tag!r} "
+                                          f"(moved with `mwin state mv`): retag it {address}",
+                                ctx, address))
     return current, drafts
 
 
@@ -422,12 +426,16 @@ def _ambiguous(address: Address, objects: list[LiveObject], ctx: PlanContext, wh
                  detail="delete the duplicates or import one with `mwin import ADDRESS ID`")
 
 
-def _adopt(live: LiveObject, reason: str, ctx: PlanContext) -> Draft:
-    """Record ``live`` in state, adding whichever ownership tags it lacks."""
+def _adopt(live: LiveObject, reason: str, ctx: PlanContext, address: Address | None = None
+           ) -> Draft:
+    """Record ``live`` in state, adding whichever ownership tags it lacks (and, given the
+    ``address`` it is recorded at, replacing an address tag of another)."""
     missing = {key: value for key, value in ((ADDRESS_TAG, None), (OWNER_TAG, ctx.owner))
                if key not in live.tags}
-    return Draft(Operation.ADOPT, reason, after=dict(live.attrs),
-                 inputs={"id": live.id, "add_tags": sorted(missing)})
+    inputs: dict[str, Any] = {"id": live.id, "add_tags": sorted(missing)}
+    if address is not None and live.tags.get(ADDRESS_TAG) not in (None, str(address)):
+        inputs["wrong_tags"] = {ADDRESS_TAG: live.tags[ADDRESS_TAG]}
+    return Draft(Operation.ADOPT, reason, after=dict(live.attrs), inputs=inputs)
 
 
 def _delete(live: LiveObject, reason: str, orphan: bool = False) -> Draft:

@@ -127,6 +127,8 @@ class ActionInputs(BaseModel):
     projectid: str | None = None  # the project the object belongs to
     orphan: bool = False  # a leftover or replaced object: deleting it leaves state unchanged
     add_tags: list[str] = Field(default_factory=list)  # adopt: ownership tags it lacks
+    # adopt: ownership tags it carries with another value (the address before `state mv`)
+    wrong_tags: dict[str, str] = Field(default_factory=dict)
     commands: list[str] = Field(default_factory=list)  # update: the API calls to make
 
 

@@ -38,8 +38,6 @@ QUICK = ISOS.replace("display_text: VirtIO", "display_text: VirtIO drivers (quic
 FAST = ("--wait-for-guest-shutdown", "0")
 
 
-
-
 def line_of(path: Path, text: str) -> int:
     return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
 
@@ -277,3 +275,27 @@ def test_state_pushed_to_postgres_keeps_its_owner(mwin: Mwin, mold: MoldApi, pg:
     ok(mwin("state", "rebuild", "--backend", pg, "--workspace", "other", "--owner", owner))
     assert "No changes." in ok(mwin("plan", str(isos), "--backend", pg, "--workspace",
                                     "other")).out
+
+
+def test_state_mv_is_followed_by_a_retag(mwin: Mwin, mold: MoldApi, tmp_path: Path) -> None:
+    """After `state mv` the object still carries the old address: the next plan retags it, so
+    a lost state later adopts it at its new address instead of making a second one."""
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    write(spec, ISOS.replace("  virtio-win: {", "  drivers: {name: virtio-win, "))
+    ok(mwin("state", "mv", "iso.virtio-win", "iso.drivers"))
+    planned = mwin.plan_json(spec)
+    [step] = planned["actions"]
+    assert (step["address"], step["operation"]) == ("iso.drivers", "adopt")
+    assert "tagged 'iso.virtio-win'" in step["reason"]
+    ok(mwin("apply", str(spec), "--auto-approve"))
+    assert ("virtio-win", "iso.drivers", mwin_owner(mwin)) in held(mold)["iso"]
+    assert "No changes." in ok(mwin("plan", str(spec))).out
+    mwin.state.unlink()  # the state is lost: the objects are found by their tags again
+    again = mwin.plan_json(spec)
+    assert sorted((a["address"], a["operation"]) for a in again["actions"]) == [
+        ("iso.drivers", "adopt"), ("iso.win2022", "adopt")]
+
+
+def mwin_owner(mwin: Mwin) -> str:
+    return str(json.loads(mwin.state.read_text(encoding="utf-8"))["owner"])
