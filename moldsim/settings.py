@@ -16,6 +16,8 @@ Sources (jeongda-young/ablestack-cloud unless noted):
   (Advanced, false, Account)
 - allow.public.user.templates: engine/components-api/.../template/TemplateManager.java
   AllowPublicUserTemplates (Advanced, true, Account)
+- allow.duplicate.networkname: server/.../network/NetworkServiceImpl.java
+  AllowDuplicateNetworkName (Advanced, true, Account), read by createGuestNetwork
 - expunge.delay: server/.../configuration/Config.java ExpungeDelay (Advanced, Integer, 86400,
   not dynamic in Mold: read when the management server starts)
 - kvm.vmstoragesnapshot.enabled: server/.../storage/snapshot/SnapshotManager.java
@@ -65,6 +67,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
             "QueryManagerImpl", "Whether users see their Destroyed and Expunging VMs"),
     Setting("allow.public.user.templates", "Advanced", "Boolean", "true", "Account", True,
             "TemplateManager", "Whether users may make templates and ISOs public"),
+    Setting("allow.duplicate.networkname", "Advanced", "Boolean", "true", "Account", True,
+            "NetworkService", "Whether an account may have two networks of one name"),
     Setting("expunge.delay", "Advanced", "Integer", "86400", "Global", False,
             "UserVmManager", "Seconds a destroyed VM waits before it is expunged"),
     Setting("kvm.vmstoragesnapshot.enabled", "Snapshots", "Boolean", "true", "Global", True,

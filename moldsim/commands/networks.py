@@ -44,11 +44,12 @@ def view(ctx: Ctx, rec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _addressing(ctx: Ctx, n: int, p: dict[str, Any]) -> tuple[str, str, str]:
-    """(gateway, netmask, cidr): given ones, or the n-th /24 of the zone's guest range."""
+    """(gateway, netmask, cidr): given ones, or the n-th /24 of the zone's guest range. Mold
+    (NetworkServiceImpl.createGuestNetwork) makes a CIDR only from gateway and netmask
+    together, and NetworkOrchestrator.createGuestNetwork keeps the gateway only with a CIDR:
+    one of them alone is ignored, without an error, and Mold picks both."""
     gateway, netmask = p.get("gateway"), p.get("netmask")
-    if (gateway is None) != (netmask is None):
-        raise errors.param_error("gateway and netmask should be defined together")
-    if gateway is None:  # 10.1.1.0/24 … 10.1.254.0/24, then 10.2.1.0/24 …
+    if gateway is None or netmask is None:  # 10.1.1.0/24 … 10.1.254.0/24, then 10.2.1.0/24 …
         prefix = f"10.{1 + (n - 1) // 254}.{(n - 1) % 254 + 1}"
         return f"{prefix}.1", "255.255.255.0", f"{prefix}.0/24"
     base = ".".join(str(int(g) & int(m)) for g, m in zip(gateway.split("."), netmask.split("."), strict=False))
@@ -69,6 +70,13 @@ def create_network(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     if offering.get("state") != "Enabled":
         raise errors.param_error("Network offering with specified id is not in Enabled state")
     owner = identity.finalize_owner(ctx, p)
+    # NetworkServiceImpl.createGuestNetwork: names repeat within an account unless
+    # allow.duplicate.networkname (Account scope, default true) is false
+    if not ctx.flag("allow.duplicate.networkname", owner["id"]) and any(
+            r["accountid"] == owner["id"] and r["name"] == p["name"]
+            for r in ctx.coll("networks").values()):
+        raise errors.param_error("Another network with same name already exists within "
+                                 f"account: {owner['name']}")
     n = ctx.store.next_seq("network")
     gateway, netmask, cidr = _addressing(ctx, n, p)
     rec = {

@@ -25,7 +25,7 @@ from reconciler.plan import Action
 from reconciler.resources.base import Attr, ExecContext
 from reconciler.resources.focus import Focus
 
-__all__ = ["KindModule", "PlanningContext", "SpecView"]
+__all__ = ["KindModule", "PlanFlags", "PlanningContext", "SpecView"]
 
 
 class SpecView(Protocol):
@@ -38,9 +38,19 @@ class SpecView(Protocol):
     def resources(self) -> Mapping[Address, Declared]: ...
 
 
+class PlanFlags(Protocol):
+    """The command-line choices of a plan a kind may read (the planner's PlanOptions)."""
+
+    @property
+    def force_replace(self) -> tuple[str, ...]:
+        """Addresses `--replace` names: replaced by the planner in one action (their kind's
+        plan_changes is not asked), which deletes the old object itself."""
+
+
 class PlanningContext(Protocol):
     """What a kind may consult while it plans: Mold's catalog and live objects, the spec,
-    what state recorded, and where to report. It never sees other kinds' drafts."""
+    what state recorded, the plan's flags, and where to report. It never sees other kinds'
+    drafts."""
 
     @property
     def catalog(self) -> Catalog: ...
@@ -56,6 +66,9 @@ class PlanningContext(Protocol):
 
     @property
     def owner(self) -> str | None: ...
+
+    @property
+    def options(self) -> PlanFlags: ...
 
     @property
     def provenance(self) -> Mapping[str, str]:

@@ -37,7 +37,7 @@ def test_values_declared_for_the_first_time_are_not_drift(mwin: Mwin, mold: Mold
     spec = write(tmp_path / "spec.yaml", BASE)
     ok(mwin("apply", str(spec), *FAST))
     write(spec, BASE.replace("n1: {display_text: n1}",
-                             "n1: {display_text: n1, gateway: 10.5.0.1, netmask: 255.255.255.0}")
+                             "n1: {display_text: n1, network_domain: lab.internal}")
           .replace("    state: stopped\n", "    state: stopped\n    snapshots: [clean]\n"))
     assert drift_of(mwin, spec) == []
     assert "drift" not in ok(mwin("plan", str(spec))).out

@@ -94,7 +94,8 @@ def vm(ident: str, name: str, address: str | None, owner: str | None = OWNER, *,
     base.update(attrs)
     held = iso_ids or ({cdrom: iso_id} if isinstance(cdrom, str) and iso_id else {})
     private = {"iso_id": iso_id, "iso_ids": held, "drives": drives, "source_name": source, "snapshot_ids": snaps,
-               "failed_snapshots": {}, "network_ids": nets}  # as vm.observe makes them
+               "failed_snapshots": {}, "network_ids": nets,
+               "nic_network_ids": list(nets.values())}  # as vm.observe makes them
     return LiveObject("vm", ident, name, base, tags(address, owner), str(base["state"]),
                       private)
 

@@ -34,9 +34,24 @@ def test_create_network_defaults_and_listing(wf: Workflow) -> None:
     assert second["cidr"] == "192.168.50.0/24"
     listed = wf.ok("listNetworks")
     assert listed["count"] == 2 and [n["name"] for n in listed["network"]] == ["prep-net", "second"]
-    status, body = wf.call("createNetwork", name="x", zoneid=wf.zone_id(), gateway="10.9.9.1",
-                           networkofferingid=net["networkofferingid"])
-    assert status == 431 and body["errorcode"] == 431
+    # NetworkServiceImpl.createGuestNetwork: a gateway without a netmask (or a netmask
+    # without a gateway) is ignored, no error: Mold picks both
+    alone = wf.network("x", gateway="10.9.9.1")
+    assert (alone["gateway"], alone["netmask"], alone["cidr"]) == \
+        ("10.1.3.1", "255.255.255.0", "10.1.3.0/24")
+    assert wf.network("y", netmask="255.255.0.0")["cidr"] == "10.1.4.0/24"
+
+
+def test_network_names_repeat_unless_allow_duplicate_networkname_is_false(wf: Workflow) -> None:
+    """NetworkServiceImpl.createGuestNetwork: AllowDuplicateNetworkName (Account, true)."""
+    first = wf.network("same")
+    assert wf.network("same")["id"] != first["id"]
+    wf.ok("updateConfiguration", name="allow.duplicate.networkname", value="false")
+    status, body = wf.call("createNetwork", name="same", zoneid=wf.zone_id(),
+                           networkofferingid=first["networkofferingid"])
+    assert (status, body["errortext"]) == \
+        (431, "Another network with same name already exists within account: admin")
+    assert wf.network("other")["name"] == "other"
 
 
 def test_update_network_is_a_job(wf: Workflow) -> None:

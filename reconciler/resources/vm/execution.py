@@ -314,6 +314,8 @@ def _nic_of(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
 
 def _add_nic(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     network_id = inputs.networkid
+    if _nic_in(_vm_row(action, ctx), network_id) is not None:
+        return  # already there (an earlier apply that stopped before the rest of its moves)
     send_job(ctx, "addNicToVirtualMachine",
              {"virtualmachineid": action.mold_id, "networkid": network_id},
              _vm_check(action, ctx, lambda row: _nic_in(row, network_id) is not None),

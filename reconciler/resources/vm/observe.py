@@ -60,6 +60,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "failed_snapshots": {_snapshot_name(s): s.get("id") for s in snapshots
                              if s not in good},
         "network_ids": {n.get("networkname"): n.get("networkid") for n in nics},
+        # network id per NIC, the default NIC first: two NICs in networks of one name (a
+        # replaced network's move, interrupted) stay two here
+        "nic_network_ids": [str(n.get("networkid")) for n in nics if n.get("networkid")],
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
                       raw.get("state"), private)
@@ -85,7 +88,8 @@ def _snapshot_name(row: Mapping[str, Any]) -> str:
 def holds(live: LiveObject) -> list[str]:
     """Mold ids this VM keeps in use while it exists: the ISO in its drive, its networks."""
     held = [live.private.get("iso_id"), *live.private.get("iso_ids", {}).values(),
-            *live.private.get("network_ids", {}).values()]
+            *live.private.get("network_ids", {}).values(),
+            *live.private.get("nic_network_ids", [])]
     return list(dict.fromkeys(str(i) for i in held if i))
 
 

@@ -353,14 +353,16 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
                   planned: list[Draft], ctx: PlanningContext) -> list[Draft]:
     """The ISO ``held`` in the drive is about to be deleted: eject it, and insert the ISO
     resource's new object again where the spec still wants it there (the drive declared with
-    that ISO, or left as deployed). A network it is in cannot be let go of here: its NICs
-    change only as `networks` says."""
+    that ISO, or left as deployed). A network it is in: move the NIC to the network
+    resource's new object (``_nic_moves``)."""
+    state = dict(planned[-1].after or {}) if planned and planned[-1].after else (
+        _current(desired, live, ctx) if desired else dict(live.attrs))
+    if held in _nic_networks(live):
+        return _nic_moves(desired, live, held, freed, state, ctx)
     names = {i: n for n, i in live.private.get("iso_ids", {}).items()}
     if held not in names and held != live.private.get("iso_id"):
         return []
     name = names.get(held, live.attrs.get("cdrom"))
-    state = dict(planned[-1].after or {}) if planned and planned[-1].after else (
-        _current(desired, live, ctx) if desired else dict(live.attrs))
     loaded = drives(state.get("cdrom"))
     wanted = desired is not None and freed is not None and (
         desired.attrs.get("cdrom") == UNSET or name in drives(desired.attrs.get("cdrom")))
@@ -372,4 +374,46 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
         drafts.append(_step(Operation.ATTACH_ISO, f"insert the new {freed} again",
                             dict(drafts[-1].after or {}), {"cdrom": one_or_list(loaded)},
                             inputs={"isoid": {"$ref": freed}}, needs=[freed]))
+    return drafts
+
+
+def _nic_networks(live: LiveObject) -> list[str]:
+    """The network id of each NIC, the default NIC first."""
+    return list(live.private.get("nic_network_ids")
+                or [str(i) for i in live.private.get("network_ids", {}).values() if i])
+
+
+def _nic_moves(desired: Desired | None, live: LiveObject, held: str, freed: str | None,
+               state: dict[str, Any], ctx: PlanningContext) -> list[Draft]:
+    """The network ``held`` (a NIC of this VM is in it) is about to be deleted because its
+    resource ``freed`` is replaced: add a NIC in the new network, make that the default NIC
+    where the old one was (Mold never removes the default NIC), then remove the NIC in the
+    old network, which its deletion waits for. ``networks`` names stay as they are. Nothing
+    for a network the spec no longer declares (``networks`` no longer names it, so the NIC
+    steps remove it), nor under `--replace` of the network: that one action deletes the
+    old network itself, so nothing can come in between (the plan warns)."""
+    if desired is None or freed is None or freed in ctx.options.force_replace:
+        return []
+    old = ctx.live.get("network", held)
+    name = old.name if old else held
+    if state.get("snapshots"):
+        ctx.error_at(desired.address, "networks",
+                     f"{freed} is replaced, so this VM's NIC in network {name!r} moves to the new "
+                     "network, but Mold refuses to add, remove or change NICs of a VM with VM "
+                     f"snapshots ({', '.join(state['snapshots'])})",
+                     detail="UserVmManagerImpl refuses NIC changes while any VM snapshot exists: "
+                            "drop the snapshots from `snapshots` and apply first, or change the "
+                            "network back so that it needs no replacement")
+        return []
+    new = {"$ref": freed}
+    drafts = [_step(Operation.ADD_NIC, f"add a NIC in the new network of {freed} (the old one, "
+                    f"{name!r} {held}, is replaced)", state, {}, inputs={"networkid": new},
+                    needs=[freed])]
+    if _nic_networks(live)[0] == held:
+        drafts.append(_step(Operation.SET_DEFAULT_NIC, f"make the NIC in the new network of "
+                            f"{freed} the default (the NIC in {held} was)", state, {},
+                            inputs={"networkid": new}))
+    drafts.append(_step(Operation.REMOVE_NIC, f"remove the NIC in the replaced network {name!r} "
+                        f"({held}), which is deleted next", state, {}, inputs={"networkid": held},
+                        releases=[held]))
     return drafts

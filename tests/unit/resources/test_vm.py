@@ -89,3 +89,33 @@ def test_steps_read_the_vm_back_and_never_send_an_empty_group() -> None:
                           inputs={"id": ident}), exec_context(client))
         [row] = client.list_all("listVirtualMachines", "virtualmachine", {"id": ident})
         assert (row["displayname"], "isoid" in row, "group" in row) == ("Master", False, False)
+
+
+def test_add_nic_into_a_network_the_vm_is_already_in_does_nothing() -> None:
+    """A move of NICs that an earlier apply began (the NIC in the new network is there)."""
+    with in_process_mold() as (_sim, client):
+        zone = client.list_all("listZones", "zone")[0]["id"]
+        ostype = next(o["id"] for o in client.list_all("listOsTypes", "ostype")
+                      if o["name"] == "Windows PV")
+        image = client.call("registerIso", {"name": "inst", "url": "https://e.com/i.iso",
+                                            "zoneid": zone, "ostypeid": ostype})["iso"][0]["id"]
+        offering = next(o["id"] for o in client.list_all("listNetworkOfferings",
+                                                         "networkoffering")
+                        if o["name"].startswith("DefaultIsolated"))
+        nets = [client.call("createNetwork", {"name": "net", "zoneid": zone,
+                                              "networkofferingid": offering})["network"]["id"]
+                for _ in range(2)]
+        inputs = {"name": "m1", "displayname": "m1", "zoneid": zone, "templateid": image,
+                  "hypervisor": "KVM", "networkids": nets[:1], "startvm": True,
+                  "serviceofferingid": client.list_all("listServiceOfferings",
+                                                       "serviceoffering")[0]["id"],
+                  "diskofferingid": client.list_all("listDiskOfferings", "diskoffering")[0]["id"],
+                  "boottype": "BIOS", "bootmode": "LEGACY"}
+        ident = str(vm.execute(Action(address="vm.m1", operation=Operation.CREATE, reason="r",
+                                      inputs=inputs), exec_context(client)).mold_id)
+        add = Action(address="vm.m1", operation=Operation.ADD_NIC, reason="r", mold_id=ident,
+                     inputs={"id": ident, "networkid": nets[1]})
+        for _ in range(2):
+            vm.execute(add, exec_context(client))
+        [row] = client.list_all("listVirtualMachines", "virtualmachine", {"id": ident})
+        assert [n["networkid"] for n in row["nic"]] == nets
