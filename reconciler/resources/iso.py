@@ -6,8 +6,10 @@ Rules (ATTRS): ``url``, ``zone``, ``checksum`` and ``project`` are registration-
 force a replacement: the new ISO is registered first (so an image is never missing), and the
 old one is deleted by an action of its own once no VM holds it in a drive; ``name``,
 ``display_text``, ``os_type``, ``bootable`` change with updateIso; ``public``, ``featured``,
-``extractable`` with updateIsoPermissions. A non-bootable ISO's OS type is always "None" in
-Mold. registerIso makes an ISO featured only for a root-admin owner
+``extractable`` with updateIsoPermissions. A non-bootable ISO is registered with the OS type
+"None" (TemplateAdapterBase.prepare); one made non-bootable later keeps its OS type, which is
+then not compared: updateIso never resets it, and setting it would give every VM deployed
+from the ISO that OS type too (TemplateManagerImpl.updateTemplateOrIso). registerIso makes an ISO featured only for a root-admin owner
 (TemplateAdapterBase.prepare); the owner may feature it afterwards, so mwin does.
 
 An uploaded ISO is known by the sha256 of its file (tag ``mwin:sha256``, recorded in state
@@ -312,6 +314,8 @@ def tables(spec: Spec) -> list[str]:
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
+    if live is not None and not desired.attrs["bootable"]:  # whatever Mold kept (module doc)
+        desired.attrs["os_type"] = live.attrs.get("os_type")
     if desired.attrs.get("build"):
         return _plan_built(desired, live, ctx)
     if live is not None and live.attrs.get("sha256") and live.state != "ready" \

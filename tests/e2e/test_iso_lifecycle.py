@@ -103,3 +103,19 @@ def test_saved_plan_refused_when_live_object_changed(mwin: Mwin, mold: MoldApi, 
     refused = mwin("apply", str(saved))
     assert refused.code == 1
     assert "an object it acts on changed in Mold" in refused.err
+
+
+def test_an_iso_made_non_bootable_converges_in_one_update(mwin: Mwin, mold: MoldApi,
+                                                          tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", SPEC)
+    assert mwin("apply", str(spec), "--auto-approve").code == 0
+    write(spec, SPEC.replace("    os_type: Windows PV\n", "    os_type: Windows PV\n"
+                             "    bootable: false\n"))
+    plan = mwin.plan_json(spec)
+    assert [(a["address"], a["operation"], a["changed"]) for a in plan["actions"]] == [
+        ("iso.win2022", "update", ["bootable"])]
+    assert mwin("apply", str(spec), "--auto-approve").code == 0
+    row = isos_in_mold(mold)["win2022"]
+    assert (row["bootable"], row["ostypename"]) == (False, "Windows PV")  # Mold keeps it
+    again = mwin("plan", str(spec))
+    assert again.code == 0 and "No changes." in again.out, again.out

@@ -309,3 +309,18 @@ def test_json_summary_counts_every_kind_of_action(tmp_path: Path) -> None:
         ("iso.win2022", "delete", True), ("iso.win2022", "replace", True)]
     for index, action in enumerate(document["actions"]):
         assert action["index"] == index and all(d < index for d in action["depends_on"])
+
+
+def test_an_iso_made_non_bootable_is_one_update_and_keeps_its_os_type(tmp_path: Path) -> None:
+    """updateIso never resets the OS type (TemplateManagerImpl.updateTemplateOrIso), and
+    setting "None" would give the VMs deployed from the ISO that OS type: it is left as Mold
+    has it, so the plan converges."""
+    spec = SPEC.replace("    os_type: Windows PV\n", "    os_type: Windows PV\n    bootable: false\n")
+    doc = spec_from(tmp_path, spec)
+    plan, _ = make_plan(doc, state(**{"iso.win2022": ("i1", {})}), live(iso("i1")))
+    [update] = plan.actions
+    assert (update.operation, update.changed) == (Operation.UPDATE, ["bootable"])
+    assert update.after is not None and update.after["os_type"] == "Windows PV"
+    after, _ = make_plan(doc, state(**{"iso.win2022": ("i1", dict(update.after))}),
+                         live(iso("i1", bootable=False)))
+    assert after.actions == []
