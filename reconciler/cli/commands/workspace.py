@@ -25,8 +25,14 @@ __all__ = ["workspace_app"]
 # config.yaml, once there is one.
 GITIGNORE = "# written by mwin: the selected workspace is this checkout's own\n/workspace\n/.gitignore\n"
 
-workspace_app = typer.Typer(help="Several states in one backend, one per spec or zone.",
-                            no_args_is_help=True)
+workspace_app = typer.Typer(
+    help="Several states in one backend, each with keys of its own.\n\n"
+         "A state never takes over an object another state made for the same address, so two "
+         "workspaces cannot manage the same keys: per zone, give each state's resources keys "
+         "of their own (a prefix such as z2-, keeping the Mold name with `name:`), or declare a "
+         "template once with `zones:` to have it copied to the other zones (docs/state.md, "
+         "\"Workspaces\").",
+    no_args_is_help=True)
 
 
 @workspace_app.command("list")

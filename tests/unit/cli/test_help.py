@@ -66,7 +66,12 @@ def test_help_by_value(tmp_path: Path) -> None:
     assert "Usage: python -m reconciler state rm [OPTIONS] ADDRESS..." in removed
     listed = mwin(tmp_path, "-h").out.splitlines()
     assert "  state      Inspect and edit the state (each edit locked and atomic)." in listed
-    assert "  workspace  Several states in one backend, one per spec or zone." in listed
+    assert "  workspace  Several states in one backend, each with keys of its own." in listed
+    workspaces = " ".join(mwin(tmp_path, "workspace", "-h").out.split())
+    assert "one per spec or zone" not in workspaces
+    assert ("per zone, give each state's resources keys of their own (a prefix such as z2-, "
+            "keeping the Mold name with `name:`), or declare a template once with `zones:`"
+            ) in workspaces
 
 
 def test_version(tmp_path: Path) -> None:
