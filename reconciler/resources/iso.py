@@ -25,10 +25,12 @@ and uploaded like a ``file:``; retired once the templates made with it exist.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, StrictBool, StrictStr
 
@@ -179,6 +181,11 @@ def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
                     decl.pos, address=str(decl.address))
     if spec.build is not None:
         validate_build(decl, doc, diags)
+    if spec.url is not None:
+        problem = url_problem(spec.url)
+        if problem:
+            diags.error(f"`url`: {spec.url!r} {problem}", decl.at("url"),
+                        address=str(decl.address))
     if spec.sha256 is not None and spec.file is None:
         diags.error("`sha256` goes with `file`", decl.at("sha256"), address=str(decl.address))
     if spec.file is not None:
@@ -191,6 +198,42 @@ def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     if decl.spec.bootable and decl.spec.os_type is None:
         diags.error("a bootable ISO needs `os_type` (e.g. \"Windows PV\")", decl.pos,
                     address=str(decl.address))
+
+
+# what Mold's registerIso takes (UriUtils.validateUrl with the ISO format, from
+# HypervisorTemplateAdapter.prepare): http(s), a host that is not loopback, link-local, "any"
+# or multicast, a path ending in an ISO extension (checkFormat); else 431 at apply
+ISO_PATH = re.compile(r"\.(iso|iso\.gz|iso\.bz2|iso\.zip|metalink)$", re.IGNORECASE)
+
+
+def url_problem(url: str) -> str | None:
+    """Why Mold would refuse ``url`` for registerIso (None: it would take it, as far as can
+    be told without resolving the host)."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - parsing the port raises for one that is not a number
+    except ValueError as exc:
+        return f"is not a valid URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL: Mold downloads ISOs over http or https only"
+    host = parts.hostname
+    if not host:
+        return "has no host"
+    if host == "localhost" or _local_ip(host):
+        return ("names a loopback, link-local or multicast host, which Mold refuses (\"Illegal "
+                "host specified in url\"): give an address Mold's storage can reach")
+    if not ISO_PATH.search(parts.path):
+        return ("does not end in .iso (or .iso.gz, .iso.bz2, .iso.zip, .metalink), which Mold "
+                "requires of an ISO's URL")
+    return None
+
+
+def _local_ip(host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return ip.is_loopback or ip.is_link_local or ip.is_unspecified or ip.is_multicast
 
 
 def local_path(decl: Declared) -> Path:

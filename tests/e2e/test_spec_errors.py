@@ -165,3 +165,24 @@ def test_usage_errors_are_one_message_and_exit_2(tmp_path: Path, args: tuple[str
     run = Mwin("http://127.0.0.1:9/client/api", tmp_path, process=True)(*args)  # the CLI contract
     assert run.code == 2 and run.out == ""
     assert message in run.err and "Traceback" not in run.err
+
+
+def test_iso_urls_mold_would_refuse_are_errors_before_anything_is_sent(tmp_path: Path) -> None:
+    write(tmp_path / "spec.yaml", 'version: 1\ndefaults: {zone: Zone1}\nisos:\n'
+                                  '  x: {url: "ftp://a/x.iso", bootable: false}\n'
+                                  '  y: {url: "not a url", bootable: false}\n'
+                                  '  z: {url: "https://example.com/win.qcow2", bootable: false}\n'
+                                  '  ok: {url: "https://example.com/virtio-win.iso", bootable: false}\n')
+    for command in ("validate", "plan"):
+        run = Mwin(NOBODY, tmp_path)(command, "spec.yaml")
+        assert run.code == 1 and clean(run.err) and run.out == ""
+        assert error_lines(run.err) == [
+            "spec.yaml:4:12: error: iso.x: `url`: 'ftp://a/x.iso' is not an http(s) URL: Mold "
+            "downloads ISOs over http or https only",
+            "spec.yaml:5:12: error: iso.y: `url`: 'not a url' is not an http(s) URL: Mold "
+            "downloads ISOs over http or https only",
+            "spec.yaml:6:12: error: iso.z: `url`: 'https://example.com/win.qcow2' does not end "
+            "in .iso (or .iso.gz, .iso.bz2, .iso.zip, .metalink), which Mold requires of an "
+            "ISO's URL",
+            "3 error(s); nothing was changed.",
+        ], command

@@ -40,9 +40,9 @@ isos:
 
 
 def test_digest_depends_on_content_not_on_file_name_or_layout(tmp_path: Path) -> None:
-    one = write(tmp_path / "one.yaml", "isos:\n  w: {url: http://a, os_type: x, zone: z}\n")
-    two = write(tmp_path / "two.yaml", "isos:\n  w:\n    zone: z\n    os_type: x\n    url: http://a\n")
-    three = write(tmp_path / "three.yaml", "isos:\n  w: {url: http://b, os_type: x, zone: z}\n")
+    one = write(tmp_path / "one.yaml", "isos:\n  w: {url: http://a/a.iso, os_type: x, zone: z}\n")
+    two = write(tmp_path / "two.yaml", "isos:\n  w:\n    zone: z\n    os_type: x\n    url: http://a/a.iso\n")
+    three = write(tmp_path / "three.yaml", "isos:\n  w: {url: http://b/b.iso, os_type: x, zone: z}\n")
     digests = [load_spec(p)[0].digest for p in (one, two, three)]  # type: ignore[union-attr]
     assert digests[0] == digests[1] != digests[2]
 
@@ -83,7 +83,7 @@ def test_unknown_top_level_key_and_unsupported_version(tmp_path: Path) -> None:
 
 
 def test_unknown_key_without_a_close_match_has_no_suggestion(tmp_path: Path) -> None:
-    spec = write(tmp_path / "spec.yaml", "isos:\n  w:\n    url: http://a\n    colour: red\n")
+    spec = write(tmp_path / "spec.yaml", "isos:\n  w:\n    url: http://a/a.iso\n    colour: red\n")
     assert problems(spec)[0] == "spec.yaml:4:5: error: iso.w: unknown key 'colour'"
 
 
@@ -110,8 +110,8 @@ def test_yaml_errors_of_one_file_and_model_errors_of_another_are_reported_togeth
 
 def test_directory_merges_files_in_name_order(tmp_path: Path) -> None:
     write(tmp_path / "10-defaults.yaml", "version: 1\ndefaults: {zone: Zone1}\n")
-    write(tmp_path / "20-isos.yaml", "isos:\n  win: {url: http://a, os_type: Windows PV}\n")
-    write(tmp_path / "30-more.yml", "isos:\n  virtio: {url: http://b, bootable: false}\n")
+    write(tmp_path / "20-isos.yaml", "isos:\n  win: {url: http://a/a.iso, os_type: Windows PV}\n")
+    write(tmp_path / "30-more.yml", "isos:\n  virtio: {url: http://b/b.iso, bootable: false}\n")
     write(tmp_path / "empty.yaml", "")
     write(tmp_path / "notes.txt", "not: [a spec")
     doc, diags = load_spec(tmp_path)
@@ -123,9 +123,9 @@ def test_directory_merges_files_in_name_order(tmp_path: Path) -> None:
 
 
 def test_duplicate_address_across_files_names_both_positions(tmp_path: Path) -> None:
-    write(tmp_path / "a.yaml", "defaults: {zone: z}\nisos:\n  win: {url: http://a, os_type: x}\n")
-    write(tmp_path / "b.yaml", "isos:\n  other: {url: http://c, bootable: false}\n"
-                               "  win: {url: http://b}\n")
+    write(tmp_path / "a.yaml", "defaults: {zone: z}\nisos:\n  win: {url: http://a/a.iso, os_type: x}\n")
+    write(tmp_path / "b.yaml", "isos:\n  other: {url: http://c/c.iso, bootable: false}\n"
+                               "  win: {url: http://b/b.iso}\n")
     assert problems(tmp_path) == [
         "b.yaml:3:3: error: iso.win is declared twice",
         "    first declared at a.yaml:3:3",
@@ -134,7 +134,7 @@ def test_duplicate_address_across_files_names_both_positions(tmp_path: Path) -> 
 
 def test_duplicate_address_is_reported_even_when_the_first_entry_is_invalid(tmp_path: Path) -> None:
     write(tmp_path / "a.yaml", "isos:\n  win: {url: 5}\n")
-    write(tmp_path / "b.yaml", "isos:\n  win: {url: http://b}\n")
+    write(tmp_path / "b.yaml", "isos:\n  win: {url: http://b/b.iso}\n")
     lines = problems(tmp_path)
     assert "b.yaml:2:3: error: iso.win is declared twice" in lines
 

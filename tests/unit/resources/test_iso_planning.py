@@ -324,3 +324,29 @@ def test_an_iso_made_non_bootable_is_one_update_and_keeps_its_os_type(tmp_path: 
     after, _ = make_plan(doc, state(**{"iso.win2022": ("i1", dict(update.after))}),
                          live(iso("i1", bootable=False)))
     assert after.actions == []
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("http://a:abc/x.iso", "is not a valid URL (Port could not be cast to integer value as "
+                           "'abc')"),
+    ("http:///x.iso", "has no host"),
+    ("http://127.0.0.1/x.iso", "names a loopback, link-local or multicast host"),
+    ("https://localhost/x.iso", "names a loopback, link-local or multicast host"),
+    ("https://[fe80::1]/x.iso", "names a loopback, link-local or multicast host"),
+    ("https://example.com/x", "does not end in .iso"),
+])
+def test_iso_url_rules_of_mold(tmp_path: Path, url: str, problem: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC.replace("https://example.com/win.iso", url), encoding="utf-8")
+    doc, diags = load_spec(path)
+    assert doc is None
+    [error] = diags.errors
+    assert error.render().startswith(f"{path}:5:10: error: iso.win2022: `url`: {url!r} {problem}")
+
+
+@pytest.mark.parametrize("url", ["https://example.com/a.iso", "HTTP://EXAMPLE.COM/A.ISO",
+                                 "https://10.0.0.5:8443/isos/win.iso.gz?token=1",
+                                 "https://example.com/virtio.metalink"])
+def test_iso_urls_mold_takes(tmp_path: Path, url: str) -> None:
+    doc = spec_from(tmp_path, SPEC.replace("https://example.com/win.iso", url))
+    assert doc is not None
