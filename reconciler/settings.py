@@ -54,6 +54,13 @@ class Settings(pydantic.BaseModel, frozen=True):
         parts = urlsplit(value.strip())
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError("must be an http(s):// URL such as http://mold:8080/client/api")
+        try:
+            parts.port  # noqa: B018 - parsing the port raises for one that is not a number
+        except ValueError:
+            raise ValueError("the port must be a number from 0 to 65535, as in "
+                             "http://mold:8080/client/api") from None
+        if any(c.isspace() or not c.isprintable() for c in value.strip()):
+            raise ValueError("contains a space or a control character")
         path = parts.path.rstrip("/")
         if not path.endswith(API_PATH):
             path += API_PATH
@@ -138,9 +145,16 @@ def load_settings(
     try:
         return Settings(**values)
     except pydantic.ValidationError as exc:
-        # Build the text from locations and messages only: inputs may be secrets.
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        # Build the text from where each value came from and the messages only: inputs may
+        # be secrets (_shown hides them).
+        problems = "; ".join(_problem(e["loc"], e["msg"], sources) for e in exc.errors())
         raise SettingsError(f"invalid Mold settings: {problems}") from None
+
+
+def _problem(loc: tuple[int | str, ...], message: str, sources: Mapping[str, str]) -> str:
+    """One invalid field, named by where its value came from (``MOLD_URL=…``, ``--url …``)."""
+    name = ".".join(map(str, loc))
+    return f"{sources.get(name, name)}: {message.removeprefix('Value error, ')}"
 
 
 def _from_args_or_env(f: _Field, explicit: Mapping[str, Any],

@@ -42,6 +42,7 @@ from reconciler.errors import (
     JobFailed,
     JobTimeout,
     MoldError,
+    SettingsError,
     TransportError,
     UncertainMutation,
 )
@@ -121,7 +122,11 @@ class MoldClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = settings.url
-        self._path = httpx.URL(settings.url).path  # for log lines: the host is in --url already
+        try:
+            self._path = httpx.URL(settings.url).path  # for log lines: the host is in --url already
+        except httpx.InvalidURL as exc:  # what Settings' own check lets through
+            raise SettingsError(f"the Mold API URL (--url or MOLD_URL) is not a valid URL: "
+                                f"{exc}") from None
         self._retry = retry
         self._poll = poll
         self._sleep = sleep

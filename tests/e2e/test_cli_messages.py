@@ -227,3 +227,14 @@ def test_import_all_reports_each_adoption_that_failed(mwin: Mwin, mold: MoldApi,
     again = mwin("import", "--all", "--spec", str(spec))
     assert again.code == 0 and "1 object(s) adopted." in again.out
     assert state_of(mwin) == made
+
+
+def test_a_mold_url_with_a_bad_port_is_a_settings_error(tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    bad = "http://127.0.0.1:abc/client/api"
+    for run in (Mwin(bad, tmp_path)("plan", str(spec)),
+                Mwin("http://127.0.0.1:9/client/api", tmp_path)("plan", str(spec), "--url", bad)):
+        assert run.code == 1 and "internal error" not in run.err and "Traceback" not in run.err
+        assert run.err.startswith("Error: invalid Mold settings: ")
+        assert "the port must be a number from 0 to 65535" in run.err
+    assert f"MOLD_URL={bad}: the port" in Mwin(bad, tmp_path)("plan", str(spec)).err

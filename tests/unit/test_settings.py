@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 import trustme
+from pydantic import SecretStr
 
 from reconciler.errors import SettingsError
+from reconciler.mold import MoldClient
 from reconciler.settings import Settings, load_settings
 
 INI = """
@@ -101,6 +103,31 @@ def test_invalid_url_is_settings_error_without_secrets():
         load_settings(url="mold:8080", api_key="AK-123", secret_key="SK-456", env={})
     assert "url" in str(caught.value) and "http://" in str(caught.value)
     assert "AK-123" not in str(caught.value) and "SK-456" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("given", "problem"), [
+    ("http://127.0.0.1:abc/client/api", "the port must be a number from 0 to 65535, as in "
+                                        "http://mold:8080/client/api"),
+    ("http://127.0.0.1:99999/client/api", "the port must be a number from 0 to 65535, as in "
+                                          "http://mold:8080/client/api"),
+    ("http://[::1/client/api", "Invalid IPv6 URL"),
+    ("http://mo\tld/client/api", "contains a space or a control character"),
+])
+def test_a_url_that_cannot_be_parsed_names_its_source(given, problem):
+    with pytest.raises(SettingsError) as caught:
+        load_settings(env={"MOLD_URL": given, "MOLD_API_KEY": "k", "MOLD_SECRET_KEY": "s"})
+    assert str(caught.value) == f"invalid Mold settings: MOLD_URL={given}: {problem}"
+    with pytest.raises(SettingsError, match=r"^invalid Mold settings: --url "):
+        load_settings(url=given, api_key="k", secret_key="s", env={})
+
+
+def test_the_client_turns_a_url_httpx_refuses_into_a_settings_error():
+    """A URL that passes Settings' check but not httpx's (built around the check here)."""
+    unchecked = Settings.model_construct(url="http://mo\tld/client/api",
+                                         api_key=SecretStr("k"), secret_key=SecretStr("s"))
+    with pytest.raises(SettingsError, match=r"^the Mold API URL \(--url or MOLD_URL\) is not a "
+                                            "valid URL: Invalid non-printable ASCII character"):
+        MoldClient(unchecked)
 
 
 def test_everything_missing_names_every_way(tmp_path):
