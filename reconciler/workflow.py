@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import pydantic
+
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, StateError
 from reconciler.executor import check_fresh
@@ -202,10 +204,28 @@ def is_plan_file(path: str | Path) -> bool:
 
 
 def read_plan_file(path: str | Path) -> Plan:
+    """The plan saved in ``path``; MwinError in one line when it is not one."""
     try:
         return Plan.from_file_json(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise MwinError(f"{path} is not a readable mwin plan file: {exc}") from None
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+    except UnicodeDecodeError:
+        why = "not UTF-8 text"
+    except pydantic.ValidationError as exc:
+        why = _plan_problem(exc)
+    raise MwinError(f"{path} is not a readable mwin plan file ({why}); save one with "
+                    "`mwin plan --out FILE`")
+
+
+def _plan_problem(exc: pydantic.ValidationError) -> str:
+    """The first reason a file is no plan, in words (never pydantic's report)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    if first["type"] == "json_invalid":
+        return "not JSON"
+    where = ".".join(map(str, first["loc"]))
+    more = f", and {len(errors) - 1} more problem(s)" if len(errors) > 1 else ""
+    return f"{where + ': ' if where else ''}{first['msg'].lower()}{more}"
 
 
 def verify_saved_plan(the_plan: Plan, state: State, client: Any) -> None:

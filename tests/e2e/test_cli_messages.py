@@ -238,3 +238,18 @@ def test_a_mold_url_with_a_bad_port_is_a_settings_error(tmp_path: Path) -> None:
         assert run.err.startswith("Error: invalid Mold settings: ")
         assert "the port must be a number from 0 to 65535" in run.err
     assert f"MOLD_URL={bad}: the port" in Mwin(bad, tmp_path)("plan", str(spec)).err
+
+
+def test_show_of_a_file_that_is_no_plan_says_so_in_one_line(tmp_path: Path) -> None:
+    mwin = Mwin("http://127.0.0.1:9/client/api", tmp_path)
+    cases = {"garbage.plan": ("garbage\n", "not JSON"),
+             "list.plan": ("[1, 2]\n", "input should be an object"),
+             "partial.plan": ('{"actions": [{"address": "iso.a"}]}\n',
+                              "actions.0.operation: field required, and 1 more problem(s)")}
+    for name, (content, why) in cases.items():
+        write(tmp_path / name, content)
+        run = mwin("show", name)
+        assert (run.code, run.out) == (1, "")
+        assert run.err == (f"Error: {name} is not a readable mwin plan file ({why}); save one "
+                           "with `mwin plan --out FILE`\n"), run.err
+        assert "pydantic" not in run.err
