@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import configparser
 import os
+import re
 import ssl
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -34,9 +35,16 @@ import pydantic
 
 from reconciler.errors import SettingsError
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "shown_url"]
 
 API_PATH = "/client/api"
+# the userinfo of a URL (`user:password@` before the host), scheme or not
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as mwin may print or log it: any userinfo (``user:password@``) as ``***@``."""
+    return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", url.strip(), count=1)
 
 
 class Settings(pydantic.BaseModel, frozen=True):
@@ -47,6 +55,10 @@ class Settings(pydantic.BaseModel, frozen=True):
     verify_tls: bool = True
     ca_bundle: str | None = None  # PEM file of CAs to trust instead of the system's
     timeout: float = pydantic.Field(default=30.0, gt=0)  # per HTTP request, seconds
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        for name, value in super().__repr_args__():
+            yield name, shown_url(value) if name == "url" else value
 
     @pydantic.field_validator("url")
     @classmethod
@@ -173,7 +185,9 @@ def _from_args_or_env(f: _Field, explicit: Mapping[str, Any],
 
 
 def _shown(f: _Field, raw: str) -> str:
-    """A value as it may appear in a message: keys never do."""
+    """A value as it may appear in a message: keys never do, nor a URL's userinfo."""
+    if f.name == "url":
+        return shown_url(raw)
     return "***" if f.name in ("api_key", "secret_key") else raw.strip()
 
 

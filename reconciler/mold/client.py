@@ -52,7 +52,7 @@ from reconciler.mold.encoding import encode_params
 from reconciler.mold.pace import Pacer
 from reconciler.mold.poll import Clock, Deadline, PollPolicy
 from reconciler.mold.upload import UploadTicket, post_file
-from reconciler.settings import Settings
+from reconciler.settings import Settings, shown_url
 
 __all__ = ["MoldClient", "RetryPolicy", "is_read", "narrate_jobs"]
 
@@ -122,6 +122,7 @@ class MoldClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._url = settings.url
+        self._shown_url = shown_url(settings.url)  # in messages and reprs: no userinfo
         try:
             self._path = httpx.URL(settings.url).path  # for log lines: the host is in --url already
         except httpx.InvalidURL as exc:  # what Settings' own check lets through
@@ -161,7 +162,7 @@ class MoldClient:
             headers={"User-Agent": "mwin"})
 
     def __repr__(self) -> str:
-        return f"MoldClient(url={self._url!r})"
+        return f"MoldClient(url={self._shown_url!r})"
 
     @property
     def request_count(self) -> int:
@@ -214,7 +215,8 @@ class MoldClient:
             response = self._http.post(self._url, data=data)
         except httpx.TransportError as exc:
             self.pacer.released()
-            error = TransportError(command, _transport_detail(self._url, exc, is_read(command)))
+            error = TransportError(command, _transport_detail(self._shown_url, exc,
+                                                              is_read(command)))
             log.debug("POST %s %s → %s (attempt %d)", self._path, _loggable(data),
                       type(exc).__name__, attempt)
             if _certificate_refused(exc):

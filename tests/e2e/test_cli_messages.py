@@ -253,3 +253,20 @@ def test_show_of_a_file_that_is_no_plan_says_so_in_one_line(tmp_path: Path) -> N
         assert run.err == (f"Error: {name} is not a readable mwin plan file ({why}); save one "
                            "with `mwin plan --out FILE`\n"), run.err
         assert "pydantic" not in run.err
+
+
+def test_a_mold_url_with_credentials_is_never_printed_or_logged_whole(sim: MoldSim,
+                                                                     tmp_path: Path) -> None:
+    spec = write(tmp_path / "spec.yaml", ISOS)
+    port = sim.url.split(":")[2].split("/")[0]
+    reachable = Mwin(f"http://ops:pw-789@127.0.0.1:{port}/client/api", tmp_path)
+    planned = reachable("plan", str(spec), "--debug")
+    assert planned.code == 0 and "POST /client/api listZones" in planned.err
+    closed = Mwin("http://ops:pw-789@127.0.0.1:9/client/api", tmp_path)("plan", str(spec),
+                                                                       "--debug")
+    assert closed.code == 1
+    assert "connection failed talking to http://***@127.0.0.1:9/client/api" in closed.err
+    broken = Mwin("http://ops:pw-789@127.0.0.1:x/client/api", tmp_path)("plan", str(spec))
+    assert broken.code == 1 and "MOLD_URL=http://***@127.0.0.1:x/client/api" in broken.err
+    for run in (planned, closed, broken):
+        assert "pw-789" not in run.out + run.err and "ops:" not in run.out + run.err

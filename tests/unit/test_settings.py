@@ -10,7 +10,7 @@ from pydantic import SecretStr
 
 from reconciler.errors import SettingsError
 from reconciler.mold import MoldClient
-from reconciler.settings import Settings, load_settings
+from reconciler.settings import Settings, load_settings, shown_url
 
 INI = """
 [cloudstack]
@@ -170,6 +170,30 @@ def test_default_ini_is_under_home_from_env(tmp_path):
 def test_repr_hides_keys():
     s = Settings(url="http://m", api_key="AK-123", secret_key="SK-456")
     assert "AK-123" not in repr(s) and "SK-456" not in repr(s) and "SK-456" not in str(s)
+
+
+def test_a_urls_userinfo_is_never_shown():
+    s = Settings(url="http://ops:pw-789@mold:8080", api_key="k", secret_key="s")
+    assert s.url == "http://ops:pw-789@mold:8080/client/api"  # sent as it is
+    assert "pw-789" not in repr(s) and "ops" not in repr(s) and "***@mold:8080" in repr(s)
+    assert "pw-789" not in repr(MoldClient(s))
+    for env in ({"MOLD_URL": "ftp://ops:pw-789@mold"}, {"MOLD_URL": "ops:pw-789@mold:8080"},
+                {"MOLD_URL": "http://ops:pw-789@mold:x/client/api"}):
+        with pytest.raises(SettingsError) as caught:
+            load_settings(env={**env, "MOLD_API_KEY": "k", "MOLD_SECRET_KEY": "s"})
+        assert "pw-789" not in str(caught.value) and "ops" not in str(caught.value)
+        assert "MOLD_URL=" in str(caught.value) and "***@mold" in str(caught.value)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("http://ops:pw@mold:8080/client/api", "http://***@mold:8080/client/api"),
+    ("https://ops@mold/client/api", "https://***@mold/client/api"),
+    ("ops:pw@mold:8080", "***@mold:8080"),
+    ("http://mold/p@th?q=a@b", "http://mold/p@th?q=a@b"),
+    ("https://mold:8443/client/api", "https://mold:8443/client/api"),
+])
+def test_shown_url(url, shown):
+    assert shown_url(url) == shown
 
 
 @pytest.fixture
