@@ -9,6 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import apply_throttled
 import peer_ansible
 import plan_scale
 
@@ -44,3 +45,11 @@ def test_iso_creation_costs_two_requests_each_and_no_change_costs_three_in_all()
     assert row["mwin_create"]["requests"] - 2 * n <= 10  # catalog, lists, shared waits
     assert row["mwin_nochange"]["by_command"] == {"listZones": 1, "listOsTypes": 1,
                                                   "listIsos": 1}
+
+
+def test_an_apply_under_the_api_limit_learns_it_from_a_few_429s() -> None:
+    free = apply_throttled.measure(4, 0.05, 4, None)
+    limited = apply_throttled.measure(4, 0.05, 4, "10/0.5")
+    assert free["refused"] == 0
+    assert limited["refused"] <= apply_throttled.MAX_REFUSALS
+    assert limited["requests"] <= free["requests"] + limited["refused"] + 6  # polls spaced
