@@ -48,7 +48,7 @@ def load_spec(path: str | FsPath) -> tuple[SpecDoc | None, Diagnostics]:
         data, positions, file_diags = load_yaml(file.read_bytes(), str(file))
         diags.extend(file_diags)
         if data is None and not file_diags.has_errors:
-            continue  # an empty file declares nothing
+            data = {}  # an empty file declares nothing, and is still a file of the spec
         if data is not None and not isinstance(data, dict):
             diags.error("a spec file must be a mapping with keys like `isos:` and `vms:`",
                         positions.get((), SourcePos(str(file), 1, 1)))

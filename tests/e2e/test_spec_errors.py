@@ -92,9 +92,10 @@ def test_valid_directory_is_merged(tmp_path: Path, mwin: Mwin) -> None:
                                      "    os_type: Windows PV\n")
     write(specs / "20-virtio.yml", "isos:\n  virtio-win:\n    url: https://example.com/v.iso\n"
                                    "    bootable: false\n")
+    write(specs / "30-later.yaml", "")  # empty: declares nothing, and is a file of the spec
     checked = Mwin(NOBODY, tmp_path)("validate", "specs")
     assert checked.code == 0, checked.err
-    assert checked.out.strip() == "The spec is valid: 2 resource(s) in 3 file(s)."
+    assert checked.out.strip() == "The spec is valid: 2 resource(s) in 4 file(s)."
     plan = mwin.plan_json(specs)
     assert sorted(a["address"] for a in plan["actions"]) == ["iso.virtio-win", "iso.win2022"]
     assert plan["summary"]["add"] == 2
