@@ -21,8 +21,10 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# Four workers on two cores: most tests wait on moldsim and subprocesses, not the CPU. A
+# module stays on one worker (loadfile), so its module fixtures are made once.
 test: lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4 --dist loadfile
 
 # Every performance target (benchmarks/README.md); minutes, and Ansible installed once.
 bench: $(VENV)/.installed

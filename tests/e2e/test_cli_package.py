@@ -10,6 +10,7 @@ takes about a second; any change to the code, docs or packaging builds and insta
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -79,10 +80,16 @@ def venv(built: Path) -> Path:
                        timeout=120)
         done = subprocess.run([sys.executable, "-m", "pip", "--python", str(where / "bin" /
                                "python"), "install", "--quiet", str(wheel)],
-                              capture_output=True, text=True, timeout=600)
+                              capture_output=True, text=True, timeout=600, env=_no_pythonpath())
         assert done.returncode == 0, done.stderr[-3000:]
 
     return _made(built.parent / "venv", install)
+
+
+def _no_pythonpath() -> dict[str, str]:
+    """This environment without PYTHONPATH: a source tree on it (with the egg-info the build
+    leaves there) would make pip take the package for installed already."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
 
 
 def one(folder: Path, pattern: str) -> Path:
