@@ -40,6 +40,12 @@ class MoldApi:
     def close(self) -> None:
         self.http.close()
 
+    def __enter__(self) -> MoldApi:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 def _text(value: Any) -> str:
     if isinstance(value, bool):
