@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from moldsim import cdrom, errors, guest, identity, jobs
+from moldsim import cdrom, errors, guest, identity, images, jobs
 from moldsim.context import Ctx
 from moldsim.params import flat_map
 from moldsim.registry import BOOLEAN, LIST, LONG, MAP, STRING, UUID, Param, api, job_kind
@@ -130,6 +130,17 @@ def _new_vm(ctx: Ctx, p: dict[str, Any], source: dict[str, Any], details: dict[s
     }
 
 
+def _check_template_in_zone(ctx: Ctx, source: dict[str, Any], zone_id: str) -> None:
+    """The ROOT volume of a template deploy is sized from the template's copy in the VM's zone
+    (VolumeOrchestrator.allocateTemplatedVolume → TemplateManagerImpl.getTemplateSize), which
+    throws a CloudRuntimeException naming the internal ids while no copy there is DOWNLOADED:
+    530 in the create phase, before the VM exists (hidden from callers not root admin)."""
+    if source["kind"] == "template" and not images.ready_in(source, zone_id, ctx.now):
+        zone_n = ctx.store.zone_ids().index(zone_id) + 1
+        raise errors.internal_error(f"Template {source['n']} has not been completely "
+                                    f"downloaded to zone {zone_n}")
+
+
 @api("deployVirtualMachine", DEPLOY_PARAMS, isasync=True)
 def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
     if not p.get("templateid"):
@@ -153,6 +164,7 @@ def deploy(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
         details["keyboard"] = p["keyboard"]
     size = _root_size(ctx, p, source)
     vm = _new_vm(ctx, p, source, details, owner)
+    _check_template_in_zone(ctx, source, p["zoneid"])
     if extra_isos:  # stored with the VM; startvm=false keeps them for its first start (#1084)
         vm["extra_isos"] = extra_isos
         vm["iso_boot_first"] = True  # #1084: install ISO boot order 1, ROOT disk 2 (moldsim.guest)

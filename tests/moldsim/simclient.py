@@ -109,8 +109,9 @@ class Workflow(Client):
     def network(self, name: str = "prep-net", **params: Any) -> dict[str, Any]:
         offering = self.offering("listNetworkOfferings", "networkoffering",
                                  "DefaultIsolatedNetworkOfferingWithSourceNatService")
-        net: dict[str, Any] = self.ok("createNetwork", name=name, zoneid=self.zone_id(),
-                                      networkofferingid=offering, **params)["network"]
+        params.setdefault("zoneid", self.zone_id())
+        net: dict[str, Any] = self.ok("createNetwork", name=name, networkofferingid=offering,
+                                      **params)["network"]
         return net
 
     def ready_iso(self, name: str, **params: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ Sources (L = jeongda-young/ablestack-cloud @2caa557d91; M = ablecloud-team/ables
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -277,3 +278,28 @@ def test_copies_survive_a_restart(tmp_path: Any) -> None:
     with MoldSim(data_dir=tmp_path) as sim, Workflow(sim.url) as wf:
         rows = _rows(wf, tpl["id"])
         assert list(rows) == ["Zone2"] and rows["Zone2"]["isready"] is True
+
+
+def test_deploy_from_a_template_needs_its_copy_in_the_vms_zone() -> None:
+    """L engine/orchestration/.../VolumeOrchestrator.java allocateTemplatedVolume →
+    L server/.../template/TemplateManagerImpl.java getTemplateSize: "Template <id> has not been
+    completely downloaded to zone <id>" (internal ids), a CloudRuntimeException in the create
+    phase: 530 and no VM (L server/.../api/ApiServer.java handleRequest)."""
+    with MoldSim(zones=2, job_seconds=0.0, download_seconds=0.3) as sim, Workflow(sim.url) as wf:
+        zones = _zones(wf)
+        tpl = _template(wf)
+        net = wf.network("zone2-net", zoneid=zones["Zone2"])
+        params = wf.deploy_params(tpl["id"], net["id"], name="from-tpl", zoneid=zones["Zone2"],
+                                  diskofferingid=None, hypervisor=None)
+        status, body = wf.call("deployVirtualMachine", **params)
+        assert status == 530 and body["errorcode"] == 530
+        assert re.fullmatch(r"Template \d+ has not been completely downloaded to zone 2",
+                            body["errortext"]), body
+        assert wf.ok("listVirtualMachines", name="from-tpl").get("virtualmachine") is None
+        copy = wf.ok("copyTemplate", id=tpl["id"], destzoneid=zones["Zone2"])
+        status, body = wf.call("deployVirtualMachine", **params)  # the copy is downloading
+        assert status == 530 and "has not been completely downloaded to zone 2" in body["errortext"]
+        wf.wait_job(copy["jobid"])
+        _, job = wf.deploy(tpl["id"], net["id"], **{k: v for k, v in params.items()
+                                                     if k not in ("templateid", "networkids")})
+        assert job["jobstatus"] == 1 and job["jobresult"]["virtualmachine"]["zonename"] == "Zone2"

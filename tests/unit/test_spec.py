@@ -200,3 +200,33 @@ vms:
         "    allowed here: lifecycle, project, name, display_text, url, file, sha256, zone, "
         "os_type, bootable, "
         "public, featured, extractable, checksum, build"]
+
+
+def test_a_vm_from_a_template_must_be_in_one_of_its_zones(tmp_path: Path) -> None:
+    body = """\
+version: 1
+defaults: {zone: Zone1}
+isos:
+  win: {url: "https://example.com/w.iso", os_type: Windows PV}
+networks:
+  net: {}
+  far-net: {zone: Zone3}
+vms:
+  master: {install_iso: win, compute_offering: c, disk_offering: d, networks: [net],
+           state: stopped, cdrom: null}
+  clone:
+    template: base
+    compute_offering: c
+    networks: [far-net]
+    zone: Zone3
+templates:
+  base: {from_vm: master, os_type: Windows PV%s}
+"""
+    spec = write(tmp_path / "spec.yaml", body % "")
+    assert problems(spec) == [
+        "spec.yaml:12:15: error: vm.clone: template.base is in zone(s) Zone1, not in Zone3, "
+        "where this VM is: add Zone3 to the template's `zones` (or `zones: all`)",
+        "    template.base is declared at spec.yaml:17:3"]
+    for zones in (", zones: [Zone2, zone3]", ", zones: all"):
+        doc, diags = load_spec(write(tmp_path / "spec.yaml", body % zones))
+        assert doc is not None and not diags.errors, str(diags)

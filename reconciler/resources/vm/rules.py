@@ -45,9 +45,30 @@ def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
         diags.error("boot mode SECURE needs boot type UEFI (BIOS always boots LEGACY)",
                     decl.at("boot.mode"), address=address)
     _check_cdrom_kind(decl, doc, diags)
+    _check_template_zone(decl, doc, diags)
     os_type = _spec_os_type(decl, doc)
     if os_type is not None:
         check_windows_rules(decl, os_type, diags)
+
+
+def _check_template_zone(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
+    """A VM deployed from a template this spec declares must be in a zone the template has a
+    copy in: its source VM's zone or one of its `zones` (Mold refuses the deploy otherwise:
+    "Template … has not been completely downloaded to zone …")."""
+    key = decl.spec.template
+    template = doc.resources.get(Address("template", key)) if isinstance(key, str) else None
+    if template is None or template.spec.zones == "all":
+        return
+    source = doc.resources.get(Address("vm", template.spec.from_vm))
+    home = (source.spec.zone or doc.defaults.zone) if source is not None else None
+    copies = [*([home] if home else []), *(template.spec.zones or [])]
+    zone = decl.spec.zone or doc.defaults.zone
+    if zone is None or home is None or zone.casefold() in {z.casefold() for z in copies}:
+        return
+    diags.error(f"template.{key} is in zone(s) {', '.join(dict.fromkeys(copies))}, not in "
+                f"{zone}, where this VM is: add {zone} to the template's `zones` (or "
+                "`zones: all`)", decl.at("template"), address=str(decl.address),
+                detail=f"template.{key} is declared at {template.pos}")
 
 
 def _check_cdrom_kind(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
