@@ -132,6 +132,13 @@ def _download_state(ready: bool, status: str | None, rec: dict[str, Any], now: f
     return "DOWNLOAD_IN_PROGRESS" if rec["dl_start"] is not None else "NOT_DOWNLOADED"
 
 
+def downloading(rec: dict[str, Any], now: float) -> bool:
+    """The image's home copy is DOWNLOAD_IN_PROGRESS (a URL still fetched or installed; not an
+    upload waiting for its file, not a failed download)."""
+    ready, status, _ = readiness(rec, now)
+    return _download_state(ready, status, rec, now) == "DOWNLOAD_IN_PROGRESS"
+
+
 def view(ctx: Ctx, rec: dict[str, Any], zone_id: str, initial: bool = False) -> dict[str, Any]:
     """TemplateResponse for one zone row of an ISO or template: the flags are the image's,
     the readiness, status, download details and `created` (TemplateJoinVO.getCreatedOnStore)

@@ -210,13 +210,16 @@ def delete_iso(ctx: Ctx, p: dict[str, Any]) -> dict[str, Any]:
 def finish_delete_iso(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     """TemplateManagerImpl.deleteIso: an image that is no ISO (431), the caller's right to
     operate it (PermissionDenied: the job fails 530), then templateIsDeleteable: any VM that
-    is not removed, whatever its state (Destroyed too), with the ISO in its drive (431)."""
+    is not removed, whatever its state (Destroyed too), with the ISO in its drive (431); then
+    HypervisorTemplateAdapter.delete: a store copy DOWNLOAD_IN_PROGRESS (530)."""
     iso_id = job["instanceid"]
     if iso_id not in ctx.coll("isos"):
         raise errors.param_error("Please specify a valid iso.")
     identity.check_template(ctx.store, ctx.account, ctx.coll("isos")[iso_id], operate=True)
     if any(cdrom.holds(vm, iso_id) for vm in ctx.coll("vms").values()):  # in any drive
         raise errors.param_error("Unable to delete iso, as it's used by other vms")
+    if images.downloading(ctx.coll("isos")[iso_id], ctx.now):
+        raise errors.internal_error("Please specify a template that is not currently being downloaded.")
     uploads.discard(ctx.coll("isos")[iso_id])
     ctx.remove("isos", iso_id)
     return {"success": True}

@@ -368,6 +368,12 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                       "the file again", before=dict(live.attrs), after=desired.attrs,
                       inputs=dict(desired.inputs)),
                 _retire(live)]
+    if live is not None and live.state != "ready" and not _is_progress(live.state or ""):
+        # Mold keeps an ISO whose download failed, never ready: nothing will make it usable
+        return [Draft(Operation.REPLACE, f"its download failed in Mold ({live.state}): "
+                      "register it again", before=dict(live.attrs), after=desired.attrs,
+                      inputs=dict(desired.inputs)),
+                _retire(live)]
     drafts = plan_generic(desired, live, ATTRS)
     for draft in drafts:
         if draft.operation is Operation.CREATE and desired.attrs.get("sha256"):
@@ -447,12 +453,38 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         _update(action, inputs, ctx)
         return Outcome(action.mold_id, action.after)
     if op is Operation.DELETE:
-        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
+        _delete(str(action.mold_id), ctx)
         return Outcome(removed=True)
     if op is Operation.RETIRE:  # state keeps the id: these media were used, not lost
-        delete_job(ctx, "deleteIso", {"id": action.mold_id}, _gone(action.mold_id, ctx))
+        _delete(str(action.mold_id), ctx)
         return Outcome(action.mold_id, action.after)
     raise ValueError(f"iso cannot {op}")  # pragma: no cover - the planner never emits it
+
+
+_DOWNLOADING = "not currently being downloaded"  # HypervisorTemplateAdapter.delete's refusal
+
+
+def _delete(iso_id: str, ctx: ExecContext) -> None:
+    """deleteIso. Mold refuses it while the ISO still downloads (an earlier apply stopped
+    waiting for it): then the download is waited for (``--ready-timeout``; a failed one is
+    deletable too) and the delete sent again."""
+    try:
+        delete_job(ctx, "deleteIso", {"id": iso_id}, _gone(iso_id, ctx))
+        return
+    except MoldError as exc:
+        if _DOWNLOADING not in str(exc):
+            raise
+    ctx.progress(f"ISO {iso_id} is still downloading, and Mold deletes no image while it "
+                 "downloads: waiting for the download to end")
+    try:
+        wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
+                         f"ISO {iso_id} download", _is_progress)
+    except MoldError as exc:
+        if "disappeared" in str(exc):
+            return  # deleted meanwhile
+        if "failed:" not in str(exc):  # not ended by the deadline: say so
+            raise MoldError(f"ISO {iso_id} cannot be deleted while it downloads: {exc}") from None
+    delete_job(ctx, "deleteIso", {"id": iso_id}, _gone(iso_id, ctx))
 
 
 def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
@@ -477,6 +509,7 @@ def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     registered = {} if result.get("_found") else result["iso"][0]
     if after["featured"] and not registered.get("isfeatured"):
         send(ctx, "updateIsoPermissions", {"id": iso_id, "isfeatured": True}, RESEND)
+    ctx.record(Outcome(iso_id, after))  # in state before the wait: one that never ends is known
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
                      f"ISO {iso_id} download", _is_progress)
     return Outcome(iso_id, after)

@@ -149,4 +149,36 @@ def test_failed_download_is_a_clear_error(tmp_path: Path) -> None:
         assert len(failed) == 1
         assert "Download failed: HTTP Server returned 404 (expected 200 OK)" in failed[0]
         assert time.monotonic() - started < 3  # failed when Mold said so, not at the deadline
-        assert sorted(state_resources(mwin)) == ["iso.win2022"]
+        # recorded before the wait: state knows the ISO Mold holds, so nothing is lost
+        assert sorted(state_resources(mwin)) == ["iso.virtio-win", "iso.win2022"]
+        broken = state_resources(mwin)["iso.virtio-win"]["id"]
+        again = mwin.plan_json(spec)  # Mold keeps the failed ISO, never ready: replace it
+        assert [(a["address"], a["operation"]) for a in again["actions"]] == [
+            ("iso.virtio-win", "replace"), ("iso.virtio-win", "delete")]
+        assert again["actions"][0]["reason"] == (
+            "its download failed in Mold (Download failed: HTTP Server returned 404 (expected "
+            "200 OK)): register it again")
+        sim.set_faults(clear=True)  # the URL works again
+        assert mwin("apply", str(spec), "--auto-approve").code == 0
+        with MoldApi(sim.url) as mold:
+            held = isos_in_mold(mold)
+        assert sorted(held) == ["virtio-win", "win2022"] and held["virtio-win"]["isready"]
+        assert held["virtio-win"]["id"] != broken
+        assert "No changes." in mwin("plan", str(spec)).out
+
+
+def test_an_iso_still_downloading_is_deleted_once_its_download_ends(tmp_path: Path) -> None:
+    """Mold refuses deleteIso while the ISO downloads ("Please specify a template that is not
+    currently being downloaded.", HypervisorTemplateAdapter.delete): an apply that stopped
+    waiting leaves one behind, and the destroy after it waits for the download, then deletes."""
+    with MoldSim(job_seconds=0.05, download_seconds=1.5) as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC)
+        stopped = mwin("apply", str(spec), "--auto-approve", "--ready-timeout", "100ms")
+        assert stopped.code == 1 and no_traceback(stopped.err)
+        assert {row["isready"] for row in isos_in_mold(mold).values()} == {False}
+        gone = mwin("destroy", str(spec), "--auto-approve")
+        assert gone.code == 0, gone.err
+        assert "is still downloading, and Mold deletes no image while it downloads" in gone.err
+        assert isos_in_mold(mold) == {}
+        assert state_resources(mwin) == {}

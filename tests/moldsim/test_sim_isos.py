@@ -8,7 +8,7 @@ import pytest
 
 from moldsim.server import MoldSim
 
-from simclient import Client
+from simclient import Client, Workflow
 
 
 def test_register_iso_response_is_a_list_and_not_ready(client: Client) -> None:
@@ -170,3 +170,19 @@ def test_http_error_fault(sim: MoldSim, client: Client) -> None:
     status_first = client.raw([("command", "listIsos")]).status_code
     assert status_first == 503
     assert client.call("listIsos")[0] == 200
+
+
+def test_delete_iso_is_refused_while_it_downloads() -> None:
+    """L server/src/main/java/com/cloud/template/HypervisorTemplateAdapter.java delete: a store
+    copy DOWNLOAD_IN_PROGRESS fails the job with a CloudRuntimeException (530)."""
+    with MoldSim(job_seconds=0.0, download_seconds=0.6) as sim, Workflow(sim.url) as wf:
+        iso = wf.register_iso("slow")
+        job = wf.run_job("deleteIso", id=iso["id"])
+        assert (job["jobstatus"], job["jobresultcode"]) == (2, 530)
+        assert job["jobresult"]["errortext"] == ("Please specify a template that is not "
+                                                 "currently being downloaded.")
+        deadline = time.monotonic() + 5
+        while not wf.first("listIsos", "iso", isofilter="self", id=iso["id"])["isready"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert wf.run_job("deleteIso", id=iso["id"])["jobstatus"] == 1
