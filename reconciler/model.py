@@ -273,6 +273,7 @@ class Draft:
     protect: bool | None = None  # lifecycle.protect of a declared resource, recorded in state
     clean_stop: str | None = None  # a VM address (see the class docstring)
     new_revision: bool = False  # a replacement that keeps the address's history (templates)
+    broken: bool = False  # replaces an object Mold marks failed (never usable): not protected
 
 
 @dataclass

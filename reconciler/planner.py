@@ -284,12 +284,11 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
 
 def _check_protect(decl: Declared, drafts: list[Draft], ctx: PlanContext) -> None:
     """Protection is of the address: deleting or replacing its object is an error, except a
-    new revision (a template's: the address stays, old revisions retire by their policy) and
-    the cleanup of leftovers of an interrupted replacement."""
+    new revision (a template's: the address stays, old revisions retire by their policy),
+    the cleanup of leftovers of an interrupted replacement, and the replacement of an object
+    Mold marks failed (a VM whose deploy failed never ran: there is nothing to protect)."""
     for draft in drafts:
-        if draft.inputs.get("orphan"):
-            continue
-        if draft.new_revision:
+        if draft.inputs.get("orphan") or draft.new_revision or draft.broken:
             continue
         if draft.operation in (Operation.DELETE, Operation.REPLACE):
             ctx.error_at(decl.address, "lifecycle.protect",

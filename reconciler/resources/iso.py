@@ -372,7 +372,7 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
         # Mold keeps an ISO whose download failed, never ready: nothing will make it usable
         return [Draft(Operation.REPLACE, f"its download failed in Mold ({live.state}): "
                       "register it again", before=dict(live.attrs), after=desired.attrs,
-                      inputs=dict(desired.inputs)),
+                      inputs=dict(desired.inputs), broken=True),
                 _retire(live)]
     drafts = plan_generic(desired, live, ATTRS)
     for draft in drafts:

@@ -28,6 +28,11 @@ from reconciler.resources.vm.spec import (
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext) -> list[Draft]:
     if live is None:
         return _deploy(desired, None, ctx, "declared in the spec, not in Mold")
+    if live.state == "Error":  # Mold's mark of a deploy that failed: the VM never ran
+        drafts = _deploy(desired, live, ctx, "its deploy failed in Mold (state Error: it never "
+                         "ran, nothing is installed on it): deploy it again")
+        drafts[0].broken = True
+        return drafts
     current = _current(desired, live, ctx)
     diffable = tuple(a for a in ATTRS if a.name not in STEPS)
     changes = diff_attrs(diffable, desired.attrs, current)
