@@ -40,3 +40,20 @@ def test_a_failed_deploy_is_recorded_and_deployed_again(tmp_path: Path) -> None:
         ok(mwin("apply", str(DEPLOY), "--auto-approve"))
         assert vms(mold) == [("win11-master", "Running")]
         assert "No changes." in ok(mwin("plan", str(DEPLOY))).out
+
+
+def test_a_deploy_that_outlives_the_job_timeout_is_left_to_its_job(tmp_path: Path) -> None:
+    """The VM is Starting while its job runs: no start is planned (Mold refuses one, "Unable
+    to start VM … in state Starting"), no drift is claimed, and the plan says why."""
+    with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
+        sim.set_faults(hang_jobs=[{"command": "deployVirtualMachine", "count": 1}])
+        mwin = Mwin(sim.url, tmp_path)
+        late = mwin("apply", str(DEPLOY), "--auto-approve", "--job-timeout", "300ms")
+        assert late.code == 1 and "did not finish within 0.3s (--job-timeout)" in late.err
+        assert vms(mold) == [("win11-master", "Starting")]
+        plan = mwin.plan_json(DEPLOY)
+        assert plan["actions"] == []
+        [warning] = [w for w in plan["warnings"] if "vm.win11-master" in w]
+        assert warning.endswith(
+            "it is starting in Mold: a job still works on it and takes it running; how that "
+            "job ends shows in the next `mwin plan`")

@@ -15,12 +15,14 @@ from reconciler.resources.vm.rules import tpm_input
 from reconciler.resources.vm.spec import (
     ATTRS,
     FROM_STATE,
+    SETTLING,
     SOURCE_KEYS,
     STEPS,
     UNSET,
     drives,
     one_or_list,
     same_networks,
+    settled,
 )
 
 # --- planning ----------------------------------------------------------------------------
@@ -314,7 +316,11 @@ def _cdrom_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any
 def _power_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx: PlanningContext
                  ) -> list[Draft]:
     want = desired.attrs["state"]
-    if want == state.get("state"):
+    if live is not None and live.attrs.get("state") in SETTLING:
+        ctx.warn(desired, "state", f"it is {live.attrs['state']} in Mold: a job still works on "
+                 f"it and takes it {SETTLING[live.attrs['state']]}; how that job ends shows in "
+                 "the next `mwin plan`")
+    if want == settled(state.get("state")):
         return []
     op = Operation.START if want == "running" else Operation.STOP
     return [_state_draft(op, state, f"declared {want}")]

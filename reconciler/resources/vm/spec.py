@@ -119,9 +119,18 @@ ATTRS: tuple[Attr, ...] = (
     Attr("root_disk_controller", OnChange.DEPLOY_ONLY, optional=True, equal=casefold_equal),
     Attr("keyboard", OnChange.DEPLOY_ONLY, optional=True),
     Attr("cdrom", OnChange.STEP),
-    Attr("state", OnChange.STEP),
+    Attr("state", OnChange.STEP, equal=lambda a, b: settled(a) == settled(b)),
     Attr("snapshots", OnChange.STEP),
 )
+# Mold's power states while a job works on the VM, and where that job takes it
+SETTLING = {"starting": "running", "stopping": "stopped"}
+
+
+def settled(state: Any) -> Any:
+    """The power state a VM is in or on its way to (Starting: running; Stopping: stopped)."""
+    return SETTLING.get(state, state) if isinstance(state, str) else state
+
+
 FROM_STATE = ("pod", "cluster", "host", "install_iso", "template")  # Mold cannot tell them
 STEPS = {a.name for a in ATTRS if a.on_change is OnChange.STEP}
 SOURCE_KEYS = ("install_iso", "template")
