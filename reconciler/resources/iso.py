@@ -370,10 +370,12 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                 _retire(live)]
     if live is not None and live.state != "ready" and not _is_progress(live.state or ""):
         # Mold keeps an ISO whose download failed, never ready: nothing will make it usable
-        return [Draft(Operation.REPLACE, f"its download failed in Mold ({live.state}): "
+        # no VM can hold it (an ISO is attached once ready): deleted first, so that a
+        # download that fails again leaves one broken ISO, not one more each apply
+        return [_retire(live, "its download failed in Mold"),
+                Draft(Operation.REPLACE, f"its download failed in Mold ({live.state}): "
                       "register it again", before=dict(live.attrs), after=desired.attrs,
-                      inputs=dict(desired.inputs), broken=True),
-                _retire(live)]
+                      inputs=dict(desired.inputs), broken=True)]
     drafts = plan_generic(desired, live, ATTRS)
     for draft in drafts:
         if draft.operation is Operation.CREATE and desired.attrs.get("sha256"):
@@ -425,11 +427,13 @@ def _all_installed(desired: Desired, ctx: PlanningContext) -> bool:
                                                                  ctx.declared))
 
 
-def _retire(live: LiveObject) -> Draft:
+def _retire(live: LiveObject, why: str | None = None) -> Draft:
     """After a replacement's registration, the old ISO's deletion: a step of its own, so the
     VMs holding the old ISO can eject it in between (and insert the new one afterwards)."""
-    return Draft(Operation.DELETE, f"delete the replaced ISO {live.id} (once no VM holds it in "
-                 "a drive)", before=dict(live.attrs), inputs={"id": live.id, "orphan": True})
+    reason = (f"delete ISO {live.id}: {why}" if why else
+              f"delete the replaced ISO {live.id} (once no VM holds it in a drive)")
+    return Draft(Operation.DELETE, reason, before=dict(live.attrs),
+                 inputs={"id": live.id, "orphan": True})
 
 
 def _size(size: int | None) -> str:
