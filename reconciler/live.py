@@ -27,7 +27,16 @@ from typing import Any
 from pydantic import BaseModel
 
 from reconciler.errors import TransportError, answer_problem
-from reconciler.model import Address, Catalog, CatalogEntry, Declared, LiveObject, LiveSnapshot, Ref
+from reconciler.model import (
+    GONE,
+    Address,
+    Catalog,
+    CatalogEntry,
+    Declared,
+    LiveObject,
+    LiveSnapshot,
+    Ref,
+)
 from reconciler.mold.scope import ALL_PROJECTS, Scoped
 from reconciler.resources.focus import Focus
 from reconciler.state import State
@@ -169,5 +178,7 @@ def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None 
         catalog = Catalog({t: f.result() for t, f in tables.items()})
         futures = {k: pool.submit(_refresh_kind, kinds[k], scoped, catalog,
                                   (focus or {}).get(k)) for k in kind_names}
-        objects = {k: {o.id: o for o in f.result()} for k, f in futures.items()}
-    return LiveSnapshot(catalog, objects)
+        found = {k: f.result() for k, f in futures.items()}
+    objects = {k: {o.id: o for o in found[k] if o.state != GONE} for k in found}
+    gone = {k: {o.id: o for o in found[k] if o.state == GONE} for k in found}
+    return LiveSnapshot(catalog, objects, {k: v for k, v in gone.items() if v})

@@ -221,12 +221,18 @@ def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:
     return {t.get("key", ""): t.get("value", "") for t in raw.get("tags") or []}
 
 
+GONE = "Destroyed"  # LiveObject.state of an object deleted in Mold but still recoverable
+
+
 @dataclass
 class LiveSnapshot:
     """What Mold holds now: the only view of Mold the planner sees."""
 
     catalog: Catalog
     objects: dict[str, dict[str, LiveObject]]  # kind -> id -> object
+    # kind -> id -> object Mold still lists as deleted but recoverable (a VM Destroyed and not
+    # yet expunged): never matched or held, only looked at for an id state records
+    gone: dict[str, dict[str, LiveObject]] = field(default_factory=dict)
 
     def get(self, kind: str, ident: str | None) -> LiveObject | None:
         if ident is None:

@@ -55,6 +55,7 @@ class Operation(StrEnum):
     PUBLISH = "publish"
     AWAIT_INSTALL = "await_install"  # a VM from unattended media: wait for its own power-off
     RETIRE = "retire"  # delete built media once the templates made with them exist
+    RECOVER = "recover"  # bring back a VM destroyed outside mwin and not yet expunged
 
 
 DESTRUCTIVE_OPERATIONS = frozenset({Operation.DELETE, Operation.REPLACE, Operation.DELETE_SNAPSHOT,

@@ -251,9 +251,7 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     if address in options.force_replace and live is not None:
         changes = [_forced_replace(desired, live)]
     elif live is None and ctx.state.id_of(address):
-        changes = [d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
-                   _with(d, reason="was deleted in Mold outside mwin: create it again", drift=True)
-                   for d in kind.plan_changes(desired, live, ctx)]
+        changes = _plan_gone(kind, desired, ctx)
     else:
         changes = kind.plan_changes(desired, live, ctx)
     drafts: list[Draft] = [*adopts, *changes, *leftovers]
@@ -280,6 +278,19 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     if protect:
         _check_protect(decl, drafts, ctx)
     return [(address, d) for d in drafts]
+
+
+def _plan_gone(kind: Any, desired: Desired, ctx: PlanContext) -> list[Draft]:
+    """A recorded object Mold no longer holds: recovered where Mold keeps it recoverable and
+    the kind can (``plan_recover``: a VM destroyed, not yet expunged), else made again."""
+    gone = ctx.live.gone.get(desired.address.kind, {}).get(str(ctx.state.id_of(
+        str(desired.address))))
+    recover = getattr(kind, "plan_recover", None)
+    if gone is not None and recover is not None:
+        return list(recover(desired, gone, ctx))
+    return [d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
+            _with(d, reason="was deleted in Mold outside mwin: create it again", drift=True)
+            for d in kind.plan_changes(desired, None, ctx)]
 
 
 def _check_protect(decl: Declared, drafts: list[Draft], ctx: PlanContext) -> None:

@@ -23,6 +23,7 @@ _CHANGE_ACTIONS = {
     Operation.REFRESH: ["refresh"],
     Operation.DELETE_TEMPLATE_COPY: ["delete"],
     Operation.RETIRE: ["delete"],
+    Operation.RECOVER: ["recover"],
 }
 
 

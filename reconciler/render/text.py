@@ -25,6 +25,7 @@ SYMBOLS: dict[Operation, tuple[str, str, str]] = {
     Operation.FORGET: ("x", "dim", "will be removed from state"),
     Operation.REFRESH: ("~", "cyan", "will be updated in state to what Mold holds"),
     Operation.RETIRE: ("-", "red", "will be deleted after use"),
+    Operation.RECOVER: ("+", "cyan", "will be recovered (destroyed outside mwin, its disk kept)"),
 }
 STEP = ("~", "yellow", "")
 DRIFT_NOTE = "(drift: the value was changed in Mold outside mwin; this puts it back)"

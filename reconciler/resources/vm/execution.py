@@ -138,6 +138,13 @@ def _destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
                          ("Destroyed", "Expunging")))
 
 
+def _recover(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
+    """recoverVirtualMachine (synchronous): the VM is Stopped again, with its disk. An account
+    that is not an admin needs allow.user.expunge.recover.vm (Mold's refusal names it)."""
+    send(ctx, "recoverVirtualMachine", {"id": action.mold_id},
+         _vm_check(action, ctx, lambda row: row is not None and row.get("state") != "Destroyed"))
+
+
 def _free_before_destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     row = _vm_row(action, ctx)
     for iso_id in sorted(_loaded(row)):
@@ -399,4 +406,5 @@ _RUNNERS: dict[Operation, Runner] = {
     Operation.ADD_NIC: _add_nic,
     Operation.SET_DEFAULT_NIC: _set_default_nic,
     Operation.REMOVE_NIC: _remove_nic,
+    Operation.RECOVER: _recover,
 }

@@ -107,7 +107,7 @@ def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> li
     root = {str(v.get("virtualmachineid")): int(v.get("size") or 0) // (1024 ** 3) for v in vols}
     return [observe({**r, "vmsnapshots": by_vm.get(str(r["id"]), []),
                      "rootgb": root.get(str(r["id"])) or None}, catalog)
-            for r in vms if str(r.get("state", "")).lower() not in ("destroyed", "expunging")]
+            for r in vms if str(r.get("state", "")).lower() != "expunging"]  # Destroyed: GONE
 
 
 def _snapshots_read(focus: Focus | None) -> bool:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reconciler.model import Desired, Draft, LiveObject
@@ -46,6 +47,22 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
     drafts = _in_place(desired, live, current, in_place)
     state_now = drafts[-1].after if drafts else current
     return drafts + _steps(desired, live, dict(state_now or current), ctx)
+
+
+def plan_recover(desired: Desired, gone: LiveObject, ctx: PlanningContext) -> list[Draft]:
+    """A VM destroyed outside mwin that Mold has not expunged yet (expunge.delay): its disk,
+    with what is installed on it, is still there. recoverVirtualMachine brings it back Stopped
+    with its NICs and drives; the usual steps follow. Redeploying it instead would leave the
+    installed disk to be expunged."""
+    back = replace(gone, attrs={**gone.attrs, "state": "stopped"}, state="Stopped")
+    drafts = plan_changes(desired, back, ctx)
+    if any(d.operation is Operation.REPLACE for d in drafts):
+        return drafts  # redeployed anyway: the spec changed what only a deploy sets
+    recovered = Draft(Operation.RECOVER, "destroyed in Mold outside mwin and not expunged yet: "
+                      "recover it (its disk, with what is installed on it, is kept)",
+                      before=dict(gone.attrs), after=_current(desired, back, ctx),
+                      inputs={"id": gone.id}, drift=True)
+    return [recovered, *drafts]
 
 
 def _current(desired: Desired, live: LiveObject, ctx: PlanningContext) -> dict[str, Any]:

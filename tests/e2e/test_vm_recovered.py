@@ -1,0 +1,41 @@
+"""A VM destroyed by hand in Mold's UI and not yet expunged still holds its disk (with Windows
+installed on it): the next plan recovers it (recoverVirtualMachine) instead of deploying an
+empty VM that Mold would refuse anyway (its hostname is still taken in the network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from moldsim.server import MoldSim
+from tests.helpers.checks import ok, wait_job
+from tests.helpers.cli import Mwin
+from tests.helpers.mold_api import MoldApi
+
+DEPLOY = Path(__file__).resolve().parents[2] / "specs" / "windows-11-two-drives" / "01-deploy.yaml"
+
+
+def test_a_vm_destroyed_by_hand_is_recovered_with_its_disk(tmp_path: Path) -> None:
+    with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
+        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        [root] = mold.items("listVolumes", "volume", virtualmachineid=vm["id"], type="ROOT")
+        wait_job(mold, mold.call("destroyVirtualMachine", id=vm["id"])["jobid"])  # no expunge
+
+        plan = mwin.plan_json(DEPLOY)
+        assert [(a["address"], a["operation"], a["actions"], a["drift"]) for a in plan["actions"]] \
+            == [("vm.win11-master", "recover", ["recover"], True),
+                ("vm.win11-master", "start", ["update"], True)]
+        assert plan["actions"][0]["reason"] == (
+            "destroyed in Mold outside mwin and not expunged yet: recover it (its disk, with "
+            "what is installed on it, is kept)")
+        assert plan["actions"][0]["destructive"] is False
+        text = ok(mwin("plan", str(DEPLOY))).out
+        assert "vm.win11-master will be recovered (destroyed outside mwin, its disk kept)" in text
+
+        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
+        [back] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        assert (back["id"], back["state"]) == (vm["id"], "Running")  # the same VM
+        assert [v["id"] for v in mold.items("listVolumes", "volume", virtualmachineid=vm["id"],
+                                            type="ROOT")] == [root["id"]]
+        assert "No changes." in ok(mwin("plan", str(DEPLOY))).out
