@@ -4,6 +4,7 @@ empty VM that Mold would refuse anyway (its hostname is still taken in the netwo
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 from moldsim.server import MoldSim
@@ -38,4 +39,25 @@ def test_a_vm_destroyed_by_hand_is_recovered_with_its_disk(tmp_path: Path) -> No
         assert (back["id"], back["state"]) == (vm["id"], "Running")  # the same VM
         assert [v["id"] for v in mold.items("listVolumes", "volume", virtualmachineid=vm["id"],
                                             type="ROOT")] == [root["id"]]
+        assert "No changes." in ok(mwin("plan", str(DEPLOY))).out
+
+
+def test_killed_right_after_the_recovery_the_next_plan_only_starts_it(tmp_path: Path) -> None:
+    with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
+        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        wait_job(mold, mold.call("destroyVirtualMachine", id=vm["id"])["jobid"])
+        mwin.env["MWIN_FAILPOINTS"] = "answered:recoverVirtualMachine"
+        try:
+            killed = mwin("apply", str(DEPLOY), "--auto-approve", process=True)
+        finally:
+            del mwin.env["MWIN_FAILPOINTS"]
+        assert killed.code == -signal.SIGKILL, killed.err
+        [back] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        assert (back["id"], back["state"]) == (vm["id"], "Stopped")
+        plan = mwin.plan_json(DEPLOY)
+        assert [(a["address"], a["operation"]) for a in plan["actions"]] == [
+            ("vm.win11-master", "start")]
+        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
         assert "No changes." in ok(mwin("plan", str(DEPLOY))).out
