@@ -50,7 +50,7 @@ class Output:
 
     def warnings(self, diags: Diagnostics) -> None:
         for diag in diags.warnings:
-            self.echo(self.err("Warning: ", "yellow", "bold") + diag.render(), err=True)
+            self.echo(self.err(diag.render(), "yellow"), err=True)  # "file:line: warning: …"
 
     def plan(self, the_plan: Plan, *, warnings: bool = True) -> None:
         """The plan as text on stdout; ``warnings=False`` leaves out the plan's own warnings

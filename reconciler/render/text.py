@@ -96,7 +96,7 @@ def render_action(index: int, action: Action, style: Style) -> list[str]:
 def render_plan(plan: Plan, style: Style) -> str:
     out: list[str] = []
     for warning in plan.warnings:
-        out.append(style("Warning: ", "yellow", "bold") + warning)
+        out.append(style(warning, "yellow"))  # "file:line: warning: …", as compilers say it
     if out:
         out.append("")
     if plan.empty:

@@ -44,7 +44,7 @@ def test_text_plan_without_colour() -> None:
     text = render_plan(replace_and_update_plan(), Style(False))
     assert ESC not in text
     assert text.splitlines() == [
-        "Warning: spec.yaml:3:5: warning: iso.virtio: careful",
+        "spec.yaml:3:5: warning: iso.virtio: careful",
         "",
         "! 2 destructive action(s): iso.old, iso.win2022",
         "",
