@@ -372,7 +372,10 @@ def _match_known(address: Address, desired: Desired, ctx: PlanContext, known: st
     drafts: list[Draft] = []
     if leftovers:
         current, drafts = _settle(address, desired, current, leftovers, ctx)
-    if current is not None and current.owner_tag is None:
+    if current is not None and current.address_tag is None:
+        drafts.insert(0, _adopt(current, "recorded in this state but not tagged (its tagging "
+                                         f"failed or was cut short): tag it {address}", ctx))
+    elif current is not None and current.owner_tag is None:
         drafts.insert(0, _adopt(current, f"recorded in this state, tagged by an older mwin "
                                           f"without an owner: add {OWNER_TAG}={ctx.owner}", ctx))
     elif current is not None and current.address_tag not in (None, str(address)):
@@ -413,12 +416,13 @@ def _foreign(address: Address, obj: LiveObject, ctx: PlanContext, recorded: bool
 def _settle(address: Address, desired: Desired, current: LiveObject | None,
             leftovers: list[LiveObject], ctx: PlanContext) -> tuple[LiveObject | None, list[Draft]]:
     """Several of this state's objects carry this address's tag (a replacement was
-    interrupted): keep the one that already matches the spec (else the one in state) and
+    interrupted): keep the one in state if it matches the spec (mwin records a new object as
+    soon as Mold has it, so that is the newest), else one that matches, else the one in state;
     delete the others."""
     attrs = KINDS[address.kind].ATTRS
     pool = ([current] if current else []) + leftovers
     fits = [o for o in pool if not split_changes(diff_attrs(attrs, desired.attrs, o.attrs))[0]]
-    keep = fits[-1] if fits else (current or leftovers[-1])
+    keep = current if current in fits else fits[-1] if fits else (current or leftovers[-1])
     drafts = []
     if keep is not current:
         drafts.append(_adopt(keep, "left by an interrupted replacement and matching the spec: "
@@ -482,7 +486,11 @@ def _plan_removed(spec: SpecDoc, state: State, live: LiveSnapshot, diags: Diagno
                                "`lifecycle: {protect: false}` and apply (state then records it "
                                "unprotected), then remove it")
         else:
-            drafts.append((address, _delete(obj, reason)))
+            draft = _delete(obj, reason)
+            more = getattr(KINDS[kind], "removal_inputs", None)  # e.g. a template's history
+            if more is not None:
+                draft.inputs.update(more(record.attributes))
+            drafts.append((address, draft))
     return drafts
 
 

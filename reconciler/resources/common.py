@@ -4,6 +4,7 @@ was lost (``send``/``send_job``: look at what Mold holds, then adopt or send aga
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -18,7 +19,7 @@ T = TypeVar("T")
 
 __all__ = ["retag", "wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
            "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
-           "RESEND"]
+           "RESEND", "is_image_progress", "delete_image"]
 
 
 def describe_changes(changes: list[AttrChange]) -> str:
@@ -147,6 +148,44 @@ def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapp
     except Deadline as exc:
         raise MoldError(str(exc)) from None
     return found
+
+
+_PROGRESS = re.compile(r"^(\d+(\.\d+)?% downloaded|installing.*|processing|downloading|"
+                       r"bypassed secondary storage|successfully installed|download complete|"
+                       r"not ready|)$")
+
+
+def is_image_progress(status: str) -> bool:
+    """Mold's status texts while an image is on its way; anything else is its error text."""
+    return bool(_PROGRESS.match(status.strip().lower()))
+
+
+_DOWNLOADING = "not currently being downloaded"  # HypervisorTemplateAdapter.delete's refusal
+
+
+def delete_image(ctx: ExecContext, command: str, list_command: str, item_key: str,
+                 params: Mapping[str, Any], what: str, gone: Check) -> None:
+    """deleteIso/deleteTemplate. Mold refuses it while a copy of the image still downloads
+    (an earlier apply stopped waiting for it): then the download is waited for
+    (``--ready-timeout``; a failed one is deletable too) and the delete sent again."""
+    ident = str(params["id"])
+    try:
+        delete_job(ctx, command, {"id": ident}, gone)
+        return
+    except MoldError as exc:
+        if _DOWNLOADING not in str(exc):
+            raise
+    ctx.progress(f"{what} is still downloading, and Mold deletes no image while it "
+                 "downloads: waiting for the download to end")
+    try:
+        wait_image_ready(ctx, list_command, item_key, params, f"{what} download",
+                         is_image_progress)
+    except MoldError as exc:
+        if "disappeared" in str(exc):
+            return  # deleted meanwhile
+        if "failed:" not in str(exc):  # not ended by the deadline: say so
+            raise MoldError(f"{what} cannot be deleted while it downloads: {exc}") from None
+    delete_job(ctx, command, {"id": ident}, gone)
 
 
 def is_gone(exc: MoldError) -> bool:

@@ -64,7 +64,9 @@ from reconciler.resources.base import (
 from reconciler.resources.common import (
     RESEND,
     Check,
+    delete_image,
     delete_job,
+    is_image_progress,
     named,
     plan_generic,
     row_state,
@@ -368,7 +370,7 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                       "the file again", before=dict(live.attrs), after=desired.attrs,
                       inputs=dict(desired.inputs)),
                 _retire(live)]
-    if live is not None and live.state != "ready" and not _is_progress(live.state or ""):
+    if live is not None and live.state != "ready" and not is_image_progress(live.state or ""):
         # Mold keeps an ISO whose download failed, never ready: nothing will make it usable
         # no VM can hold it (an ISO is attached once ready): deleted first, so that a
         # download that fails again leaves one broken ISO, not one more each apply
@@ -465,30 +467,9 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     raise ValueError(f"iso cannot {op}")  # pragma: no cover - the planner never emits it
 
 
-_DOWNLOADING = "not currently being downloaded"  # HypervisorTemplateAdapter.delete's refusal
-
-
 def _delete(iso_id: str, ctx: ExecContext) -> None:
-    """deleteIso. Mold refuses it while the ISO still downloads (an earlier apply stopped
-    waiting for it): then the download is waited for (``--ready-timeout``; a failed one is
-    deletable too) and the delete sent again."""
-    try:
-        delete_job(ctx, "deleteIso", {"id": iso_id}, _gone(iso_id, ctx))
-        return
-    except MoldError as exc:
-        if _DOWNLOADING not in str(exc):
-            raise
-    ctx.progress(f"ISO {iso_id} is still downloading, and Mold deletes no image while it "
-                 "downloads: waiting for the download to end")
-    try:
-        wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
-                         f"ISO {iso_id} download", _is_progress)
-    except MoldError as exc:
-        if "disappeared" in str(exc):
-            return  # deleted meanwhile
-        if "failed:" not in str(exc):  # not ended by the deadline: say so
-            raise MoldError(f"ISO {iso_id} cannot be deleted while it downloads: {exc}") from None
-    delete_job(ctx, "deleteIso", {"id": iso_id}, _gone(iso_id, ctx))
+    delete_image(ctx, "deleteIso", "listIsos", "iso", {"isofilter": "self", "id": iso_id},
+                 f"ISO {iso_id}", _gone(iso_id, ctx))
 
 
 def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
@@ -508,14 +489,16 @@ def _register(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
                   named(ctx, "listIsos", "iso", lookup, after["name"], action.address,
                         exclude=[action.mold_id]))
     iso_id = str(result["id"] if result.get("_found") else result["iso"][0]["id"])
+    # in state before its tags and the wait: a tagging that fails, or a download that never
+    # ends, leaves an ISO state knows (the next plan tags it, waits for it or replaces it)
+    ctx.record(Outcome(iso_id, after))
     ctx.progress(f"registered as {iso_id}; tagging it {action.address}")
     tag_resource(ctx, RESOURCE_TYPE, iso_id, action.address)
     registered = {} if result.get("_found") else result["iso"][0]
     if after["featured"] and not registered.get("isfeatured"):
         send(ctx, "updateIsoPermissions", {"id": iso_id, "isfeatured": True}, RESEND)
-    ctx.record(Outcome(iso_id, after))  # in state before the wait: one that never ends is known
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
-                     f"ISO {iso_id} download", _is_progress)
+                     f"ISO {iso_id} download", is_image_progress)
     return Outcome(iso_id, after)
 
 
@@ -546,7 +529,7 @@ def _upload(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     if after["featured"]:
         send(ctx, "updateIsoPermissions", {"id": ticket.id, "isfeatured": True}, RESEND)
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": ticket.id},
-                     f"ISO {ticket.id} upload", _is_progress)
+                     f"ISO {ticket.id} upload", is_image_progress)
     return Outcome(ticket.id, after)
 
 
@@ -569,7 +552,7 @@ def _upload_built(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     finally:
         path.unlink(missing_ok=True)
     wait_image_ready(ctx, "listIsos", "iso", {"isofilter": "self", "id": ticket.id},
-                     f"ISO {ticket.id} upload", _is_progress)
+                     f"ISO {ticket.id} upload", is_image_progress)
     return Outcome(ticket.id, action.after)
 
 
@@ -641,14 +624,7 @@ def _gone(iso_id: str | None, ctx: ExecContext) -> Check:
                      lambda row: row is None)
 
 
-_PROGRESS = re.compile(r"^(\d+(\.\d+)?% downloaded|installing.*|processing|downloading|"
-                       r"bypassed secondary storage|successfully installed|download complete|"
-                       r"not ready|)$")
 
-
-def _is_progress(status: str) -> bool:
-    """Mold's status texts while an image is on its way; anything else is its error text."""
-    return bool(_PROGRESS.match(status.strip().lower()))
 
 
 def _update(action: Action, inputs: Inputs, ctx: ExecContext) -> None:

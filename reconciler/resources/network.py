@@ -328,5 +328,6 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
                   named(ctx, "listNetworks", "network", lookup, after["name"], action.address,
                         exclude=replaced))
     network_id = str(result["id"] if result.get("_found") else result["network"]["id"])
+    ctx.record(Outcome(network_id, after))  # before its tags: a failed tagging loses nothing
     tag_resource(ctx, RESOURCE_TYPE, network_id, action.address)
     return Outcome(network_id, after)

@@ -55,7 +55,9 @@ from reconciler.resources.common import (
     RESEND,
     Check,
     Held,
+    delete_image,
     delete_job,
+    is_image_progress,
     named,
     plan_generic,
     retag,
@@ -171,6 +173,7 @@ class Inputs(ActionInputs):
     remove: list[str] = Field(default_factory=list)
     add_projects: list[str] = Field(default_factory=list)
     remove_projects: list[str] = Field(default_factory=list)
+    await_ready: bool = False  # the first step for a revision not ready yet: wait for it first
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
@@ -326,6 +329,12 @@ def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> li
     return objects
 
 
+def removal_inputs(recorded: Mapping[str, Any]) -> dict[str, Any]:
+    """A template taken out of the spec, or destroyed, goes with every older revision state
+    records (``keep``'s history), not only the newest."""
+    return {"previous_ids": [str(i) for i in recorded.get("previous_ids") or []]}
+
+
 def holds(live: LiveObject) -> list[str]:
     return []
 
@@ -351,6 +360,20 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                        inputs={**desired.inputs, "channel": first}, needs=[vm], clean_stop=vm)
         return [create, *_revision_steps(desired, made, new=None if first else list(
             desired.inputs.get("previous_ids") or []))]
+    if live.state != "ready" and not is_image_progress(str(live.state)):
+        return _failed(desired, live, ctx)
+    drafts = _planned(desired, live, ctx)
+    if live.state != "ready":
+        ctx.warn(desired, "from_vm", f"template {live.id} is not ready in Mold yet "
+                 f"({live.state}): {'the steps below wait for it' if drafts else 'nothing to do'}")
+        if drafts and drafts[0].operation is not Operation.REPLACE:
+            drafts[0].inputs["await_ready"] = True  # copied, shared, published once ready
+    return drafts
+
+
+def _planned(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Draft]:
+    vm = str(desired.attrs["from_vm"])
+    home = _home_zone(desired, ctx)
     if live.attrs["revision"] is None:  # untagged: provenance unknown
         recorded = ctx.state_attrs(str(desired.address))
         # An untagged template adopted by name (say, made by an apply killed before it could
@@ -381,6 +404,19 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
             steps.append(_publish(desired, state, f"keep is {desired.inputs['keep']}: retire "
                                   f"{beyond} older revision(s) beyond it", previous))
     return drafts + steps
+
+
+def _failed(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Draft]:
+    """The revision failed in Mold (an error status, never ready): deleted first, then made
+    again (the history state records is kept)."""
+    status = str(live.state)
+    failed = Draft(Operation.DELETE, f"delete template {live.id}: it failed in Mold "
+                   f"({status})", before=dict(live.attrs), inputs={"id": live.id,
+                                                                    "orphan": True})
+    again = plan_changes(desired, None, ctx)
+    again[0].reason = f"its revision failed in Mold ({status}): make it again"
+    again[0].broken = True
+    return [failed, *again]
 
 
 def _home_zone(desired: Desired, ctx: PlanningContext) -> str:
@@ -448,13 +484,16 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     inputs = Inputs.model_validate(action.inputs)
     op = action.operation
     after = action.after or {}
-    if op is Operation.CREATE_TEMPLATE:
-        return Outcome(_create(action, inputs, ctx), {**after, "previous_ids": []})
+    if op is Operation.CREATE_TEMPLATE:  # the history a revision deleted outside mwin left
+        made = {**after, "previous_ids": list(inputs.previous_ids), "retained": inputs.retained}
+        return Outcome(_create(action, inputs, ctx, made), made)
     if op is Operation.REPLACE:
-        new_id = _create(action, inputs, ctx)
-        return Outcome(new_id, {**after, "previous_ids": [str(action.mold_id),
-                                                          *inputs.previous_ids],
-                                 "retained": inputs.retained})
+        made = {**after, "previous_ids": [str(action.mold_id), *inputs.previous_ids],
+                "retained": inputs.retained}
+        return Outcome(_create(action, inputs, ctx, made), made)
+    if inputs.await_ready:  # an interrupted apply left it on its way
+        ctx.progress(f"waiting for template {action.mold_id} to be ready first")
+        _wait_ready(str(action.mold_id), ctx)
     runner = _STEP_RUNNERS.get(op)
     if runner is not None:
         return runner(action, inputs, ctx)
@@ -462,14 +501,19 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         _update(action, inputs, ctx)
         return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids,
                                         "retained": inputs.retained})
-    if op is Operation.DELETE:
+    if op is Operation.DELETE:  # the template and every older revision state records
         for old in [str(action.mold_id), *inputs.previous_ids]:
-            delete_job(ctx, "deleteTemplate", {"id": old}, _gone(old, ctx))
+            delete_image(ctx, "deleteTemplate", "listTemplates", "template",
+                         {"templatefilter": "self", "id": old}, f"template {old}",
+                         _gone(old, ctx))
         return Outcome(removed=True)
     raise ValueError(f"template cannot {op}")  # pragma: no cover
 
 
-def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
+def _create(action: Action, inputs: Inputs, ctx: ExecContext, made: dict[str, Any]) -> str:
+    """createTemplate from the VM's ROOT volume; recorded as ``made`` once Mold answered,
+    before its tags and waits, so that no failure after it leaves a template state does not
+    know (the next plan tags it, waits for it, or makes it again)."""
     after = action.after or {}
     volumes = ctx.client.list_all("listVolumes", "volume", {
         "virtualmachineid": inputs.vm, "type": "ROOT", "listall": True})
@@ -481,16 +525,18 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
         ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
         action.address, exclude=[action.mold_id, *inputs.previous_ids]))
     template_id = str(response["id"])
+    ctx.record(Outcome(template_id, made))
     built = datetime.now(UTC).isoformat(timespec="seconds")
     tag_resource(ctx, RESOURCE_TYPE, template_id, action.address,
                  {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"],
-                  **inputs.provenance, "mwin:built-at": built,
-                  **({CHANNEL_TAG: CHANNEL} if inputs.channel else {})})
+                  **inputs.provenance, "mwin:built-at": built})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
     if response.get("jobid"):
         ctx.client.wait_job("createTemplate", str(response["jobid"]),
                             timeout=ctx.waits.job_timeout, resource_id=template_id)
     made = _wait_ready(template_id, ctx)
+    if inputs.channel:  # the first revision: consumers find it by the tag once it is ready
+        retag(ctx, RESOURCE_TYPE, template_id, {}, {CHANNEL_TAG: CHANNEL})
     if after["featured"] and not made.get("isfeatured"):
         # Mold makes a new template featured only for a root admin owner and ignores the
         # flag otherwise (TemplateAdapterBase.prepare); the owner may set it afterwards.
@@ -501,7 +547,7 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
 def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
     return wait_image_ready(ctx, "listTemplates", "template",
                             {"templatefilter": "self", "id": template_id},
-                            f"template {template_id}", lambda status: True)
+                            f"template {template_id}", is_image_progress)
 
 
 def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:

@@ -103,8 +103,8 @@ def ops_of(plan: dict) -> list[tuple[str, str]]:
     ("answered:createNetwork", "network.prep-net"),
     ("answered:deployVirtualMachine", "vm.win11-master"),
     ("answered:createTemplate", "template.win11-base"),
-    ("before-record:create", None),
-    ("before-record:create_template", "template.win11-base"),
+    ("before-record:create", ""),  # ISOs, networks, VMs: recorded when Mold answered
+    ("before-record:create_template", ""),  # recorded when Mold answered: nothing to adopt
 ])
 def test_killed_after_a_create_the_next_run_adopts_it(
         slow_jobs: MoldSim, tmp_path: Path, failpoint: str, adopted: str | None) -> None:
@@ -113,10 +113,13 @@ def test_killed_after_a_create_the_next_run_adopts_it(
     settle(mold)  # the killed run's deploy ends in Mold before the next plan looks at it
     plan = assert_recovers(mwin, mold, FINAL)
     adopts = [address for address, op in ops_of(plan) if op == "adopt"]
+    mold.close()
+    if adopted == "":  # the killed action's object is in state: it is not adopted
+        assert adopts == [], plan
+        return
     assert adopts, plan
     if adopted is not None:
         assert any(a.startswith(adopted) for a in adopts), adopts
-    mold.close()
 
 
 @pytest.mark.parametrize("failpoint, stage, left", [

@@ -95,9 +95,9 @@ def _deploy(action: Action, inputs: Inputs, ctx: ExecContext) -> str:
                     named(ctx, "listVirtualMachines", "virtualmachine", lookup,
                           str(inputs.name), action.address))
     vm_id = str(response["id"])
+    ctx.record(Outcome(vm_id, action.after))  # before tags and job: a failure leaves a VM
     ctx.progress(f"deploying VM {vm_id}")
     tag_resource(ctx, RESOURCE_TYPE, vm_id, action.address)
-    ctx.record(Outcome(vm_id, action.after))  # before the job: a failed deploy leaves a VM
     if response.get("jobid"):
         ctx.client.wait_job("deployVirtualMachine", str(response["jobid"]),
                             timeout=ctx.waits.job_timeout,
