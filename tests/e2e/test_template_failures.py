@@ -1,0 +1,125 @@
+"""Templates through failures: a revision is recorded (with the history `keep` protects) the
+moment Mold answers createTemplate, so an apply that stops waiting, a tagging that fails or a
+download that fails leaves nothing state does not know; the next plan waits for it, tags it or
+makes it again, and only then publishes and retires. A destroy takes every recorded revision."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moldsim.server import MoldSim
+from tests.helpers.checks import ok, tags_of, write
+from tests.helpers.cli import Mwin
+from tests.helpers.mold_api import MoldApi
+
+SPEC = """\
+version: 1
+defaults: {{zone: Zone1}}
+isos:
+  win: {{url: "https://example.com/ws2022.iso", os_type: Windows PV}}
+networks:
+  prep-net: {{}}
+vms:
+  master: {{install_iso: win, compute_offering: 2vCore-4GB, disk_offering: 50GB,
+           networks: [prep-net], state: stopped, cdrom: null}}
+templates:
+  base: {{from_vm: master, name: Base, os_type: Windows PV, revision: {revision}, keep: 2}}
+"""
+FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+
+
+@pytest.fixture
+def sim() -> Iterator[MoldSim]:
+    with MoldSim(job_seconds=0.05, download_seconds=0.05) as server:
+        yield server
+
+
+def revisions(mold: MoldApi) -> dict[str, tuple[str, bool, str | None, str | None]]:
+    """id -> (name, ready, revision tag, channel tag)."""
+    return {r["id"]: (r["name"], r["isready"], tags_of(r).get("mwin:revision"),
+                      tags_of(r).get("mwin:channel"))
+            for r in mold.items("listTemplates", "template", templatefilter="self")}
+
+
+def recorded(mwin: Mwin) -> dict[str, Any]:
+    return dict(json.loads(mwin.state.read_text(encoding="utf-8"))["resources"]["template.base"])
+
+
+def test_a_revision_the_apply_stopped_waiting_for_is_recorded_and_published_later(
+        sim: MoldSim, tmp_path: Path) -> None:
+    with MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        [first] = revisions(mold)
+        write(spec, SPEC.format(revision=2))
+        sim.config.download_seconds = 1.5
+        stopped = mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms")
+        assert stopped.code == 1 and "not done within 0.3s" in stopped.err
+        record = recorded(mwin)
+        second = record["id"]
+        assert second != first and record["attributes"]["previous_ids"] == [first]
+        assert revisions(mold)[first] == ("Base", True, "1", "stable")  # not yet retired
+
+        waiting = mwin.plan_json(spec)
+        assert [a["operation"] for a in waiting["actions"]] == ["publish"]
+        assert any(f"template {second} is not ready in Mold yet" in w and
+                   "the steps below wait for it" in w for w in waiting["warnings"])
+        done = ok(mwin("apply", str(spec), *FAST))
+        assert f"waiting for template {second} to be ready first" in done.err
+        assert revisions(mold) == {first: ("Base (revision 1)", True, "1", None),
+                                   second: ("Base", True, "2", "stable")}
+        assert "No changes." in ok(mwin("plan", str(spec))).out
+
+        ok(mwin("destroy", str(spec), "--auto-approve"))  # every revision goes
+        assert revisions(mold) == {}
+
+
+def test_a_first_revision_whose_download_failed_is_made_again(sim: MoldSim, tmp_path: Path
+                                                               ) -> None:
+    with MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        sim.set_faults(fail_downloads=[{"name_contains": "Base"}])
+        started = time.monotonic()
+        failed = mwin("apply", str(spec), *FAST)  # --ready-timeout 1h: failed when Mold said so
+        assert failed.code == 1 and time.monotonic() - started < 30
+        assert "failed: Download failed: HTTP Server returned 404" in failed.err
+        [broken] = revisions(mold)
+        assert revisions(mold)[broken] == ("Base", False, "1", None)  # no channel tag: not ready
+        assert recorded(mwin)["id"] == broken
+        sim.set_faults(clear=True)
+        again = mwin.plan_json(spec)
+        assert [(a["operation"], a["reason"]) for a in again["actions"]] == [
+            ("delete", f"delete template {broken}: it failed in Mold (Download failed: HTTP "
+                       "Server returned 404 (expected 200 OK))"),
+            ("create_template", "its revision failed in Mold (Download failed: HTTP Server "
+                                "returned 404 (expected 200 OK)): make it again")]
+        ok(mwin("apply", str(spec), *FAST))
+        [made] = revisions(mold)
+        assert made != broken and revisions(mold)[made] == ("Base", True, "1", "stable")
+        assert "No changes." in ok(mwin("plan", str(spec))).out
+
+
+def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim,
+                                                                    tmp_path: Path) -> None:
+    with MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        write(spec, SPEC.format(revision=2))
+        sim.set_faults(fail_jobs=[{"command": "createTags"}])
+        assert mwin("apply", str(spec), *FAST).code == 1
+        sim.set_faults(clear=True)
+        untagged = recorded(mwin)["id"]
+        ok(mwin("apply", str(spec), *FAST))
+        assert len(revisions(mold)) == 2 and revisions(mold)[untagged][0] == "Base"
+        assert tags_of(mold.items("listTemplates", "template", templatefilter="self",
+                                  id=untagged)[0])["mwin:address"] == "template.base"
+        assert "No changes." in ok(mwin("plan", str(spec))).out
