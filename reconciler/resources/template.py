@@ -286,6 +286,10 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     """One template from its listTemplates rows (``rows``: one per zone it is in) and its
     permissions (``permissions``)."""
     rows = raw.get("rows") or [raw]
+    # a zone counts once its copy is ready: one still downloading (or hung) is not there yet,
+    # so the plan copies to it again, which waits for it (a revision's first row is made
+    # before any copy, so while none is ready, all are counted: the revision is waited for)
+    held = [r for r in rows if r.get("isready")] or rows
     tags = tags_of(raw)
     permissions = raw.get("permissions") or {}
     attrs = {
@@ -293,7 +297,7 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "os_type": raw.get("ostypename") or catalog.name_of("os_type", raw.get("ostypeid")),
         "from_vm": tags.get(FROM_VM_TAG), "revision": _revision(tags.get(REVISION_TAG)),
         "zones": sorted({str(r.get("zonename") or catalog.name_of("zone", r.get("zoneid")))
-                         for r in rows}),
+                         for r in held}),
         "share": None if SHARED_TAG not in tags else {
             # Mold lists a private template's owner after the accounts it is shared with
             # (ApiResponseHelper.createTemplatePermissionsResponse)

@@ -362,6 +362,7 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
         return Held(bool(rows), str(rows[0]["id"]) if rows else None,
                     pending_jobid(rows[0]) if rows else None)
 
+    ctx.record(Outcome(action.mold_id, action.after))  # a job that outlives the apply is known
     try:
         send_job(ctx, "createVMSnapshot", {
             "virtualmachineid": action.mold_id, "name": name,

@@ -59,6 +59,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "snapshot_ids": {_snapshot_name(s): s.get("id") for s in good},
         "failed_snapshots": {_snapshot_name(s): s.get("id") for s in snapshots
                              if s not in good},
+        # still being taken (a job that outlived --job-timeout): counted, and said so
+        "pending_snapshots": sorted(_snapshot_name(s) for s in good
+                                    if str(s.get("state", "Ready")) in ("Allocated", "Creating")),
         "network_ids": {n.get("networkname"): n.get("networkid") for n in nics},
         # network id per NIC, the default NIC first: two NICs in networks of one name (a
         # replaced network's move, interrupted) stay two here

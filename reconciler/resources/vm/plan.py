@@ -350,6 +350,14 @@ def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, 
     managed = set(ctx.state_attrs(str(desired.address)).get("snapshots") or [])
     ids = live.private.get("snapshot_ids", {}) if live else {}
     failed = live.private.get("failed_snapshots", {}) if live else {}
+    pending = list(live.private.get("pending_snapshots", [])) if live else []
+    for name in pending:  # Mold deletes none while it is taken: left to its job
+        ctx.warn(desired, "snapshots", f"VM snapshot {name!r} is still being taken in Mold (a "
+                 "job works on it): how it ends shows in the next `mwin plan`")
+    for name in sorted(set(failed) & managed - set(desired.attrs["snapshots"])):
+        drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is in Error (an "
+                            "earlier try failed) and no longer declared: delete it", state, {},
+                            inputs={"snapshot_id": failed[name]}))
     for name in desired.attrs["snapshots"]:
         if name in failed and name not in have:
             drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is in Error (an "
@@ -368,7 +376,7 @@ def _snapshot_steps(desired: Desired, live: LiveObject | None, state: dict[str, 
             state = dict(drafts[-1].after or {})
             have = list(state["snapshots"])
     for name in sorted(set(have) - set(desired.attrs["snapshots"])):
-        if name in managed and name in ids:
+        if name in managed and name in ids and name not in pending:
             drafts.append(_step(Operation.DELETE_SNAPSHOT, f"VM snapshot {name!r} is no longer "
                                 "declared", state, {"snapshots": sorted(set(have) - {name})},
                                 inputs={"snapshot_id": ids[name]}))
