@@ -123,3 +123,26 @@ def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim
         assert tags_of(mold.items("listTemplates", "template", templatefilter="self",
                                   id=untagged)[0])["mwin:address"] == "template.base"
         assert "No changes." in ok(mwin("plan", str(spec))).out
+
+
+def test_a_zone_copy_still_downloading_is_not_counted_as_there(tmp_path: Path) -> None:
+    with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=2) as sim, \
+            MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        sim.config.download_seconds = 1.5
+        late = mwin("apply", str(spec), *FAST, "--job-timeout", "200ms")
+        assert late.code == 1
+        rows = mold.items("listTemplates", "template", templatefilter="self")
+        assert sorted((r["zonename"], r["isready"]) for r in rows) == [("Zone1", True),
+                                                                      ("Zone2", False)]
+        plan = mwin.plan_json(spec)  # not "no changes": the copy in Zone2 is not there yet
+        assert [(a["operation"], a["reason"]) for a in plan["actions"]] == [
+            ("copy_template", "copy it to Zone2")]
+        ok(mwin("apply", str(spec), *FAST))
+        rows = mold.items("listTemplates", "template", templatefilter="self")
+        assert sorted((r["zonename"], r["isready"]) for r in rows) == [("Zone1", True),
+                                                                      ("Zone2", True)]
+        assert "No changes." in ok(mwin("plan", str(spec))).out
