@@ -286,10 +286,14 @@ def _plan_gone(kind: Any, desired: Desired, ctx: PlanContext) -> list[Draft]:
     gone = ctx.live.gone.get(desired.address.kind, {}).get(str(ctx.state.id_of(
         str(desired.address))))
     recover = getattr(kind, "plan_recover", None)
+    if gone is not None and gone.owner_tag not in (None, ctx.owner):
+        _foreign(desired.address, gone, ctx, recorded=True)  # never recovered for this state
+        return []
     if gone is not None and recover is not None:
         return list(recover(desired, gone, ctx))
     return [d if d.operation not in (Operation.CREATE, Operation.CREATE_TEMPLATE) else
-            _with(d, reason="was deleted in Mold outside mwin: create it again", drift=True)
+            _with(d, reason="was deleted in Mold (outside mwin, or by Mold when an earlier "
+                            "apply's job failed): create it again", drift=True)
             for d in kind.plan_changes(desired, None, ctx)]
 
 

@@ -38,8 +38,10 @@ from reconciler.errors import SettingsError
 __all__ = ["Settings", "load_settings", "shown_url"]
 
 API_PATH = "/client/api"
-# the userinfo of a URL (`user:password@` before the host), scheme or not
-_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?[^/?#]*@")
+# the userinfo of a URL (`user:password@` before the host), scheme or not: up to the last
+# `@` that a host[:port] and then the path (or the end) follow, whatever the password holds
+# (`#`, `/`, `?` unencoded too); when in doubt, more is masked, never less
+_USERINFO = re.compile(r"^((?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?.*@(?=[^@/?#]*(?:[/?#]|$))")
 
 
 def shown_url(url: str) -> str:

@@ -114,14 +114,16 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
 
 
 def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
-                     what: str, is_progress: Callable[[str], bool]) -> dict[str, Any]:
+                     what: str, is_progress: Callable[[str], bool], owned: bool = True
+                     ) -> dict[str, Any]:
     """Wait until every zone's row of an ISO or template is ready (Mold lists one per zone);
     progress texts are reported as they change, any other status text is Mold's error. The
     images every worker waits on are read together, one list call per round: ``params`` name
-    the image by ``id`` and are narrowed, for the shared call, to this state's objects."""
+    the image by ``id`` and are narrowed, for the shared call, to this state's objects
+    (``owned``; False for an image that may lack the owner tag: its tagging failed)."""
     ident = str(params["id"])
     shared = {k: v for k, v in params.items() if k != "id"}
-    if ctx.owner:
+    if ctx.owner and owned:
         shared["tags"] = [{"key": OWNER_TAG, "value": ctx.owner}]
     last = [""]
 
@@ -150,9 +152,12 @@ def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapp
     return found
 
 
+# Mold's status of an image on its way: a store row's download texts, else the image's own
+# state while no store row has one (TemplateJoinDaoImpl.getTemplateStatus: vm_template.state,
+# e.g. Active while createTemplate runs; NotUploaded/UploadInProgress for uploads)
 _PROGRESS = re.compile(r"^(\d+(\.\d+)?% downloaded|installing.*|processing|downloading|"
                        r"bypassed secondary storage|successfully installed|download complete|"
-                       r"not ready|)$")
+                       r"not ready|active|notuploaded|uploadinprogress|)$")
 
 
 def is_image_progress(status: str) -> bool:
@@ -179,13 +184,11 @@ def delete_image(ctx: ExecContext, command: str, list_command: str, item_key: st
                  "downloads: waiting for the download to end")
     try:
         wait_image_ready(ctx, list_command, item_key, params, f"{what} download",
-                         is_image_progress)
+                         is_image_progress, owned=False)
     except MoldError as exc:
-        if "disappeared" in str(exc):
-            return  # deleted meanwhile
-        if "failed:" not in str(exc):  # not ended by the deadline: say so
+        if "failed:" not in str(exc) and "disappeared" not in str(exc):  # the deadline
             raise MoldError(f"{what} cannot be deleted while it downloads: {exc}") from None
-    delete_job(ctx, command, {"id": ident}, gone)
+    delete_job(ctx, command, {"id": ident}, gone)  # gone meanwhile counts as deleted
 
 
 def is_gone(exc: MoldError) -> bool:

@@ -305,7 +305,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
             "projects": sorted(catalog.name_of("project", p) or p
                                for p in permissions.get("projectids") or [])},
     }
-    ready = all(r.get("isready") for r in rows)
+    # ready once a zone's copy is: copies still on their way are the copy step's (``held``);
+    # while none is, the revision itself is on its way or failed (its first row says which)
+    ready = any(r.get("isready") for r in rows)
     private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows},
                "project_ids": {catalog.name_of("project", p) or p: p
                                for p in permissions.get("projectids") or []}}
@@ -505,8 +507,9 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
         _update(action, inputs, ctx)
         return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids,
                                         "retained": inputs.retained})
-    if op is Operation.DELETE:  # the template and every older revision state records
-        for old in [str(action.mold_id), *inputs.previous_ids]:
+    if op is Operation.DELETE:  # every older revision state records, oldest first, then the
+        # newest: a refusal (VMs use one) leaves state's id valid and the history to try again
+        for old in [*reversed(inputs.previous_ids), str(action.mold_id)]:
             delete_image(ctx, "deleteTemplate", "listTemplates", "template",
                          {"templatefilter": "self", "id": old}, f"template {old}",
                          _gone(old, ctx))
@@ -642,7 +645,9 @@ def _label(template_id: str, name: str, ctx: ExecContext) -> None:
 def _retire_one(template_id: str, ctx: ExecContext) -> bool:
     """Delete an old revision; False when Mold refuses because VMs still use it."""
     try:
-        delete_job(ctx, "deleteTemplate", {"id": template_id}, _gone(template_id, ctx))
+        delete_image(ctx, "deleteTemplate", "listTemplates", "template",
+                     {"templatefilter": "self", "id": template_id}, f"template {template_id}",
+                     _gone(template_id, ctx))
     except (ApiError, JobFailed) as exc:
         if "are using it" not in (exc.errortext or "") and "in use" not in (exc.errortext or ""):
             raise

@@ -189,7 +189,10 @@ def test_a_urls_userinfo_is_never_shown():
     ("http://ops:pw@mold:8080/client/api", "http://***@mold:8080/client/api"),
     ("https://ops@mold/client/api", "https://***@mold/client/api"),
     ("ops:pw@mold:8080", "***@mold:8080"),
-    ("http://mold/p@th?q=a@b", "http://mold/p@th?q=a@b"),
+    ("http://mold/p@th?q=a@b", "http://***@b"),  # ambiguous: more is masked, never less
+    ("https://admin:s3cr#et@mold:8080/client/api", "https://***@mold:8080/client/api"),
+    ("https://admin:s3/cr?et@mold:8080/client/api", "https://***@mold:8080/client/api"),
+    ("https://admin:a@b@mold:1/client/api", "https://***@mold:1/client/api"),
     ("https://mold:8443/client/api", "https://mold:8443/client/api"),
 ])
 def test_shown_url(url, shown):

@@ -147,6 +147,13 @@ def _recover(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
 
 def _free_before_destroy(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     row = _vm_row(action, ctx)
+    if row.get("state") == "Error":  # Mold detaches, stops and renames no VM in Error
+        raise MwinError(f"{action.address} ({action.mold_id}) is in state Error, and this "
+                        "account may not expunge VMs: destroyed without expunge it would keep "
+                        "its hostname (a new VM of that name is refused) until expunge.delay, "
+                        "and Mold cannot rename a VM in Error to free it. Ask an admin to "
+                        "expunge it, or to set allow.user.expunge.recover.vm for the account, "
+                        "then apply again")
     for iso_id in sorted(_loaded(row)):
         _detach(action, inputs.model_copy(update={"isoid": iso_id}), ctx)
     if row.get("state") != "Stopped":

@@ -337,6 +337,7 @@ def _power_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any
         ctx.warn(desired, "state", f"it is {live.attrs['state']} in Mold: a job still works on "
                  f"it and takes it {SETTLING[live.attrs['state']]}; how that job ends shows in "
                  "the next `mwin plan`")
+        return []  # Mold starts or stops no VM in those states
     if want == settled(state.get("state")):
         return []
     op = Operation.START if want == "running" else Operation.STOP

@@ -180,7 +180,8 @@ def test_deleted_in_mold_behind_our_back_is_created_again_as_drift(tmp_path: Pat
     plan, _ = make_plan(spec_from(tmp_path, SPEC), state(**{"iso.win2022": ("i1", {})}), live())
     assert ops(plan) == [("iso.win2022", "create")]
     assert plan.actions[0].drift is True
-    assert plan.actions[0].reason == "was deleted in Mold outside mwin: create it again"
+    assert plan.actions[0].reason == ("was deleted in Mold (outside mwin, or by Mold when an "
+                                      "earlier apply's job failed): create it again")
 
 
 def test_adopt_by_address_tag_when_state_lost_it(tmp_path: Path) -> None:
