@@ -57,3 +57,17 @@ def test_a_deploy_that_outlives_the_job_timeout_is_left_to_its_job(tmp_path: Pat
         assert warning.endswith(
             "it is starting in Mold: a job still works on it and takes it running; how that "
             "job ends shows in the next `mwin plan`")
+
+
+def test_a_vm_starting_under_its_job_gets_no_stop(tmp_path: Path) -> None:
+    """Declared stopped while the deploy's job still starts it: Mold refuses a stop then
+    ("Unable to stop VM … in state Starting"), so none is planned until the job ends."""
+    with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
+        sim.set_faults(hang_jobs=[{"command": "deployVirtualMachine", "count": 1}])
+        mwin = Mwin(sim.url, tmp_path)
+        assert mwin("apply", str(DEPLOY), "--auto-approve", "--job-timeout", "300ms").code == 1
+        assert vms(mold) == [("win11-master", "Starting")]
+        stopped = tmp_path / "stopped.yaml"
+        stopped.write_text(DEPLOY.read_text().replace("state: running", "state: stopped"))
+        assert "state: stopped" in stopped.read_text()
+        assert mwin.plan_json(stopped)["actions"] == []

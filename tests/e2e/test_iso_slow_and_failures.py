@@ -186,3 +186,17 @@ def test_an_iso_still_downloading_is_deleted_once_its_download_ends(tmp_path: Pa
         assert "is still downloading, and Mold deletes no image while it downloads" in gone.err
         assert isos_in_mold(mold) == {}
         assert state_resources(mwin) == {}
+
+
+def test_an_untagged_iso_still_downloading_is_really_deleted(tmp_path: Path) -> None:
+    """Its tagging failed, so it lacks the owner tag the shared readiness poll filters by: the
+    wait for its download reads it unfiltered, and it is deleted, not reported gone."""
+    with MoldSim(job_seconds=0.05, download_seconds=2.0) as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC)
+        sim.set_faults(fail_jobs=[{"command": "createTags"}])
+        assert mwin("apply", str(spec), "--auto-approve").code == 1
+        sim.set_faults(clear=True)
+        assert sorted(state_resources(mwin)) == ["iso.virtio-win", "iso.win2022"]
+        assert mwin("destroy", str(spec), "--auto-approve").code == 0
+        assert isos_in_mold(mold) == {} and state_resources(mwin) == {}

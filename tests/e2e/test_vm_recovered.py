@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, wait_job
+from tests.helpers.checks import ok, tags_of, wait_job
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -61,3 +61,20 @@ def test_killed_right_after_the_recovery_the_next_plan_only_starts_it(tmp_path: 
             ("vm.win11-master", "start")]
         ok(mwin("apply", str(DEPLOY), "--auto-approve"))
         assert "No changes." in ok(mwin("plan", str(DEPLOY))).out
+
+
+def test_a_destroyed_vm_another_owner_holds_is_not_recovered(tmp_path: Path) -> None:
+    with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
+        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        mine = tags_of(vm)["mwin:owner"]
+        for command, value in (("deleteTags", mine), ("createTags", "another-state")):
+            wait_job(mold, mold.call(command, resourcetype="UserVm", resourceids=vm["id"],
+                                     **{"tags[0].key": "mwin:owner", "tags[0].value": value}
+                                     )["jobid"])
+        wait_job(mold, mold.call("destroyVirtualMachine", id=vm["id"])["jobid"])
+        plan = mwin("plan", str(DEPLOY))
+        assert plan.code == 1
+        assert (f"state records its id {vm['id']}, but it belongs to another state (owner "
+                "another-state): this state never adopts, changes or deletes it") in plan.err
