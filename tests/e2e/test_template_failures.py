@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, tags_of, write
+from tests.helpers.checks import ok, tags_of, wait_job, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -146,3 +146,30 @@ def test_a_zone_copy_still_downloading_is_not_counted_as_there(tmp_path: Path) -
         assert sorted((r["zonename"], r["isready"]) for r in rows) == [("Zone1", True),
                                                                       ("Zone2", True)]
         assert "No changes." in ok(mwin("plan", str(spec))).out
+
+
+def test_a_removed_template_whose_old_revision_is_in_use_keeps_its_state(sim: MoldSim,
+                                                                         tmp_path: Path) -> None:
+    """Revisions go oldest first and the newest last: when Mold refuses one (a VM outside this
+    state uses it), state still records the template and its history, and nothing is forgotten
+    while it is in Mold."""
+    with MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        [first] = revisions(mold)
+        deploy = mold.call("deployVirtualMachine", zoneid=mold.items("listZones", "zone")[0]["id"],
+                           templateid=first, name="someone-elses-vm",
+                           serviceofferingid=mold.items("listServiceOfferings",
+                                                        "serviceoffering")[0]["id"],
+                           networkids=mold.items("listNetworks", "network", listall=True)[0]["id"])
+        wait_job(mold, deploy["jobid"])
+        write(spec, SPEC.format(revision=2))
+        ok(mwin("apply", str(spec), *FAST))
+        write(spec, SPEC.format(revision=2).split("templates:")[0])
+        refused = mwin("apply", str(spec), *FAST)
+        assert refused.code == 1 and "are using it" in refused.err
+        assert len(revisions(mold)) == 2  # the newest is deleted last: both still there
+        record = recorded(mwin)
+        assert record["attributes"]["previous_ids"] == [first]
+        assert [a["operation"] for a in mwin.plan_json(spec)["actions"]] == ["delete"]
