@@ -5,6 +5,7 @@ deleted whether or not it is still declared."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -90,3 +91,18 @@ def test_a_failed_snapshot_no_longer_declared_is_deleted(tmp_path: Path) -> None
         ok(mwin("apply", str(spec), *FAST))
         assert snapshots(mold) == []
         assert "No changes." in ok(mwin("plan", str(spec))).out
+
+
+def test_a_snapshot_mold_refuses_at_once_is_not_recorded(tmp_path: Path) -> None:
+    with MoldSim(job_seconds=0.05) as sim, MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(snaps="one"))
+        ok(mwin("apply", str(spec), *FAST))
+        mold.call("updateConfiguration", name="vmsnapshot.max", value="1")
+        write(spec, SPEC.format(snaps="one, two"))
+        refused = mwin("apply", str(spec), *FAST)
+        assert refused.code == 1 and "createVMSnapshot failed (530)" in refused.err
+        recorded = json.loads(mwin.state.read_text(encoding="utf-8"))["resources"]["vm.master"]
+        assert recorded["attributes"]["snapshots"] == ["one"]
+        assert [(a["operation"], a["drift"]) for a in mwin.plan_json(spec)["actions"]] == [
+            ("create_snapshot", False)]

@@ -63,7 +63,9 @@ def test_template_from_stopped_vm_with_iso_still_attached(wf: Workflow) -> None:
 
 
 def test_template_is_not_ready_until_job_and_copy_are_done() -> None:
-    with MoldSim(job_seconds=0.2, download_seconds=0.3) as sim, Workflow(sim.url) as wf:
+    # the job takes long enough that the first look surely comes before it ends, even on a
+    # loaded machine
+    with MoldSim(job_seconds=1.0, download_seconds=0.3) as sim, Workflow(sim.url) as wf:
         _, vm, root = _vm_and_root(wf)
         wf.run_job("stopVirtualMachine", id=vm["id"])
         answer = wf.ok("createTemplate", **_template_params(wf, root))
@@ -73,9 +75,11 @@ def test_template_is_not_ready_until_job_and_copy_are_done() -> None:
         wf.wait_job(answer["jobid"])
         statuses = []
         deadline = time.monotonic() + 5
-        while not row["isready"] and time.monotonic() < deadline:
+        while True:  # at least one look after the job
             row = wf.first("listTemplates", "template", templatefilter="self", id=answer["id"])
             statuses.append(row["status"])
+            if row["isready"] or time.monotonic() > deadline:
+                break
             time.sleep(0.02)
         assert row["isready"] is True and statuses[-1] == "Download Complete"
         assert wf.first("listTemplates", "template", templatefilter="featured")["id"] == answer["id"]

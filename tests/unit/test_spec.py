@@ -227,6 +227,9 @@ templates:
         "spec.yaml:12:15: error: vm.clone: template.base is in zone(s) Zone1, not in Zone3, "
         "where this VM is: add Zone3 to the template's `zones` (or `zones: all`)",
         "    template.base is declared at spec.yaml:17:3"]
+    by_id = body.replace("zone: Zone3\n", "zone: 3f2a8c1e-0b7d-4c55-9a51-2d7f0e9c1a11\n")
+    doc, diags = load_spec(write(tmp_path / "spec.yaml", by_id % ""))  # only Mold knows its name
+    assert doc is not None and not diags.errors, str(diags)
     for zones in (", zones: [Zone2, zone3]", ", zones: all"):
         doc, diags = load_spec(write(tmp_path / "spec.yaml", body % zones))
         assert doc is not None and not diags.errors, str(diags)

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from reconciler.errors import JobFailed, MwinError
+from reconciler.errors import ApiError, JobFailed, MwinError
 from reconciler.model import Outcome
 from reconciler.mold.poll import Deadline, PollPolicy, poll_until
 from reconciler.plan import Action, Operation
@@ -375,6 +375,9 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
             "virtualmachineid": action.mold_id, "name": name,
             "description": f"managed by mwin ({action.address})"}, taken,
             on_progress=_job_progress(ctx, "snapshot"))
+    except ApiError:  # refused before any job (vmsnapshot.max, …): there is no snapshot
+        ctx.record(Outcome(action.mold_id, action.before))
+        raise
     except JobFailed as exc:
         if "freeze" in (exc.errortext or "").lower():
             raise MwinError(f"{exc} — Mold froze the running guest through qemu-guest-agent "

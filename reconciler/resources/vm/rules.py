@@ -8,6 +8,7 @@ no SSH key pair; SECURE boot needs UEFI (BIOS always boots LEGACY).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from reconciler.diagnostics import Diagnostics
@@ -26,6 +27,9 @@ def _is_windows(os_type: str | None) -> bool:
 
 def _is_windows_11(os_type: str | None) -> bool:
     return bool(os_type) and "windows 11" in str(os_type).lower()
+
+
+_UUID = re.compile(r"^[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12}$", re.IGNORECASE)
 
 
 # --- spec level (mwin validate) ------------------------------------------------------------
@@ -65,6 +69,8 @@ def _check_template_zone(decl: Declared, doc: SpecView, diags: Diagnostics) -> N
     zone = decl.spec.zone or doc.defaults.zone
     if zone is None or home is None or zone.casefold() in {z.casefold() for z in copies}:
         return
+    if any(_UUID.match(z) for z in (zone, *copies)):
+        return  # a zone given by id: which name it is, only Mold's catalog says
     diags.error(f"template.{key} is in zone(s) {', '.join(dict.fromkeys(copies))}, not in "
                 f"{zone}, where this VM is: add {zone} to the template's `zones` (or "
                 "`zones: all`)", decl.at("template"), address=str(decl.address),
