@@ -226,6 +226,7 @@ class _Walker:
             wrong = dict(action.inputs.get("wrong_tags") or {})
             fixed = {k: v for k, v in wanted.items()
                      if k in action.inputs.get("add_tags", []) or k in wrong}
+            fixed.update(action.inputs.get("extra_tags") or {})  # the kind's (a revision)
             if fixed:
                 retag(ctx, kind.RESOURCE_TYPE, action.inputs["id"], wrong, fixed)
             return Outcome(action.inputs["id"], action.after)

@@ -377,8 +377,7 @@ def _match_known(address: Address, desired: Desired, ctx: PlanContext, known: st
     if leftovers:
         current, drafts = _settle(address, desired, current, leftovers, ctx)
     if current is not None and current.address_tag is None:
-        drafts.insert(0, _adopt(current, "recorded in this state but not tagged (its tagging "
-                                         f"failed or was cut short): tag it {address}", ctx))
+        drafts.insert(0, _tag_recorded(address, current, ctx))
     elif current is not None and current.owner_tag is None:
         drafts.insert(0, _adopt(current, f"recorded in this state, tagged by an older mwin "
                                           f"without an owner: add {OWNER_TAG}={ctx.owner}", ctx))
@@ -387,6 +386,20 @@ def _match_known(address: Address, desired: Desired, ctx: PlanContext, known: st
                                           f"(moved with `mwin state mv`): retag it {address}",
                                 ctx, address))
     return current, drafts
+
+
+def _tag_recorded(address: Address, current: LiveObject, ctx: PlanContext) -> Draft:
+    """An object state recorded when Mold made it whose tagging then failed: tagged now, with
+    the kind's own tags too (``adopt_tags``: a template's revision), keeping what state
+    recorded that Mold cannot tell without those tags (a revision's history)."""
+    recorded = ctx.state_attrs(str(address))
+    draft = _adopt(current, "recorded in this state but not tagged (its tagging failed or was "
+                            f"cut short): tag it {address}", ctx)
+    draft.after = {**recorded, **{k: v for k, v in current.attrs.items() if v is not None}}
+    kind_tags = getattr(KINDS[address.kind], "adopt_tags", None)
+    if kind_tags is not None:
+        draft.inputs["extra_tags"] = kind_tags(recorded)
+    return draft
 
 
 def _match_unowned(address: Address, unowned: list[LiveObject], ctx: PlanContext

@@ -335,6 +335,15 @@ def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> li
     return objects
 
 
+def adopt_tags(recorded: Mapping[str, Any]) -> dict[str, str]:
+    """The tags of a revision state recorded whose tagging failed (its revision and source
+    VM, as createTemplate's tagging would have set them)."""
+    tags = {REVISION_TAG: str(recorded["revision"])} if recorded.get("revision") else {}
+    if recorded.get("from_vm"):
+        tags[FROM_VM_TAG] = str(recorded["from_vm"])
+    return tags
+
+
 def removal_inputs(recorded: Mapping[str, Any]) -> dict[str, Any]:
     """A template taken out of the spec, or destroyed, goes with every older revision state
     records (``keep``'s history), not only the newest."""

@@ -120,8 +120,11 @@ def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim
         untagged = recorded(mwin)["id"]
         ok(mwin("apply", str(spec), *FAST))
         assert len(revisions(mold)) == 2 and revisions(mold)[untagged][0] == "Base"
-        assert tags_of(mold.items("listTemplates", "template", templatefilter="self",
-                                  id=untagged)[0])["mwin:address"] == "template.base"
+        tags = tags_of(mold.items("listTemplates", "template", templatefilter="self",
+                                  id=untagged)[0])
+        assert (tags["mwin:address"], tags["mwin:revision"], tags["mwin:from-vm"]) == (
+            "template.base", "2", "vm.master")
+        assert recorded(mwin)["attributes"]["previous_ids"]  # the history is kept
         assert "No changes." in ok(mwin("plan", str(spec))).out
 
 
