@@ -28,6 +28,15 @@ vms:
 FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
 
 
+def declared(sim: MoldSim, tmp_path: Path, snaps: str) -> tuple[Mwin, Path]:
+    """The VM applied without snapshots, then the spec declaring ``snaps``."""
+    mwin = Mwin(sim.url, tmp_path)
+    spec = write(tmp_path / "spec.yaml", SPEC.format(snaps=""))
+    ok(mwin("apply", str(spec), *FAST))
+    write(spec, SPEC.format(snaps=snaps))
+    return mwin, spec
+
+
 def snapshots(mold: MoldApi) -> list[tuple[str, str]]:
     return [(r["displayname"], r["state"])
             for r in mold.items("listVMSnapshot", "vmSnapshot", listall=True)]
@@ -35,10 +44,7 @@ def snapshots(mold: MoldApi) -> list[tuple[str, str]]:
 
 def test_a_snapshot_whose_job_outlived_the_apply_is_known(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05) as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(snaps=""))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(snaps="after-sysprep"))
+        mwin, spec = declared(sim, tmp_path, "after-sysprep")
         sim.set_faults(hang_jobs=[{"command": "createVMSnapshot", "count": 1}])
         late = mwin("apply", str(spec), *FAST, "--job-timeout", "300ms")
         assert late.code == 1 and snapshots(mold) == [("after-sysprep", "Creating")]
@@ -54,10 +60,7 @@ def test_a_snapshot_whose_job_outlived_the_apply_is_known(tmp_path: Path) -> Non
 
 def test_a_slow_snapshot_is_deleted_once_no_longer_declared(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05) as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(snaps=""))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(snaps="after-sysprep"))
+        mwin, spec = declared(sim, tmp_path, "after-sysprep")
         sim.config.job_seconds = 1.0
         assert mwin("apply", str(spec), *FAST, "--job-timeout", "200ms").code == 1
         sim.config.job_seconds = 0.05
@@ -76,10 +79,7 @@ def test_a_slow_snapshot_is_deleted_once_no_longer_declared(tmp_path: Path) -> N
 
 def test_a_failed_snapshot_no_longer_declared_is_deleted(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05) as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(snaps=""))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(snaps="after-sysprep"))
+        mwin, spec = declared(sim, tmp_path, "after-sysprep")
         sim.set_faults(fail_jobs=[{"command": "createVMSnapshot", "count": 1}])
         assert mwin("apply", str(spec), *FAST).code == 1
         assert snapshots(mold) == [("after-sysprep", "Error")]

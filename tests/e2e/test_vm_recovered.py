@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any
 
 from moldsim.server import MoldSim
 from tests.helpers.checks import ok, tags_of, wait_job
@@ -15,11 +16,16 @@ from tests.helpers.mold_api import MoldApi
 DEPLOY = Path(__file__).resolve().parents[2] / "specs" / "windows-11-two-drives" / "01-deploy.yaml"
 
 
+def deployed(sim: MoldSim, mold: MoldApi, tmp_path: Path) -> tuple[Mwin, dict[str, Any]]:
+    mwin = Mwin(sim.url, tmp_path)
+    ok(mwin("apply", str(DEPLOY), "--auto-approve"))
+    [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+    return mwin, vm
+
+
 def test_a_vm_destroyed_by_hand_is_recovered_with_its_disk(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
-        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        mwin, vm = deployed(sim, mold, tmp_path)
         [root] = mold.items("listVolumes", "volume", virtualmachineid=vm["id"], type="ROOT")
         wait_job(mold, mold.call("destroyVirtualMachine", id=vm["id"])["jobid"])  # no expunge
 
@@ -44,9 +50,7 @@ def test_a_vm_destroyed_by_hand_is_recovered_with_its_disk(tmp_path: Path) -> No
 
 def test_killed_right_after_the_recovery_the_next_plan_only_starts_it(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
-        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        mwin, vm = deployed(sim, mold, tmp_path)
         wait_job(mold, mold.call("destroyVirtualMachine", id=vm["id"])["jobid"])
         mwin.env["MWIN_FAILPOINTS"] = "answered:recoverVirtualMachine"
         try:
@@ -65,9 +69,7 @@ def test_killed_right_after_the_recovery_the_next_plan_only_starts_it(tmp_path: 
 
 def test_a_destroyed_vm_another_owner_holds_is_not_recovered(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05, profile="mold-4.23") as sim, MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        ok(mwin("apply", str(DEPLOY), "--auto-approve"))
-        [vm] = mold.items("listVirtualMachines", "virtualmachine", listall=True)
+        mwin, vm = deployed(sim, mold, tmp_path)
         mine = tags_of(vm)["mwin:owner"]
         for command, value in (("deleteTags", mine), ("createTags", "another-state")):
             wait_job(mold, mold.call(command, resourcetype="UserVm", resourceids=vm["id"],
