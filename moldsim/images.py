@@ -43,8 +43,10 @@ def readiness(rec: dict[str, Any], now: float, initial: bool = False) -> tuple[b
     creation."""
     if uploads.waiting(rec):
         return False, None, 0
-    if rec["dl_start"] is None:
-        return False, "Processing", 0
+    if rec["dl_start"] is None:  # no store row with a download state yet: the image's own
+        # state (L TemplateJoinDaoImpl.getTemplateStatus: not DOWNLOADED, not in progress, not
+        # bypassed, no error -> template.getTemplateState(), vm_template.state "Active")
+        return False, "Active", 0
     dur = float(rec["dl_seconds"])
     if initial:
         frac = 0.0

@@ -198,7 +198,7 @@ def _start_copies(ctx: Ctx, rec: dict[str, Any], dests: list[str], job: dict[str
     """A new copy in every destination without one; a failed copy there is replaced
     (TemplateManagerImpl.copy removes a store row that is neither downloaded nor
     downloading). A copy that is ready or downloading, and the home copy whatever its state,
-    stay. A hung job's copies stay "Processing" for good."""
+    stay. A hung job's copies stay "Active" (no download state yet) for good."""
     copies = rec.setdefault("copies", {})
     for zid in dests:
         if images.has_copy(rec, zid) and (zid not in copies or images.ready_in(rec, zid, ctx.now)
