@@ -138,6 +138,8 @@ def _hold_stopping(ctx: Ctx, job: dict[str, Any]) -> None:
 @job_kind("stopVirtualMachine", "VirtualMachine", _VM + "StopVMCmd", hang=_hold_stopping)
 def finish_stop(ctx: Ctx, job: dict[str, Any]) -> dict[str, Any]:
     vm = _vm(ctx, job)
+    if vm["state"] in ("Error", "Destroyed", "Expunging"):  # L VirtualMachineManagerImpl
+        return {"virtualmachine": view(ctx, vm)}  # .advanceStop: logged, nothing done, success
     if vm["state"] not in ("Stopped", "Running"):
         raise errors.internal_error(f"Unable to stop VM {vm['name']} in state {vm['state']}")
     guest.on_stop(ctx, vm, "stopVirtualMachine")

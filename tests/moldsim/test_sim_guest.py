@@ -229,7 +229,9 @@ def test_without_an_answer_file_setup_waits_for_ever(sim: MoldSim, wf: Workflow,
 
 @pytest.mark.parametrize("profile, order", [("mold-4.21", ["hd", "cdrom"]), ("cloudstack-4.17", ["cdrom", "hd"])])
 def test_uefi_prompting_image_without_a_key_never_starts_setup(tmp_path: Path, profile: str, order: list[str]) -> None:
-    with make_sim(profile=profile) as sim, Workflow(sim.url, algo=sim.config.signature) as wf:
+    # a prompt long enough that the first look surely finds it, even on a loaded machine
+    with make_sim(profile=profile, boot_prompt_seconds=1.0) as sim, \
+            Workflow(sim.url, algo=sim.config.signature) as wf:
         params = {} if profile.startswith("mold") else {"tpmversion": None}
         vm_id = deploy(wf, upload(wf, media(tmp_path, wim=SERVER), os_type="Windows Server 2022 (64-bit)"), **params)
         first = guest(sim, vm_id)
@@ -528,7 +530,7 @@ def test_with_the_cd_first_every_reboot_prompts_and_no_key_boots_the_disk(
         sim: MoldSim, wf: Workflow, tmp_path: Path) -> None:
     """The prompting image is the guard for a CD-first boot order: one key at first boot (here
     through the control endpoint, the same as an RFB KeyEvent)."""
-    sim.config.boot_prompt_seconds = 0.5
+    sim.config.boot_prompt_seconds = 1.0  # the key surely comes in time, even under load
     vm_id = deploy(wf, upload(wf, media(tmp_path)), **{"details[0].bootOrder": "CDROM"})
     resp = httpx.post(f"{sim.base_url}/moldsim/guests/{vm_id}/key", json={}, timeout=5)
     assert resp.status_code == 200 and resp.json()["booted"] is True and resp.json()["state"] == "installing"

@@ -248,3 +248,17 @@ def test_failed_deploy_job_leaves_the_vm_in_error(sim: MoldSim, wf: Workflow, re
     assert (job["jobstatus"], job["jobresultcode"], job["jobresult"]["errortext"]) == \
         (2, 533, "Unable to create a deployment for VM[User|i-2-1-VM]")
     assert wf.vm(answer["id"])["state"] == "Error"
+
+
+def test_a_stop_of_a_vm_in_error_succeeds_and_changes_nothing(sim: MoldSim, wf: Workflow,
+                                                               ready: tuple[dict, dict, dict]) -> None:
+    """L engine/orchestration/src/main/java/com/cloud/vm/VirtualMachineManagerImpl.java
+    advanceStop: a VM Destroyed, Expunging or in Error is logged ("Stopped called on … but the
+    state is …") and left as it is; the job succeeds."""
+    iso, _, net = ready
+    sim.set_faults(fail_jobs=[{"command": "deployVirtualMachine", "count": 1}])
+    answer, failed = wf.deploy(iso["id"], net["id"], name="broken")
+    assert failed["jobstatus"] == 2 and wf.vm(answer["id"])["state"] == "Error"
+    job = wf.run_job("stopVirtualMachine", id=answer["id"])
+    assert job["jobstatus"] == 1 and job["jobresult"]["virtualmachine"]["state"] == "Error"
+    assert wf.vm(answer["id"])["state"] == "Error"
