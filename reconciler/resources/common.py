@@ -19,7 +19,7 @@ T = TypeVar("T")
 
 __all__ = ["retag", "wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
            "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
-           "RESEND", "is_image_progress", "delete_image"]
+           "RESEND", "is_image_progress", "delete_image", "leftover_delete"]
 
 
 def describe_changes(changes: list[AttrChange]) -> str:
@@ -189,6 +189,13 @@ def delete_image(ctx: ExecContext, command: str, list_command: str, item_key: st
         if "failed:" not in str(exc) and "disappeared" not in str(exc):  # the deadline
             raise MoldError(f"{what} cannot be deleted while it downloads: {exc}") from None
     delete_job(ctx, command, {"id": ident}, gone)  # gone meanwhile counts as deleted
+
+
+def leftover_delete(live: LiveObject, reason: str) -> Draft:
+    """The deletion of an object the address no longer uses (replaced, or failed in Mold): a
+    step of its own that leaves state's record of the address as it is."""
+    return Draft(Operation.DELETE, reason, before=dict(live.attrs),
+                 inputs={"id": live.id, "orphan": True})
 
 
 def is_gone(exc: MoldError) -> bool:

@@ -67,6 +67,7 @@ from reconciler.resources.common import (
     delete_image,
     delete_job,
     is_image_progress,
+    leftover_delete,
     named,
     plan_generic,
     row_state,
@@ -432,10 +433,8 @@ def _all_installed(desired: Desired, ctx: PlanningContext) -> bool:
 def _retire(live: LiveObject, why: str | None = None) -> Draft:
     """After a replacement's registration, the old ISO's deletion: a step of its own, so the
     VMs holding the old ISO can eject it in between (and insert the new one afterwards)."""
-    reason = (f"delete ISO {live.id}: {why}" if why else
-              f"delete the replaced ISO {live.id} (once no VM holds it in a drive)")
-    return Draft(Operation.DELETE, reason, before=dict(live.attrs),
-                 inputs={"id": live.id, "orphan": True})
+    return leftover_delete(live, f"delete ISO {live.id}: {why}" if why else
+                           f"delete the replaced ISO {live.id} (once no VM holds it in a drive)")
 
 
 def _size(size: int | None) -> str:

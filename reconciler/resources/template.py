@@ -58,6 +58,7 @@ from reconciler.resources.common import (
     delete_image,
     delete_job,
     is_image_progress,
+    leftover_delete,
     named,
     plan_generic,
     retag,
@@ -365,16 +366,8 @@ def tables(spec: Spec) -> list[str]:
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                  ) -> list[Draft]:
-    vm = str(desired.attrs["from_vm"])
-    home = _home_zone(desired, ctx)
     if live is None:
-        made = {**desired.attrs, "zones": [home], "share": None}
-        first = not desired.inputs.get("previous_ids")
-        create = Draft(Operation.CREATE_TEMPLATE, "declared in the spec, not in Mold: made from "
-                       "the VM's ROOT volume", after=made,
-                       inputs={**desired.inputs, "channel": first}, needs=[vm], clean_stop=vm)
-        return [create, *_revision_steps(desired, made, new=None if first else list(
-            desired.inputs.get("previous_ids") or []))]
+        return _first_revision(desired, ctx)
     if live.state != "ready" and not is_image_progress(str(live.state)):
         return _failed(desired, live, ctx)
     drafts = _planned(desired, live, ctx)
@@ -384,6 +377,19 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
         if drafts and drafts[0].operation is not Operation.REPLACE:
             drafts[0].inputs["await_ready"] = True  # copied, shared, published once ready
     return drafts
+
+
+def _first_revision(desired: Desired, ctx: PlanningContext) -> list[Draft]:
+    """Made from the VM's ROOT volume where Mold holds none: the first revision, or one after
+    the current was deleted (the history state records is published with it)."""
+    vm = str(desired.attrs["from_vm"])
+    made = {**desired.attrs, "zones": [_home_zone(desired, ctx)], "share": None}
+    first = not desired.inputs.get("previous_ids")
+    create = Draft(Operation.CREATE_TEMPLATE, "declared in the spec, not in Mold: made from "
+                   "the VM's ROOT volume", after=made,
+                   inputs={**desired.inputs, "channel": first}, needs=[vm], clean_stop=vm)
+    return [create, *_revision_steps(desired, made, new=None if first else list(
+        desired.inputs.get("previous_ids") or []))]
 
 
 def _planned(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Draft]:
@@ -425,10 +431,8 @@ def _failed(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Dr
     """The revision failed in Mold (an error status, never ready): deleted first, then made
     again (the history state records is kept)."""
     status = str(live.state)
-    failed = Draft(Operation.DELETE, f"delete template {live.id}: it failed in Mold "
-                   f"({status})", before=dict(live.attrs), inputs={"id": live.id,
-                                                                    "orphan": True})
-    again = plan_changes(desired, None, ctx)
+    failed = leftover_delete(live, f"delete template {live.id}: it failed in Mold ({status})")
+    again = _first_revision(desired, ctx)
     again[0].reason = f"its revision failed in Mold ({status}): make it again"
     again[0].broken = True
     return [failed, *again]
