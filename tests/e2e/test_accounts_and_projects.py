@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, wait_job
+from tests.helpers.checks import STOP_AT_ONCE, ok, wait_job
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import DOMAIN_ADMIN, USER, MoldApi, new_account, set_account_setting
 
@@ -30,7 +30,7 @@ vms:
     networks: [prep-net]
     state: stopped
 """
-FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = STOP_AT_ONCE
 
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.checks import ok, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -29,7 +29,7 @@ vms:
 templates:
   t: {from_vm: m, os_type: Windows PV}
 """
-FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = ("--auto-approve", *STOP_AT_ONCE)
 
 
 def test_destroy_deletes_the_vm_from_a_template_before_the_template(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.checks import ok, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -25,7 +25,7 @@ vms:
     networks: [n1]
     state: stopped
 """
-FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = ("--auto-approve", *STOP_AT_ONCE)
 
 
 def drift_of(mwin: Mwin, spec: Path) -> list[str]:

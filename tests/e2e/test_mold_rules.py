@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok
+from tests.helpers.checks import STOP_AT_ONCE, ok
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -28,7 +28,7 @@ vms:
     networks: [prep-net]
     state: stopped
 """
-FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = STOP_AT_ONCE
 
 
 

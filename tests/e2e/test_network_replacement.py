@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.helpers.checks import ok, ops, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, ops, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -26,7 +26,7 @@ vms:
     networks: [n1]
     state: running
 """
-FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = ("--auto-approve", *STOP_AT_ONCE)
 
 
 def test_a_running_vm_moves_to_the_replacement_of_its_network(mwin: Mwin, mold: MoldApi,

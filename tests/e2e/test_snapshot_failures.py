@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -25,7 +25,7 @@ vms:
   master: {{install_iso: win, compute_offering: 2vCore-4GB, disk_offering: 50GB,
            networks: [prep-net], state: stopped, snapshots: [{snaps}]}}
 """
-FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = ("--auto-approve", *STOP_AT_ONCE)
 
 
 def declared(sim: MoldSim, tmp_path: Path, snaps: str) -> tuple[Mwin, Path]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, tags_of, wait_job, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, tags_of, wait_job, write
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 
@@ -31,7 +31,7 @@ vms:
 templates:
   base: {{from_vm: master, name: Base, os_type: Windows PV, revision: {revision}, keep: 2}}
 """
-FAST = ("--auto-approve", "--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = ("--auto-approve", *STOP_AT_ONCE)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, tags_of, wait_job, write
+from tests.helpers.checks import STOP_AT_ONCE, ok, tags_of, wait_job, write
 from tests.helpers.cli import Mwin, Run
 from tests.helpers.mold_api import MoldApi, new_account
 
@@ -41,7 +41,7 @@ templates:
     zones: all
     share: {{accounts: [tenant], projects: [{projects}]}}
 """
-FAST = ("--wait-for-guest-shutdown", "0", "--force-stop")
+FAST = STOP_AT_ONCE
 NAME = "Windows Server 2022 base"
 
 

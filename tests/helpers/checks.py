@@ -10,7 +10,10 @@ from typing import Any
 from tests.helpers.cli import Run
 from tests.helpers.mold_api import MoldApi
 
-__all__ = ["ok", "write", "ops", "isos_in_mold", "wait_job", "tags_of"]
+__all__ = ["ok", "write", "ops", "isos_in_mold", "wait_job", "tags_of", "STOP_AT_ONCE"]
+
+# apply flags for specs whose VMs are stopped for a template while no guest powers itself off
+STOP_AT_ONCE = ("--wait-for-guest-shutdown", "0", "--force-stop")
 
 
 def ok(run: Run) -> Run:
