@@ -35,6 +35,12 @@ def wf(sim: MoldSim) -> Iterator[Workflow]:
         yield w
 
 
+def _utc_stamp() -> str:
+    """Now as yyyyMMddHHmmss UTC from time.time(), the clock moldsim stamps with: time.gmtime()
+    without an argument reads glibc's coarse clock, which can be a tick behind it."""
+    return time.strftime("%Y%m%d%H%M%S", time.gmtime(time.time()))
+
+
 def _running_vm(wf: Workflow) -> dict:
     answer, _ = wf.deploy(wf.ready_iso("win")["id"], wf.network()["id"])
     return wf.vm(answer["id"])
@@ -43,9 +49,9 @@ def _running_vm(wf: Workflow) -> dict:
 def test_name_is_the_display_name_and_the_name_is_generated(sim: MoldSim, wf: Workflow) -> None:
     vm = _running_vm(wf)
     sim.guest_agent(vm["id"])
-    before = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    before = _utc_stamp()
     first = wf.run_job("createVMSnapshot", virtualmachineid=vm["id"], name="X")["jobresult"]["vmsnapshot"]
-    after = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    after = _utc_stamp()
     match = NAME.match(first["name"])
     assert match and before <= match.group(2) <= after  # <instancename>_VS_<yyyyMMddHHmmss UTC>
     assert (first["displayname"], first["type"], first["current"], first["state"]) == ("X", "Disk", True, "Ready")
