@@ -288,8 +288,8 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     permissions (``permissions``)."""
     rows = raw.get("rows") or [raw]
     # a zone counts once its copy is ready: one still downloading (or hung) is not there yet,
-    # so the plan copies to it again, which waits for it (a revision's first row is made
-    # before any copy, so while none is ready, all are counted: the revision is waited for)
+    # and the plan waits for it (a revision's first row is made before any copy, so while
+    # none is ready, all are counted: the revision is waited for)
     held = [r for r in rows if r.get("isready")] or rows
     tags = tags_of(raw)
     permissions = raw.get("permissions") or {}
@@ -310,6 +310,9 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     # while none is, the revision itself is on its way or failed (its first row says which)
     ready = any(r.get("isready") for r in rows)
     private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows},
+               "copying": {str(r.get("zonename")): str(r.get("status") or "")
+                           for r in rows if ready and not r.get("isready")
+                           and is_image_progress(str(r.get("status") or ""))},
                "project_ids": {catalog.name_of("project", p) or p: p
                                for p in permissions.get("projectids") or []}}
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
@@ -457,9 +460,11 @@ def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | No
     want, have = set(desired.attrs["zones"]), set(state.get("zones") or [])
     if want - have:
         after = {**state, "zones": sorted(have | want)}
-        drafts.append(Draft(Operation.COPY_TEMPLATE, f"copy it to {', '.join(sorted(want - have))}",
+        copying = {z: s for z, s in (held.get("copying") or {}).items() if z in want - have}
+        drafts.append(Draft(Operation.COPY_TEMPLATE, _copy_reason(want - have, copying),
                             before=dict(state), after=after, changed=["zones"],
-                            inputs={"add": sorted(want - have), "zoneids": zone_ids}))
+                            inputs={"add": sorted(want - have - set(copying)),
+                                    "zoneids": zone_ids}))
         state = after
     for zone in sorted(have - want):
         after = {**state, "zones": sorted(set(state["zones"]) - {zone})}
@@ -570,12 +575,26 @@ def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
                             f"template {template_id}", is_image_progress)
 
 
+def _copy_reason(missing: set[str], copying: Mapping[str, str]) -> str:
+    """A zone whose copy is on its way (an earlier apply stopped waiting for it) is waited
+    for, not copied to: Mold would start a second copy onto the same image store
+    (TemplateManagerImpl.copy keeps a DOWNLOAD_IN_PROGRESS row and copies again)."""
+    parts = []
+    if missing - set(copying):
+        parts.append(f"copy it to {', '.join(sorted(missing - set(copying)))}")
+    parts += [f"wait for its copy to {zone} ({status or 'on its way'})"
+              for zone, status in sorted(copying.items())]
+    return "; ".join(parts)
+
+
 def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
-    """copyTemplate to the zones it lacks; then until every zone's copy is ready."""
+    """copyTemplate to the zones it lacks (not those whose copy is on its way); then until
+    every zone's copy is ready."""
     zones = [inputs.zoneids[z] for z in inputs.add]
-    send_job(ctx, "copyTemplate", {"id": action.mold_id, "destzoneids": zones},
-             _in_zones(action, ctx, set(zones)))
-    ctx.progress(f"copying to {', '.join(inputs.add)}")
+    if zones:
+        send_job(ctx, "copyTemplate", {"id": action.mold_id, "destzoneids": zones},
+                 _in_zones(action, ctx, set(zones)))
+        ctx.progress(f"copying to {', '.join(inputs.add)}")
     _wait_ready(str(action.mold_id), ctx)
     return Outcome(action.mold_id, action.after, kept=HISTORY)
 
