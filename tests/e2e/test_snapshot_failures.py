@@ -106,3 +106,18 @@ def test_a_snapshot_mold_refuses_at_once_is_not_recorded(tmp_path: Path) -> None
         assert recorded["attributes"]["snapshots"] == ["one"]
         assert [(a["operation"], a["drift"]) for a in mwin.plan_json(spec)["actions"]] == [
             ("create_snapshot", False)]
+
+
+def test_a_snapshot_found_after_a_lost_answer_is_waited_for(tmp_path: Path) -> None:
+    """createVMSnapshot carried out but its answer lost: the look finds the snapshot by its
+    display name, with no job to follow (Mold lists none on a VM snapshot). The apply waits
+    until the snapshot is Ready before it says it is done."""
+    with MoldSim(job_seconds=0.05) as sim, MoldApi(sim.url) as mold:
+        mwin, spec = declared(sim, tmp_path, "after-sysprep")
+        sim.config.job_seconds = 0.8
+        sim.set_faults(reset_after=[{"command": "createVMSnapshot", "count": 1}])
+        run = ok(mwin("apply", str(spec), *FAST))
+        assert "Mold did carry out createVMSnapshot" in run.err
+        assert snapshots(mold) == [("after-sysprep", "Ready")]
+        sim.config.job_seconds = 0.05
+        assert "No changes." in ok(mwin("plan", str(spec))).out

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
-from reconciler.errors import ApiError, JobFailed, MwinError
+from reconciler.errors import ApiError, JobFailed, MoldError, MwinError
 from reconciler.model import Outcome
 from reconciler.mold.poll import Deadline, PollPolicy, poll_until
 from reconciler.plan import Action, Operation
@@ -32,6 +32,7 @@ from reconciler.resources.common import (
     send,
     send_job,
     tag_resource,
+    wait_until,
 )
 from reconciler.resources.vm.install import await_install, press_boot_key
 
@@ -371,10 +372,12 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
 
     ctx.record(Outcome(action.mold_id, action.after))  # a job that outlives the apply is known
     try:
-        send_job(ctx, "createVMSnapshot", {
+        done = send_job(ctx, "createVMSnapshot", {
             "virtualmachineid": action.mold_id, "name": name,
             "description": f"managed by mwin ({action.address})"}, taken,
             on_progress=_job_progress(ctx, "snapshot"))
+        if done.get("_id"):  # found after a lost answer, with no job to follow
+            _await_snapshot(ctx, str(done["_id"]), str(name))
     except ApiError:  # refused before any job (vmsnapshot.max, …): there is no snapshot
         ctx.record(Outcome(action.mold_id, action.before))
         raise
@@ -386,6 +389,23 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
                             "snapshot is taken of a stopped VM; the failed snapshot is left in "
                             "Error and the next apply deletes it") from None
         raise
+
+
+def _await_snapshot(ctx: ExecContext, snapshot_id: str, name: str) -> None:
+    """Until a VM snapshot is Ready (``--job-timeout``): Mold lists no job on a VM snapshot,
+    so one found after a lost answer is followed by its state."""
+    def ready() -> bool | None:
+        rows = ctx.client.list_all("listVMSnapshot", "vmSnapshot",
+                                   {"vmsnapshotid": snapshot_id, "listall": True})
+        state = str(rows[0].get("state")) if rows else "gone"
+        if state in ("Error", "gone"):
+            raise MoldError(f"VM snapshot {name!r} ({snapshot_id}) is {state} in Mold; the next "
+                            "`mwin plan` shows what to do about it")
+        return True if state == "Ready" else None
+
+    ctx.progress(f"VM snapshot {name!r} is being taken: waiting for it to be Ready")
+    wait_until(ready, timeout=ctx.waits.job_timeout, what=f"VM snapshot {name!r} to be Ready",
+               ctx=ctx)
 
 
 def _job_progress(ctx: ExecContext, what: str) -> Any:
