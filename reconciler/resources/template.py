@@ -84,7 +84,9 @@ REVISION_TAG = "mwin:revision"
 FROM_VM_TAG = "mwin:from-vm"
 CHANNEL_TAG = "mwin:channel"
 CHANNEL = "stable"
-HISTORY = ("previous_ids", "retained")  # recorded revisions a step on the current one leaves as they are
+# what state records beside the attributes, which a step on the current revision leaves as it
+# is: the older revisions (``keep``'s history) and the current one's provenance tags
+HISTORY = ("previous_ids", "retained", "provenance")
 SHARED_TAG = "mwin:shared"  # set once mwin shared it: then its permissions are read back
 TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
 
@@ -340,9 +342,11 @@ def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> li
 
 
 def adopt_tags(recorded: Mapping[str, Any]) -> dict[str, str]:
-    """The tags of a revision state recorded whose tagging failed (its revision and source
-    VM, as createTemplate's tagging would have set them)."""
-    tags = {REVISION_TAG: str(recorded["revision"])} if recorded.get("revision") else {}
+    """The tags of a revision state recorded whose tagging failed (its revision, source VM
+    and provenance, as createTemplate's tagging would have set them)."""
+    tags = {str(k): str(v) for k, v in (recorded.get("provenance") or {}).items()}
+    if recorded.get("revision"):
+        tags[REVISION_TAG] = str(recorded["revision"])
     if recorded.get("from_vm"):
         tags[FROM_VM_TAG] = str(recorded["from_vm"])
     return tags
@@ -524,7 +528,7 @@ def execute(action: Action, ctx: ExecContext) -> Outcome:
     if op is Operation.UPDATE:
         _update(action, inputs, ctx)
         return Outcome(action.mold_id, {**after, "previous_ids": inputs.previous_ids,
-                                        "retained": inputs.retained})
+                                        "retained": inputs.retained}, kept=HISTORY)
     if op is Operation.DELETE:  # every older revision state records, oldest first, then the
         # newest: a refusal (VMs use one) leaves state's id valid and the history to try again
         for old in [*reversed(inputs.previous_ids), str(action.mold_id)]:
@@ -550,11 +554,13 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext, made: dict[str, An
         ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
         action.address, exclude=[action.mold_id, *inputs.previous_ids]))
     template_id = str(response["id"])
+    provenance = {**inputs.provenance,
+                  "mwin:built-at": datetime.now(UTC).isoformat(timespec="seconds")}
+    made["provenance"] = provenance  # recorded: a failed tagging is made good with them
     ctx.record(Outcome(template_id, made))
-    built = datetime.now(UTC).isoformat(timespec="seconds")
     tag_resource(ctx, RESOURCE_TYPE, template_id, action.address,
                  {REVISION_TAG: str(after["revision"]), FROM_VM_TAG: after["from_vm"],
-                  **inputs.provenance, "mwin:built-at": built})
+                  **provenance})
     ctx.progress(f"making template {template_id} from volume {volumes[0]['id']}")
     if response.get("jobid"):
         ctx.client.wait_job("createTemplate", str(response["jobid"]),
@@ -660,7 +666,7 @@ def _publish_run(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
         _label(old, after["name"], ctx)
     retag(ctx, RESOURCE_TYPE, current, {}, {CHANNEL_TAG: CHANNEL})
     return Outcome(current, {**after, "previous_ids": [*kept, *reversed(in_use)],
-                             "retained": list(reversed(in_use))})
+                             "retained": list(reversed(in_use))}, kept=HISTORY)
 
 
 def _label(template_id: str, name: str, ctx: ExecContext) -> None:

@@ -124,6 +124,10 @@ def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim
                                   id=untagged)[0])
         assert (tags["mwin:address"], tags["mwin:revision"], tags["mwin:from-vm"]) == (
             "template.base", "2", "vm.master")
+        # its provenance too, as recorded when Mold made it (built-at is then, not now)
+        provenance = recorded(mwin)["attributes"]["provenance"]
+        assert provenance["mwin:source"] == "vm.master" and len(provenance["mwin:spec-digest"]) == 64
+        assert {k: tags.get(k) for k in provenance} == provenance
         assert recorded(mwin)["attributes"]["previous_ids"]  # the history is kept
         assert "No changes." in ok(mwin("plan", str(spec))).out
 
