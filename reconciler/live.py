@@ -59,7 +59,14 @@ OPTIONAL_TABLES: dict[str, tuple[str, str, dict[str, Any], str]] = {
     "cluster": ("listClusters", "cluster", {}, "cluster"),
     "host": ("listHosts", "host", {"type": "Routing"}, "host"),
     "project": ("listProjects", "project", {"listall": True}, "project"),
+    # the accounts a template may be shared with, and the caller's own account (listAccounts
+    # without listall: QueryManagerImpl.searchForAccountsInternal lists only the caller's)
+    "account": ("listAccounts", "account", {"listall": True}, "account"),
+    "caller": ("listAccounts", "account", {}, "account"),
 }
+# Tables only a check at plan time reads: if the keys may not list them, the check is left to
+# Mold at apply time instead of failing the plan.
+_BEST_EFFORT = {"account", "caller"}
 _ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}  # labels: model.TABLE_LABELS
 
 
@@ -82,8 +89,15 @@ def load_apis(client: Any, catalog: Catalog, commands: set[str]) -> None:
 
 
 def _load_table(client: Any, table: str) -> list[CatalogEntry]:
+    from reconciler.errors import ApiError
+
     command, item_key, params, _label = _ALL_TABLES[table]
-    rows = client.list_all(command, item_key, params)
+    try:
+        rows = client.list_all(command, item_key, params)
+    except ApiError:
+        if table not in _BEST_EFFORT:
+            raise
+        rows = []
     return [CatalogEntry(str(r.get("id") or r.get("name")), _name(r), r) for r in rows]
 
 

@@ -26,6 +26,7 @@ from reconciler.plan import Operation
 
 __all__ = ["ADDRESS_TAG", "OWNER_TAG", "Address", "SpecModel", "Lifecycle", "ResourceSpec",
            "Ref", "Defaults", "Declared", "CatalogEntry", "Catalog", "TABLE_LABELS",
+           "did_you_mean",
            "LiveObject", "LiveSnapshot", "Desired", "Draft", "Outcome", "tags_of"]
 
 # Every managed object carries these tags (a contract, docs/state.md): the resource's address
@@ -115,7 +116,8 @@ class Declared:
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 TABLE_LABELS = {"zone": "zone", "os_type": "OS type", "service_offering": "compute offering",
                 "disk_offering": "disk offering", "network_offering": "network offering",
-                "pod": "pod", "cluster": "cluster", "host": "host", "project": "project"}
+                "pod": "pod", "cluster": "cluster", "host": "host", "project": "project",
+                "account": "account", "caller": "account"}
 
 
 @dataclass(frozen=True)
@@ -166,7 +168,7 @@ class Catalog:
             label = TABLE_LABELS.get(table, table)
             names = sorted({e.name for e in self.entries(table)})
             shown = ", ".join(repr(n) for n in names[:25]) + (" …" if len(names) > 25 else "")
-            diags.error(f"{label} {value!r} does not exist in Mold{_did_you_mean(value, names)}",
+            diags.error(f"{label} {value!r} does not exist in Mold{did_you_mean(value, names)}",
                         pos, address=address, detail=f"{label}s Mold has: {shown or '(none)'}")
         return entry
 
@@ -188,7 +190,7 @@ class Catalog:
         return self.api_wanted - set(self.apis)
 
 
-def _did_you_mean(value: str, names: list[str]) -> str:
+def did_you_mean(value: str, names: list[str]) -> str:
     """The closest of Mold's names, case and spacing aside ("windows pv" → 'Windows PV')."""
     folded = {" ".join(n.casefold().split()): n for n in names}
     close = difflib.get_close_matches(" ".join(value.casefold().split()), list(folded), n=1,

@@ -38,6 +38,7 @@ from reconciler.model import (
     Outcome,
     ResourceSpec,
     SpecModel,
+    did_you_mean,
     tags_of,
 )
 from reconciler.mold.api import MoldApi
@@ -92,8 +93,9 @@ TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
 
 
 class Share(SpecModel):
-    accounts: list[StrictStr] = Field(default_factory=list,
-                                      description="Account names it is shared with")
+    accounts: list[StrictStr] = Field(
+        default_factory=list, description="Account names it is shared with (of the owner's "
+                                          "domain; checked at plan time where the keys list accounts)")
     projects: list[StrictStr] = Field(default_factory=list,
                                       description="Projects (name or id) it is shared with")
 
@@ -226,6 +228,7 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
     projects = {p: e for p in wanted
                 if (e := ctx.catalog.resolve("project", p, decl.at("share.projects"), diags,
                                              address))}
+    _check_share_accounts(decl, ctx, diags)
     if os_type is None or zones is None or len(projects) != len(wanted):
         return None
     name = spec.name or decl.address.key
@@ -368,7 +371,48 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
 
 
 def tables(spec: Spec) -> list[str]:
-    return ["project"] if spec.share else []  # names of the projects it is shared with
+    """The projects it is shared with, by name; the accounts, to check their names."""
+    if spec.share is None:
+        return []
+    return ["project", *(["account", "caller"] if spec.share.accounts else [])]
+
+
+# AccountResponse.accounttype of the admins whose listAccounts listall=true shows every account
+# of their domain (Account.Type ADMIN, DOMAIN_ADMIN)
+_ADMIN_TYPES = (1, 2)
+
+
+def _check_share_accounts(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> None:
+    """Mold shares a template only with active accounts of its owner's domain
+    (TemplateManagerImpl.updateTemplateOrIsoPermissions, findActiveAccount(name, domain));
+    an admin's keys list them all, so a name that is not among them is an error now rather
+    than at apply time. A user's keys list only their own account: Mold judges at apply."""
+    spec: Spec = decl.spec
+    callers = ctx.catalog.entries("caller")
+    if spec.share is None or len(callers) != 1 or \
+            callers[0].raw.get("accounttype") not in _ADMIN_TYPES:
+        return
+    domain = callers[0].raw.get("domainid")
+    project_name = spec.project or ctx.defaults.project
+    if project_name:
+        project = ctx.catalog.find("project", project_name)
+        if project is None:
+            return  # reported where the project is resolved
+        domain = project.raw.get("domainid")
+    known = {e.name for e in ctx.catalog.entries("account") if e.raw.get("domainid") == domain}
+    by_fold = {n.casefold(): n for n in known}
+    for i, name in enumerate(spec.share.accounts):
+        if name in known:
+            continue
+        if name.casefold() in by_fold:  # Mold finds it ignoring case, then lists its own name
+            message = (f"account {name!r} is called {by_fold[name.casefold()]!r} in Mold: "
+                       "declare it so, or the plan would differ from Mold's permissions forever")
+        else:
+            message = (f"account {name!r} does not exist in the domain of the template's owner"
+                       f"{did_you_mean(name, sorted(known))}; Mold shares a template only with "
+                       "accounts of that domain")
+        diags.error(message, decl.at(f"share.accounts.{i}"), address=str(decl.address),
+                    detail="accounts there: " + (", ".join(sorted(known)[:25]) or "none"))
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext

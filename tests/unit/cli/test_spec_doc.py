@@ -56,7 +56,8 @@ def test_rows_by_value() -> None:
         "delete or replace it; remembered in state until set to false |",
         "| `public` | boolean | `false` | in place (updateTemplatePermissions) | Visible to every "
         "account |",
-        "| `share.accounts` | list of string | — | own step | Account names it is shared with |",
+        "| `share.accounts` | list of string | — | own step | Account names it is shared with "
+        "(of the owner's domain; checked at plan time where the keys list accounts) |",
     ):
         assert row in rows
     assert rows.count("## `vms`") == 1 and rows.count("## `templates`") == 1
