@@ -229,7 +229,8 @@ class _Walker:
             fixed.update(action.inputs.get("extra_tags") or {})  # the kind's (a revision)
             if fixed:
                 retag(ctx, kind.RESOURCE_TYPE, action.inputs["id"], wrong, fixed)
-            return Outcome(action.inputs["id"], action.after)
+            # what state records beside the attributes (a template's older revisions) stays
+            return Outcome(action.inputs["id"], action.after, kept=getattr(kind, "HISTORY", ()))
         if action.operation is Operation.FORGET:
             return Outcome(removed=True)
         if action.operation is Operation.REFRESH:

@@ -280,10 +280,11 @@ def _look(ctx: ExecContext, check: Check) -> Held:
 def send_job(ctx: ExecContext, command: str, params: Mapping[str, Any], check: Check,
              on_progress: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """``send`` an async command and wait for its job, as ``MoldClient.run_job`` does. A found
-    effect without a running job is already complete."""
+    effect without a running job is already complete as far as a job can tell: the answer is
+    then ``{"_id": …, "_found": True}``."""
     body = send(ctx, command, params, check)
     if body.get("_found") and not body.get("jobid"):
-        return {"_id": body["id"]} if body.get("id") else {}
+        return {"_id": body["id"], "_found": True} if body.get("id") else {"_found": True}
     return dict(ctx.client.finish_job(command, body, timeout=ctx.waits.job_timeout,
                                       on_progress=on_progress))
 

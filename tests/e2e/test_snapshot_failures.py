@@ -118,6 +118,13 @@ def test_a_snapshot_found_after_a_lost_answer_is_waited_for(tmp_path: Path) -> N
         sim.set_faults(reset_after=[{"command": "createVMSnapshot", "count": 1}])
         run = ok(mwin("apply", str(spec), *FAST))
         assert "Mold did carry out createVMSnapshot" in run.err
+        assert "is being taken: waiting for it to be Ready" in run.err
         assert snapshots(mold) == [("after-sysprep", "Ready")]
         sim.config.job_seconds = 0.05
         assert "No changes." in ok(mwin("plan", str(spec))).out
+        # a snapshot whose job answered is not looked at again
+        write(spec, SPEC.format(snaps="after-sysprep, second"))
+        sim.control("POST", "/moldsim/stats/reset")
+        run = ok(mwin("apply", str(spec), *FAST))
+        assert "waiting for it to be Ready" not in run.err
+        assert sim.control("GET", "/moldsim/stats")["by_command"].get("listVMSnapshot") == 1

@@ -118,6 +118,8 @@ def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim
         assert mwin("apply", str(spec), *FAST).code == 1
         sim.set_faults(clear=True)
         untagged = recorded(mwin)["id"]
+        plan = json.dumps(mwin.plan_json(spec)["actions"])  # state's own keys are not shown
+        assert "provenance" not in plan and "previous_ids" not in plan
         ok(mwin("apply", str(spec), *FAST))
         assert len(revisions(mold)) == 2 and revisions(mold)[untagged][0] == "Base"
         tags = tags_of(mold.items("listTemplates", "template", templatefilter="self",
@@ -185,3 +187,27 @@ def test_a_removed_template_whose_old_revision_is_in_use_keeps_its_state(sim: Mo
         record = recorded(mwin)
         assert record["attributes"]["previous_ids"] == [first]
         assert [a["operation"] for a in mwin.plan_json(spec)["actions"]] == ["delete"]
+
+
+def test_a_template_moved_with_state_mv_keeps_its_history(sim: MoldSim, tmp_path: Path) -> None:
+    """The retag after `mwin state mv` keeps what state records beside the attributes: the
+    older revisions (so keep and destroy still reach them) and the provenance."""
+    mwin = Mwin(sim.url, tmp_path)
+    spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+    ok(mwin("apply", str(spec), *FAST))
+    write(spec, SPEC.format(revision=2))
+    ok(mwin("apply", str(spec), *FAST))
+    before = recorded(mwin)["attributes"]
+    assert before["previous_ids"] and before["provenance"]
+    ok(mwin("state", "mv", "template.base", "template.img"))
+    write(spec, SPEC.format(revision=2).replace("  base:", "  img:"))
+    ok(mwin("apply", str(spec), *FAST))
+    after = json.loads(mwin.state.read_text(encoding="utf-8"))["resources"]["template.img"]
+    assert history_of(after) == history_of({"attributes": before})
+    ok(mwin("destroy", str(spec), "--auto-approve"))
+    with MoldApi(sim.url) as mold:
+        assert mold.items("listTemplates", "template", templatefilter="self") == []
+
+
+def history_of(resource: dict[str, Any]) -> tuple[Any, Any]:
+    return resource["attributes"].get("previous_ids"), resource["attributes"].get("provenance")

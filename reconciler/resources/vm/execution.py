@@ -376,8 +376,6 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
             "virtualmachineid": action.mold_id, "name": name,
             "description": f"managed by mwin ({action.address})"}, taken,
             on_progress=_job_progress(ctx, "snapshot"))
-        if done.get("_id"):  # found after a lost answer, with no job to follow
-            _await_snapshot(ctx, str(done["_id"]), str(name))
     except ApiError:  # refused before any job (vmsnapshot.max, …): there is no snapshot
         ctx.record(Outcome(action.mold_id, action.before))
         raise
@@ -389,6 +387,8 @@ def _create_snapshot(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
                             "snapshot is taken of a stopped VM; the failed snapshot is left in "
                             "Error and the next apply deletes it") from None
         raise
+    if done.get("_found") and done.get("_id"):  # found after a lost answer, no job to follow
+        _await_snapshot(ctx, str(done["_id"]), str(name))
 
 
 def _await_snapshot(ctx: ExecContext, snapshot_id: str, name: str) -> None:
