@@ -347,9 +347,12 @@ def project_n(store: Any, project_id: str) -> Any:
 
 
 def find_account(store: Any, name: str, domain_id: str) -> dict[str, Any] | None:
-    """AccountDao.findActiveAccount(name, domain)."""
+    """AccountDao.findActiveAccount(name, domain): the name compared ignoring case, as
+    MySQL's default collation of Mold's account table does (docs/moldsim.md, "Accounts")."""
+    folded = name.casefold()
     for acct in store.data["accounts"].values():
-        if acct["name"] == name and acct["domainid"] == domain_id and acct["state"] != "removed":
+        if acct["name"].casefold() == folded and acct["domainid"] == domain_id and \
+                acct["state"] != "removed":
             found: dict[str, Any] = acct
             return found
     return None

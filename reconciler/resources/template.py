@@ -389,11 +389,14 @@ def _check_share_accounts(decl: Declared, ctx: PlanningContext, diags: Diagnosti
     than at apply time. A user's keys list only their own account: Mold judges at apply."""
     spec: Spec = decl.spec
     callers = ctx.catalog.entries("caller")
-    if spec.share is None or len(callers) != 1 or \
-            callers[0].raw.get("accounttype") not in _ADMIN_TYPES:
+    if spec.share is None or len(callers) != 1:
+        return
+    project_name = spec.project or ctx.defaults.project
+    if not project_name and _names_the_owner(decl, callers[0].name, diags):
+        return
+    if callers[0].raw.get("accounttype") not in _ADMIN_TYPES:
         return
     domain = callers[0].raw.get("domainid")
-    project_name = spec.project or ctx.defaults.project
     if project_name:
         project = ctx.catalog.find("project", project_name)
         if project is None:
@@ -413,6 +416,22 @@ def _check_share_accounts(decl: Declared, ctx: PlanningContext, diags: Diagnosti
                        "accounts of that domain")
         diags.error(message, decl.at(f"share.accounts.{i}"), address=str(decl.address),
                     detail="accounts there: " + (", ".join(sorted(known)[:25]) or "none"))
+
+
+def _names_the_owner(decl: Declared, owner: str, diags: Diagnostics) -> bool:
+    """The template's owner (the caller, outside a project) among the accounts it is shared
+    with: Mold skips it (updateTemplateOrIsoPermissions: the caller has the template) and
+    lists no permission for it, so the plan would want to add it every time."""
+    spec: Spec = decl.spec
+    found = False
+    for i, name in enumerate(spec.share.accounts if spec.share else []):
+        if name.casefold() == owner.casefold():
+            diags.error(f"account {name!r} owns the template (it is the account of these "
+                        f"keys, {owner!r}): it needs no share, and Mold records none, so take "
+                        "it out of share.accounts", decl.at(f"share.accounts.{i}"),
+                        address=str(decl.address))
+            found = True
+    return found
 
 
 def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext

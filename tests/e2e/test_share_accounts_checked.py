@@ -86,6 +86,11 @@ def test_a_user_plan_leaves_the_accounts_to_mold(cloud: tuple[MoldSim, MoldApi, 
     mwin = keyed(sim, tmp_path, key, secret)
     spec = write(tmp_path / "spec.yaml", SPEC.format(accounts="tenant, nobody"))
     ok(mwin("plan", str(spec)))
+    write(spec, SPEC.format(accounts="tenant, Builder"))  # the owner: Mold records no share
+    run = mwin("plan", str(spec))
+    assert run.code == 1 and (f"{spec}:15:26: error: template.base: account 'Builder' owns the "
+                              "template (it is the account of these keys, 'builder')") in run.err
+    write(spec, SPEC.format(accounts="tenant, nobody"))
     run = mwin("apply", str(spec), "--auto-approve", *STOP_AT_ONCE)
     assert run.code == 1 and "updateTemplatePermissions" in run.err
     assert "Unable to grant a launch permission to account nobody" in run.err

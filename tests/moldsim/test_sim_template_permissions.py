@@ -125,3 +125,19 @@ def test_project_owned_templates(profile: str, refused: bool) -> None:
                      "owned templates cannot be shared outside template.")
         else:
             assert (status, body) == (200, {"success": True})
+
+
+def test_account_names_are_found_ignoring_case(wf: Workflow, users: Any) -> None:
+    """AccountDaoImpl.findActiveAccount is an SQL `=` under MySQL's case-insensitive default
+    collation (create-schema.sql: the account table is DEFAULT CHARSET=utf8): a share to
+    "BOB" grants bob, listed under the stored name; createAccount "Bob" beside bob is refused."""
+    alice, _ = users(wf, "alice")
+    users(wf, "bob")
+    tpl = alice.ready_template("alice-base")
+    assert alice.ok("updateTemplatePermissions", id=tpl["id"], op="add", accounts="BOB") == {"success": True}
+    assert alice.ok("listTemplatePermissions", id=tpl["id"])["templatepermission"]["account"] == [
+        "bob", "alice"]
+    root = wf.first("listDomains", "domain")["id"]
+    status, body = wf.call("createAccount", username="bob2", account="Bob", email="b@example.test",
+                           firstname="b", lastname="b", password="x", accounttype=0, domainid=root)
+    assert (status, body["errortext"]) == (431, "The specified account: Bob already exists")
