@@ -114,7 +114,8 @@ def test_on_a_terminal_unlock_asks_naming_the_holder(mwin: Mwin, tmp_path: Path)
 
 def test_a_live_holder_is_named_with_its_lock_id_and_never_unlocked_under_it(
         tmp_path: Path) -> None:
-    with MoldSim(job_seconds=2.0) as slow:
+    with MoldSim(job_seconds=0.05) as slow:
+        slow.set_faults(hang_jobs=[{"command": "createTags"}])  # the holder never finishes
         mwin = Mwin(slow.url, tmp_path)
         spec = tmp_path / "spec.yaml"
         spec.write_text(SPEC)
