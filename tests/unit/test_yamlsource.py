@@ -62,7 +62,7 @@ def test_alias_bomb_is_refused_quickly() -> None:
         lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
     started = time.monotonic()
     data, _pos, diags = load_yaml("\n".join(lines).encode(), "f.yaml")
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 2  # expanded, it would take far longer (a loaded CI has margin)
     assert data is None
     assert [d.summary for d in diags] == [
         f"document expands to more than {MAX_NODES} values (alias bomb?)"]
