@@ -395,8 +395,8 @@ def _tag_recorded(address: Address, current: LiveObject, ctx: PlanContext) -> Dr
     recorded = ctx.state_attrs(str(address))
     draft = _adopt(current, "recorded in this state but not tagged (its tagging failed or was "
                             f"cut short): tag it {address}", ctx)
-    history = getattr(KINDS[address.kind], "HISTORY", ())  # kept by the executor, not shown
-    draft.after = {**{k: v for k, v in recorded.items() if k not in history},
+    hidden = getattr(KINDS[address.kind], "STATE_ONLY", ())  # the executor keeps HISTORY
+    draft.after = {**{k: v for k, v in recorded.items() if k not in hidden},
                    **{k: v for k, v in current.attrs.items() if v is not None}}
     kind_tags = getattr(KINDS[address.kind], "adopt_tags", None)
     if kind_tags is not None:

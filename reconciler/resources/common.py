@@ -114,13 +114,14 @@ def wait_until(check: Callable[[], T | None], *, timeout: float, what: str,
 
 
 def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapping[str, Any],
-                     what: str, is_progress: Callable[[str], bool], owned: bool = True
-                     ) -> dict[str, Any]:
+                     what: str, is_progress: Callable[[str], bool], owned: bool = True,
+                     timeout: float | None = None) -> dict[str, Any]:
     """Wait until every zone's row of an ISO or template is ready (Mold lists one per zone);
     progress texts are reported as they change, any other status text is Mold's error. The
     images every worker waits on are read together, one list call per round: ``params`` name
     the image by ``id`` and are narrowed, for the shared call, to this state's objects
-    (``owned``; False for an image that may lack the owner tag: its tagging failed)."""
+    (``owned``; False for an image that may lack the owner tag: its tagging failed).
+    ``timeout``: the deadline, if not ``--ready-timeout``."""
     ident = str(params["id"])
     shared = {k: v for k, v in params.items() if k != "id"}
     if ctx.owner and owned:
@@ -145,7 +146,8 @@ def wait_image_ready(ctx: ExecContext, command: str, item_key: str, params: Mapp
 
     try:
         found: dict[str, Any] = ctx.client.wait_listed(command, item_key, shared, ident, check,
-                                                       timeout=ctx.waits.ready_timeout,
+                                                       timeout=ctx.waits.ready_timeout
+                                                       if timeout is None else timeout,
                                                        what=what)
     except Deadline as exc:
         raise MoldError(str(exc)) from None

@@ -88,6 +88,9 @@ CHANNEL = "stable"
 # what state records beside the attributes, which a step on the current revision leaves as it
 # is: the older revisions (``keep``'s history) and the current one's provenance tags
 HISTORY = ("previous_ids", "retained", "provenance")
+# all that state records beside the attributes, never shown in a plan: HISTORY, and when an
+# apply first waited for each copy on its way (dropped once the copies are done)
+STATE_ONLY = (*HISTORY, "copy_waits")
 SHARED_TAG = "mwin:shared"  # set once mwin shared it: then its permissions are read back
 TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
 
@@ -179,6 +182,10 @@ class Inputs(ActionInputs):
     add_projects: list[str] = Field(default_factory=list)
     remove_projects: list[str] = Field(default_factory=list)
     await_ready: bool = False  # the first step for a revision not ready yet: wait for it first
+    # copy: zone -> {"copy": the copy's `created` in Mold, "since": when an apply first waited
+    # for that copy (Unix seconds, mwin's clock)} of copies on their way that it waits for
+    awaiting: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    copy_waits: dict[str, Any] = Field(default_factory=dict)  # state's, for the planner
 
 
 def references(spec: Spec) -> list[tuple[str, Address]]:
@@ -249,7 +256,8 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
               "previous_ids": previous, "zoneids": zones,
               "retained": [r for r in recorded.get("retained") or [] if r in previous],
               "projectids": {e.name: e.id for e in projects.values()},
-              "provenance": _provenance(decl, ctx, vm)}
+              "provenance": _provenance(decl, ctx, vm),
+              "copy_waits": dict(recorded.get("copy_waits") or {})}
     return Desired(decl.address, attrs, inputs, needs=[vm])
 
 
@@ -315,7 +323,8 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
     # while none is, the revision itself is on its way or failed (its first row says which)
     ready = any(r.get("isready") for r in rows)
     private = {"zone_ids": {str(r.get("zonename")): r.get("zoneid") for r in rows},
-               "copying": {str(r.get("zonename")): str(r.get("status") or "")
+               "copying": {str(r.get("zonename")): {"status": str(r.get("status") or ""),
+                                                     "copy": r.get("created")}
                            for r in rows if ready and not r.get("isready")
                            and is_image_progress(str(r.get("status") or ""))},
                "project_ids": {catalog.name_of("project", p) or p: p
@@ -527,11 +536,12 @@ def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | No
     want, have = set(desired.attrs["zones"]), set(state.get("zones") or [])
     if want - have:
         after = {**state, "zones": sorted(have | want)}
-        copying = {z: s for z, s in (held.get("copying") or {}).items() if z in want - have}
-        drafts.append(Draft(Operation.COPY_TEMPLATE, _copy_reason(want - have, copying),
+        copying = {z: c for z, c in (held.get("copying") or {}).items() if z in want - have}
+        awaiting = _awaiting(copying, desired.inputs.get("copy_waits") or {})
+        drafts.append(Draft(Operation.COPY_TEMPLATE, _copy_reason(want - have, copying, awaiting),
                             before=dict(state), after=after, changed=["zones"],
                             inputs={"add": sorted(want - have - set(copying)),
-                                    "zoneids": zone_ids}))
+                                    "zoneids": zone_ids, "awaiting": awaiting}))
         state = after
     for zone in sorted(have - want):
         after = {**state, "zones": sorted(set(state["zones"]) - {zone})}
@@ -638,34 +648,79 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext, made: dict[str, An
     return template_id
 
 
-def _wait_ready(template_id: str, ctx: ExecContext) -> dict[str, Any]:
+def _wait_ready(template_id: str, ctx: ExecContext, timeout: float | None = None
+                ) -> dict[str, Any]:
     return wait_image_ready(ctx, "listTemplates", "template",
                             {"templatefilter": "self", "id": template_id},
-                            f"template {template_id}", is_image_progress)
+                            f"template {template_id}", is_image_progress, timeout=timeout)
 
 
-def _copy_reason(missing: set[str], copying: Mapping[str, str]) -> str:
+def _awaiting(copying: Mapping[str, Mapping[str, Any]], waits: Mapping[str, Any]
+              ) -> dict[str, dict[str, Any]]:
+    """The copies on their way, each with when an apply first waited for it: state's
+    ``copy_waits`` entry if it is of the same copy (Mold's `created` of it), else none yet."""
+    out: dict[str, dict[str, Any]] = {}
+    for zone, copy in copying.items():
+        known = waits.get(zone) or {}
+        same = known.get("copy") == copy.get("copy") and known.get("since") is not None
+        out[zone] = {"copy": copy.get("copy"), "since": known.get("since") if same else None}
+    return out
+
+
+def _copy_reason(missing: set[str], copying: Mapping[str, Mapping[str, Any]],
+                 awaiting: Mapping[str, Mapping[str, Any]]) -> str:
     """A zone whose copy is on its way (an earlier apply stopped waiting for it) is waited
     for, not copied to: Mold would start a second copy onto the same image store
     (TemplateManagerImpl.copy keeps a DOWNLOAD_IN_PROGRESS row and copies again)."""
     parts = []
     if missing - set(copying):
         parts.append(f"copy it to {', '.join(sorted(missing - set(copying)))}")
-    parts += [f"wait for its copy to {zone} ({status or 'on its way'})"
-              for zone, status in sorted(copying.items())]
+    for zone, copy in sorted(copying.items()):
+        since = awaiting.get(zone, {}).get("since")
+        waited = f", waited for since {_utc(since)}" if since is not None else ""
+        parts.append(f"wait for its copy to {zone} ({copy.get('status') or 'on its way'}{waited})")
     return "; ".join(parts)
+
+
+def _utc(epoch: float) -> str:
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     """copyTemplate to the zones it lacks (not those whose copy is on its way); then until
-    every zone's copy is ready."""
+    every zone's copy is ready. A copy on its way is given ``--ready-timeout`` counted from
+    the first apply that waited for it (state's ``copy_waits``), so that a copy stuck in
+    Mold fails each later apply at once instead of after another full wait."""
+    timeout = _copy_deadline(action, inputs, ctx)
     zones = [inputs.zoneids[z] for z in inputs.add]
     if zones:
         send_job(ctx, "copyTemplate", {"id": action.mold_id, "destzoneids": zones},
                  _in_zones(action, ctx, set(zones)))
         ctx.progress(f"copying to {', '.join(inputs.add)}")
-    _wait_ready(str(action.mold_id), ctx)
-    return Outcome(action.mold_id, action.after, kept=HISTORY)
+    _wait_ready(str(action.mold_id), ctx, timeout)
+    return Outcome(action.mold_id, action.after, kept=HISTORY)  # copy_waits done with
+
+
+def _copy_deadline(action: Action, inputs: Inputs, ctx: ExecContext) -> float:
+    """The wait left for the copies on their way; recorded in state before waiting."""
+    if not inputs.awaiting:
+        return ctx.waits.ready_timeout
+    now = datetime.now(UTC).timestamp()
+    since = {zone: float(a.get("since") or now) for zone, a in inputs.awaiting.items()}
+    waits = {zone: {"copy": a.get("copy"), "since": since[zone]}
+             for zone, a in inputs.awaiting.items()}
+    ctx.record(Outcome(action.mold_id, {**(action.before or {}), "copy_waits": waits},
+                       kept=HISTORY))
+    zone = min(since, key=lambda z: since[z])
+    left = ctx.waits.ready_timeout - (now - since[zone])
+    if left <= 0:
+        raise MoldError(f"template {action.mold_id}: its copy to {zone} has been on its way "
+                        f"since {_utc(since[zone])}, longer than --ready-timeout "
+                        f"({ctx.waits.ready_timeout:g}s, counted from the first apply that "
+                        "waited for it): the copy looks stuck in Mold. A Mold admin can end "
+                        "it; once it has failed or is deleted, the next apply copies again")
+    ctx.progress(f"waiting for its copy to {', '.join(sorted(waits))}, on its way already")
+    return left
 
 
 def _in_zones(action: Action, ctx: ExecContext, zones: set[str]) -> Check:

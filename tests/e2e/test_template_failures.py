@@ -211,3 +211,32 @@ def test_a_template_moved_with_state_mv_keeps_its_history(sim: MoldSim, tmp_path
 
 def history_of(resource: dict[str, Any]) -> tuple[Any, Any]:
     return resource["attributes"].get("previous_ids"), resource["attributes"].get("provenance")
+
+
+def test_a_zone_copy_stuck_in_mold_fails_later_applies_at_once(tmp_path: Path) -> None:
+    """A copy that never ends is waited for up to --ready-timeout counted from the first apply
+    that waited for it (recorded in state), so each later apply says at once that it looks
+    stuck instead of waiting the whole timeout again; nothing is copied twice."""
+    with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=2) as sim:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        sim.set_faults(hang_jobs=[{"command": "copyTemplate"}])
+        assert mwin("apply", str(spec), *FAST, "--job-timeout", "200ms").code == 1
+        [reason] = [a["reason"] for a in mwin.plan_json(spec)["actions"]]
+        assert reason == "wait for its copy to Zone2 (Active)"
+
+        waited = mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms")
+        assert waited.code == 1 and "within 0.3s" in waited.err, waited.err
+        assert "copy_waits" in recorded(mwin)["attributes"]
+        [reason] = [a["reason"] for a in mwin.plan_json(spec)["actions"]]
+        assert reason.startswith("wait for its copy to Zone2 (Active, waited for since 20")
+
+        sim.control("POST", "/moldsim/stats/reset")
+        stuck = mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms")
+        assert stuck.code == 1
+        assert "its copy to Zone2 has been on its way since 20" in stuck.err
+        assert "the copy looks stuck in Mold" in stuck.err and "Traceback" not in stuck.err
+        calls = sim.control("GET", "/moldsim/stats")["by_command"]
+        assert "copyTemplate" not in calls and calls.get("listTemplates", 0) <= 2, calls

@@ -55,3 +55,16 @@ def test_a_new_revision_of_a_protected_template_is_planned(tmp_path: Path) -> No
                         world(template("t1", "base", "template.base")))
     replace = next(a for a in plan.actions if a.address == "template.base")
     assert (replace.operation, replace.requires_replace) == (Operation.REPLACE, ["revision"])
+
+
+def test_a_copy_on_its_way_keeps_its_first_wait_only_while_it_is_the_same_copy() -> None:
+    from reconciler.resources.template import _awaiting
+
+    waits = {"Zone2": {"copy": "2026-12-01T20:00:00+0000", "since": 1000.0}}
+    same = {"Zone2": {"status": "Active", "copy": "2026-12-01T20:00:00+0000"}}
+    other = {"Zone2": {"status": "5% Downloaded", "copy": "2026-12-01T21:00:00+0000"}}
+    assert _awaiting(same, waits) == {"Zone2": {"copy": "2026-12-01T20:00:00+0000",
+                                                "since": 1000.0}}
+    assert _awaiting(other, waits) == {"Zone2": {"copy": "2026-12-01T21:00:00+0000",
+                                                 "since": None}}  # a new copy: waited anew
+    assert _awaiting(same, {}) == {"Zone2": {"copy": "2026-12-01T20:00:00+0000", "since": None}}
