@@ -249,7 +249,10 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     adopts = [d for d in bookkeeping if d.operation is Operation.ADOPT]
     leftovers = [d for d in bookkeeping if d.operation is not Operation.ADOPT]
     if address in options.force_replace and live is not None:
-        changes = [_forced_replace(desired, live)]
+        # a kind whose replacement leaves the old object to a step of its own (an ISO: VMs
+        # eject it first) says which (``forced_replace_steps``)
+        follow = getattr(kind, "forced_replace_steps", None)
+        changes = [_forced_replace(desired, live), *(follow(live) if follow else [])]
     elif live is None and ctx.state.id_of(address):
         changes = _plan_gone(kind, desired, ctx)
     else:

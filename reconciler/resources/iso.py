@@ -437,6 +437,12 @@ def _retire(live: LiveObject, why: str | None = None) -> Draft:
                            f"delete the replaced ISO {live.id} (once no VM holds it in a drive)")
 
 
+def forced_replace_steps(live: LiveObject) -> list[Draft]:
+    """``--replace``: the replaced ISO is deleted after the new one is registered, as in any
+    replacement (the planner's forced REPLACE registers only)."""
+    return [_retire(live)]
+
+
 def _size(size: int | None) -> str:
     if size is None:
         return ""

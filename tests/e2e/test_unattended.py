@@ -182,6 +182,13 @@ def test_other_inputs_replace_kept_media_and_not_the_installed_vm(sim: MoldSim,
     [vm] = mold.items("listVirtualMachines", "virtualmachine", name="win11-master")
     assert vm["state"] == "Stopped"
     assert "No changes." in ok(mwin("plan", str(spec))).out
+    # --replace rebuilds them, and the media replaced (with their password) are deleted too
+    forced = mwin.plan_json(spec, "--replace", "iso.win11-auto")
+    assert ops(forced) == [("iso.win11-auto", "replace"), ("iso.win11-auto", "delete")]
+    ok(mwin("apply", str(spec), "--auto-approve", "--replace", "iso.win11-auto"))
+    [rebuilt] = mold.items("listIsos", "iso", isofilter="self")
+    assert rebuilt["id"] != new["id"]
+    assert "No changes." in ok(mwin("plan", str(spec))).out
     mold.close()
 
 

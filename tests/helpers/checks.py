@@ -34,8 +34,12 @@ def ops(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def isos_in_mold(mold: MoldApi) -> dict[str, dict[str, Any]]:
-    """The caller's ISOs by name (one row each: the tests' ISOs are in one zone)."""
-    return {r["name"]: r for r in mold.items("listIsos", "iso", isofilter="self", listall=True)}
+    """The caller's ISOs by name (one row each: the tests' ISOs are in one zone); two ISOs of
+    one name fail here, so that a duplicate or a replaced ISO left behind never hides."""
+    rows = mold.items("listIsos", "iso", isofilter="self", listall=True)
+    names = [r["name"] for r in rows]
+    assert len(names) == len(set(names)), f"ISOs of the same name in Mold: {sorted(names)}"
+    return {r["name"]: r for r in rows}
 
 
 def wait_job(mold: MoldApi, jobid: str, seconds: float = 10.0) -> dict[str, Any]:
