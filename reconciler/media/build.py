@@ -153,9 +153,15 @@ def _byte_progress(progress: Progress, name: str) -> Callable[[int, int], None]:
         now = time.monotonic()
         if done >= total or now - last[0] >= 1.0:
             last[0] = now
-            progress(f"writing {name}: {done >> 20} of {total >> 20} MiB "
+            progress(f"writing {name}: {_amount(done, total)} "
                      f"({done * 100 // max(total, 1)}%)")
     return report
+
+
+def _amount(done: int, total: int) -> str:
+    """"12 of 5,120 MiB"; in KiB for media under 1 MiB (never "0 of 0 MiB")."""
+    shift, unit = (20, "MiB") if total >= 1 << 20 else (10, "KiB")
+    return f"{done >> shift:,} of {total >> shift:,} {unit}"
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def read_secret(ref: SecretRef, what: str) -> str:
         if not value:
             raise MediaError(f"{what}: the environment variable {ref.env} is "
                              f"{'empty' if ref.env in os.environ else 'not set'}; set it to "
-                             f"the {what} before `mwin apply` (it is never stored)")
+                             f"{what} before `mwin apply` (it is never stored)")
         return value
     path = Path(str(ref.file))
     try:

@@ -177,3 +177,12 @@ def test_a_declared_sha256_that_does_not_match(kit: Kit, tmp_path: Path, passwor
     from reconciler.media import Source
     with pytest.raises(MediaError, match="has sha256 .*, the spec declares 0{64}"):
         built(kit, tmp_path, windows_iso=Source(path=str(kit.windows), sha256="0" * 64))
+
+
+def test_small_media_report_their_progress_in_kib(kit: Kit, tmp_path: Path,
+                                                  password: str) -> None:
+    lines: list[str] = []
+    build(kit.recipe(), lines.append, tmp_path / "unattended.iso")
+    written = [line for line in lines if line.startswith("writing ")]
+    assert written and re.fullmatch(r"writing \S+: [\d,]+ of [\d,]+ KiB \(100%\)", written[-1])
+    assert not any(" of 0 MiB" in line for line in lines)

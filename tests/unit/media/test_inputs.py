@@ -113,7 +113,8 @@ def test_secrets_come_from_their_variable_or_file_and_are_never_in_an_error(
     with pytest.raises(MediaError, match="variable MWIN_T_PW is empty"):
         read_secret(SecretRef(env="MWIN_T_PW"), "the Administrator password")
     monkeypatch.delenv("MWIN_T_PW")
-    with pytest.raises(MediaError, match="variable MWIN_T_PW is not set"):
+    with pytest.raises(MediaError, match="variable MWIN_T_PW is not set; set it to the "
+                                         "Administrator password before"):
         read_secret(SecretRef(env="MWIN_T_PW"), "the Administrator password")
     secret = tmp_path / "pw.txt"
     secret.write_text("pw-456\n", encoding="utf-8")
