@@ -44,6 +44,8 @@ def press_boot_key(vm_id: str, ctx: ExecContext) -> None:
 
 
 def _took(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.3g}s"  # a deadline set in milliseconds reads as it was set
     if seconds < 60:
         return f"{seconds:.0f}s"
     minutes = int(seconds // 60)

@@ -133,6 +133,7 @@ def _deploy(desired: Desired, live: LiveObject | None, ctx: PlanningContext, rea
 
 
 INSTALLING, INSTALLED = "installing", "installed"  # state's record of an unattended install
+_RECORD_ONLY = {"unattended"}  # kept by state alone: Mold never shows them, so never drift
 
 
 def _first_boot(desired: Desired) -> dict[str, Any]:
@@ -232,7 +233,8 @@ def _steps(desired: Desired, live: LiveObject | None, state: dict[str, Any], ctx
     recorded = ctx.state_attrs(str(desired.address))
 
     def drifted(name: str) -> bool:  # Mold changed it behind mwin's back
-        return live is not None and name in recorded and recorded[name] != live.attrs.get(name)
+        return live is not None and name in recorded and name not in _RECORD_ONLY \
+            and recorded[name] != live.attrs.get(name)
 
     drafts: list[Draft] = []
     for make in (_install_steps, _nic_steps, _cdrom_steps, _power_steps, _snapshot_steps):
