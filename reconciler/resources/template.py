@@ -29,6 +29,8 @@ from reconciler import __version__
 from reconciler.diagnostics import Diagnostics
 from reconciler.errors import ApiError, JobFailed, MoldError
 from reconciler.model import (
+    ADDRESS_TAG,
+    OWNER_TAG,
     Address,
     Catalog,
     Declared,
@@ -71,6 +73,7 @@ from reconciler.resources.common import (
 )
 from reconciler.resources.contract import PlanningContext, SpecView
 from reconciler.resources.focus import Focus, focused_rows
+from reconciler.resources.iso import SHA256_TAG
 
 KIND = "template"
 SECTION = "templates"
@@ -91,6 +94,7 @@ HISTORY = ("previous_ids", "retained", "provenance")
 # all that state records beside the attributes, never shown in a plan: HISTORY, and when an
 # apply first waited for each copy on its way (dropped once the copies are done)
 STATE_ONLY = (*HISTORY, "copy_waits")
+_ISO_KEY = "mwin:iso:"  # provenance: the checksum of each ISO the source VM was declared with
 SHARED_TAG = "mwin:shared"  # set once mwin shared it: then its permissions are read back
 TAG_VALUE_MAX = 255  # Mold's resource tags hold at most 255 characters a value
 
@@ -292,7 +296,7 @@ def _provenance(decl: Declared, ctx: PlanningContext, vm: str) -> dict[str, str]
                 iso = ctx.declared.get(Address("iso", ref))
                 sha = getattr(iso.spec, "sha256", None) if iso else None
                 checksum = getattr(iso.spec, "checksum", None) if iso else None
-                tags[f"mwin:iso:{ref}"] = (sha or checksum or "unknown").lower()
+                tags[f"{_ISO_KEY}{ref}"] = (sha or checksum or "unknown").lower()
     return {k[:TAG_VALUE_MAX]: v[:TAG_VALUE_MAX] for k, v in tags.items()}
 
 
@@ -627,7 +631,7 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext, made: dict[str, An
         ctx, "listTemplates", "template", {"templatefilter": "self"}, after["name"],
         action.address, exclude=[action.mold_id, *inputs.previous_ids]))
     template_id = str(response["id"])
-    provenance = {**inputs.provenance,
+    provenance = {**_iso_sums(ctx, inputs.provenance),
                   "mwin:built-at": datetime.now(UTC).isoformat(timespec="seconds")}
     made["provenance"] = provenance  # recorded: a failed tagging is made good with them
     ctx.record(Outcome(template_id, made))
@@ -646,6 +650,24 @@ def _create(action: Action, inputs: Inputs, ctx: ExecContext, made: dict[str, An
         # flag otherwise (TemplateAdapterBase.prepare); the owner may set it afterwards.
         send(ctx, "updateTemplatePermissions", {"id": template_id, "isfeatured": True}, RESEND)
     return template_id
+
+
+def _iso_sums(ctx: ExecContext, provenance: Mapping[str, str]) -> dict[str, str]:
+    """The ISO checksums the plan could not know: an ISO mwin uploaded (a `file:` or built
+    media, perhaps made by this very apply) carries its sha256 as a tag by now."""
+    out = dict(provenance)
+    for key, value in provenance.items():
+        if not key.startswith(_ISO_KEY) or value != "unknown":
+            continue
+        tags = [{"key": ADDRESS_TAG, "value": f"iso.{key[len(_ISO_KEY):]}"}]
+        if ctx.owner:
+            tags.append({"key": OWNER_TAG, "value": ctx.owner})
+        rows = ctx.client.list_all("listIsos", "iso", {"isofilter": "self", "tags": tags})
+        sums = {tags_of(r).get(SHA256_TAG) for r in rows} - {None}
+        if len(sums) == 1:
+            out[key] = str(sums.pop()).lower()[:TAG_VALUE_MAX]
+    return out
+
 
 
 def _wait_ready(template_id: str, ctx: ExecContext, timeout: float | None = None

@@ -7,6 +7,7 @@ plan, state, moldsim log, moldsim data or crash file. The real CLI against molds
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from moldsim.server import MoldSim
-from tests.helpers.checks import ok, ops
+from tests.helpers.checks import ok, ops, tags_of
 from tests.helpers.cli import Mwin
 from tests.helpers.mold_api import MoldApi
 from tests.unit.media import synthetic
@@ -102,6 +103,7 @@ def test_windows_11_from_an_empty_mold(sim: MoldSim, tmp_path: Path,
     assert sim.guest(vm["id"])["disk"] == "installed"
     [template] = mold.items("listTemplates", "template", templatefilter="self")
     assert template["isready"] is True and template["name"] == "Windows 11 기본 이미지 템플릿"
+    assert re.fullmatch(r"[0-9a-f]{64}", tags_of(template)["mwin:iso:win11-auto"])  # not unknown
     assert mold.items("listIsos", "iso", isofilter="self") == []  # the media were retired
     [snapshot] = mold.items("listVMSnapshot", "vmSnapshot", virtualmachineid=vm["id"])
     assert snapshot["displayname"] == "after-sysprep"
@@ -172,6 +174,9 @@ def test_other_inputs_replace_kept_media_and_not_the_installed_vm(sim: MoldSim,
                                     "        generalize: true\n      keep: true\n"})
     ok(mwin("apply", str(spec), "--auto-approve"))
     [old] = mold.items("listIsos", "iso", isofilter="self")
+    # provenance: the kept media's sha256, of the bytes moldsim received
+    [template] = mold.items("listTemplates", "template", templatefilter="self")
+    assert tags_of(template)["mwin:iso:win11-auto"] == sim.upload_info(old["id"])["sha256"]
     yaml_file = next(spec.glob("*.yaml"))
     yaml_file.write_text(yaml_file.read_text(encoding="utf-8").replace(
         "timezone: Korea Standard Time", "timezone: UTC"), encoding="utf-8")
