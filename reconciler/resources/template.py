@@ -549,9 +549,12 @@ def _revision_steps(desired: Desired, state: dict[str, Any], new: list[str] | No
         state = after
     for zone in sorted(have - want):
         after = {**state, "zones": sorted(set(state["zones"]) - {zone})}
-        drafts.append(Draft(Operation.DELETE_TEMPLATE_COPY, f"delete its copy in {zone} (no "
-                            "longer in `zones`)", before=dict(state), after=after,
-                            changed=["zones"], inputs={"remove": [zone], "zoneids": zone_ids}))
+        older = desired.inputs.get("previous_ids") or []
+        drafts.append(Draft(Operation.DELETE_TEMPLATE_COPY, f"delete its copy in {zone}"
+                            + (" and those of the older revisions kept" if older else "")
+                            + " (no longer in `zones`)", before=dict(state), after=after,
+                            changed=["zones"], inputs={"remove": [zone], "zoneids": zone_ids,
+                                                       "previous_ids": older}))
         state = after
     share, held = desired.attrs["share"], state.get("share") or {}
     if share is not None and not _same_share(share, held):
@@ -754,8 +757,22 @@ def _in_zones(action: Action, ctx: ExecContext, zones: set[str]) -> Check:
 
 
 def _delete_copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
+    """The zone's copy of the current revision, and of each older revision kept (a tenant
+    there could still deploy those); an older one that VMs in the zone use stays, said so."""
     for zone in inputs.remove:
         zone_id = inputs.zoneids.get(zone) or zone
+        for old in inputs.previous_ids:
+            rows = ctx.client.list_all("listTemplates", "template",
+                                       {"templatefilter": "self", "id": old, "zoneid": zone_id})
+            if not rows:
+                continue
+            try:
+                delete_job(ctx, "deleteTemplate", {"id": old, "zoneid": zone_id}, RESEND)
+            except (ApiError, JobFailed) as exc:
+                if not _in_use(exc):
+                    raise
+                ctx.progress(f"kept revision {old}'s copy in {zone}: VMs there use it "
+                             f"({exc.errortext})")
         delete_job(ctx, "deleteTemplate", {"id": action.mold_id, "zoneid": zone_id},
                    RESEND)
     return Outcome(action.mold_id, action.after, kept=HISTORY)
@@ -827,12 +844,17 @@ def _retire_one(template_id: str, ctx: ExecContext) -> bool:
                      {"templatefilter": "self", "id": template_id}, f"template {template_id}",
                      _gone(template_id, ctx))
     except (ApiError, JobFailed) as exc:
-        if "are using it" not in (exc.errortext or "") and "in use" not in (exc.errortext or ""):
+        if not _in_use(exc):
             raise
         ctx.progress(f"kept revision {template_id}: VMs still use it ({exc.errortext})")
         return False
     ctx.progress(f"deleted revision {template_id} (beyond `keep`)")
     return True
+
+
+def _in_use(exc: ApiError | JobFailed) -> bool:
+    """Mold's refusal to delete a template (or a zone's copy) that VMs use."""
+    return "are using it" in (exc.errortext or "") or "in use" in (exc.errortext or "")
 
 
 def _gone(template_id: str, ctx: ExecContext) -> Check:

@@ -195,6 +195,18 @@ def test_a_template_for_every_zone_and_tenant(cloud: MoldSim, admin: MoldApi,
     ok(mwin("apply", str(spec), "--auto-approve", *FAST))
     assert sorted(revisions(mine)) == ["4", "5"]
     assert "No changes." in ok(mwin("plan", str(spec))).out
+
+    # a zone taken out of `zones`: every kept revision's copy there goes, not only the newest
+    write(spec, SPEC.format(revision=5, keep=2, projects="consumers").replace(
+        "zones: all", "zones: [Zone1, Zone2]"))
+    [action] = mwin.plan_json(spec)["actions"]
+    assert (action["operation"], action["reason"]) == (
+        "delete_template_copy", "delete its copy in Zone3 and those of the older revisions "
+        "kept (no longer in `zones`)")
+    ok(mwin("apply", str(spec), "--auto-approve", *FAST))
+    assert {rev: sorted(r["zonename"] for r in rows) for rev, rows in revisions(mine).items()} == {
+        "4": ["Zone1", "Zone2"], "5": ["Zone1", "Zone2"]}
+    assert "No changes." in ok(mwin("plan", str(spec))).out
     mine.close()
     tenant.close()
 
