@@ -82,10 +82,11 @@ class BuildSpec(SpecModel):
                                                         "version: w10, w11, 2k16, 2k19, 2k22, "
                                                         "2k25 (default: read from install.wim)")
     drivers: StrictStr = Field(description="The virtio-win ISO: a local path, an https URL, "
-                                           "or the key of an ISO of this spec with `file:`")
-    drivers_sha256: StrictStr | None = Field(None, pattern=SHA256,
-                                             description="sha256 of `drivers` (required for "
-                                                         "a URL)")
+                                           "or the key of an ISO of this spec with `file:` or "
+                                           "`url:`")
+    drivers_sha256: StrictStr | None = Field(
+        None, pattern=SHA256, description="sha256 of `drivers` (required for a URL, unless "
+                                          "the ISO it names has a sha256 `checksum`)")
     unattend: UnattendSpec = Field(description="The answer file's settings")
     firmware: Literal["BIOS", "UEFI"] | None = Field(
         None, description="Disk layout for BIOS (MBR) or UEFI (GPT) (default: the boot type of "

@@ -2,7 +2,8 @@
 and uploaded like a ``file:``.
 
 - validate: the inputs exist (or their sha256 is declared, so a plan needs no file); a URL
-  declares its sha256; ``drivers`` names a path, a URL or an ISO of this spec with ``file:``;
+  declares its sha256; ``drivers`` names a path, a URL or an ISO of this spec with ``file:`` or ``url:`` (downloaded,
+checked against ``drivers_sha256`` or that ISO's sha256 ``checksum``);
   the media is private and not extractable; the firmware agrees with the VMs installed from it.
 - plan: the media is known by its identity (``Recipe.identity``: tag ``mwin:media``), computed
   without building or downloading anything; other inputs are a replacement. Once every
@@ -15,6 +16,7 @@ and uploaded like a ``file:``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -70,10 +72,18 @@ def validate_build(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     drivers = Address("iso", spec.drivers)
     if drivers in doc.resources:
         target = doc.resources[drivers]
-        if target.spec.file is None:
-            error(f"`build.drivers` names {drivers}, which has no `file:`: mwin needs the "
-                  "driver ISO's bytes (name a path or an https URL with `drivers_sha256`)",
-                  "build.drivers")
+        if target.spec.url is not None:  # its bytes are downloaded, like a `drivers` URL
+            if _url_sha256(target, spec.drivers_sha256) is None:
+                error(f"`build.drivers` names {drivers}, whose bytes mwin downloads from its "
+                      f"`url:`: declare `build.drivers_sha256`, or a sha256 `checksum` "
+                      f"({{SHA-256}}<hex>) on {drivers}", "build.drivers")
+            elif not target.spec.url.lower().startswith("https://"):
+                error(f"`build.drivers` names {drivers}, whose `url:` is not https (a "
+                      "download must be private and whole)", "build.drivers")
+        elif target.spec.file is None:
+            error(f"`build.drivers` names {drivers}, which has neither `file:` nor `url:`: "
+                  "mwin needs the driver ISO's bytes (name a path or an https URL with "
+                  "`drivers_sha256`)", "build.drivers")
     else:
         _check_source(decl, spec.drivers, spec.drivers_sha256, "build.drivers",
                       "build.drivers_sha256", error)
@@ -129,12 +139,26 @@ def _check_firmware(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
                                f"with `build.keep: true` on {decl.address}")
 
 
+def _url_sha256(target: Declared, declared: str | None) -> str | None:
+    """The sha256 a download of an ISO of the spec with `url:` is checked against:
+    ``build.drivers_sha256``, else the ISO's `checksum` where it is a sha256
+    (`{SHA-256}<hex>`, Mold's form, or 64 bare hex digits)."""
+    if declared:
+        return declared.lower()
+    checksum = str(target.spec.checksum or "").strip()
+    if checksum.upper().startswith("{SHA-256}"):
+        checksum = checksum[len("{SHA-256}"):]
+    return checksum.lower() if re.fullmatch(r"[0-9a-fA-F]{64}", checksum) else None
+
+
 def _source(decl: Declared, value: str, sha256: str | None,
             declared: Mapping[Address, Declared]) -> Source:
     target = declared.get(Address("iso", value))
     if target is not None and target.spec.file is not None:
         path = (Path(target.pos.file).parent / str(target.spec.file)).resolve()
         return Source(path=str(path), sha256=(target.spec.sha256 or sha256 or None))
+    if target is not None and target.spec.url is not None:
+        return Source(url=target.spec.url, sha256=_url_sha256(target, sha256))
     if is_url(value):
         return Source(url=value, sha256=sha256.lower() if sha256 else None)
     return Source(path=str(_here(decl, value)), sha256=sha256.lower() if sha256 else None)

@@ -6,6 +6,7 @@ plan, state, moldsim log, moldsim data or crash file. The real CLI against molds
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import shutil
@@ -239,3 +240,32 @@ def mwin_for_url(url: str, tmp_path: Path) -> Mwin:
     mwin = Mwin(url, tmp_path)
     mwin.env.update(MWIN_ADMIN_PASSWORD=PASSWORD, MWIN_CACHE_DIR=str(tmp_path / "cache"))
     return mwin
+
+
+def test_drivers_from_an_iso_of_the_spec_with_a_url(tmp_path: Path) -> None:
+    """`build.drivers` may name an ISO of this spec that Mold downloads from a URL: mwin
+    downloads the same bytes, checked against that ISO's sha256 checksum (here already in
+    mwin's download cache, so no network is needed)."""
+    mwin = mwin_for_url("http://127.0.0.1:9/client/api", tmp_path)  # never reached
+    spec = spec_dir(tmp_path, W11)
+    driver_iso = spec / "virtio-win.iso"
+    sha = hashlib.sha256(driver_iso.read_bytes()).hexdigest()
+    cached = tmp_path / "cache" / "downloads" / f"{sha}.iso"
+    cached.parent.mkdir(parents=True)
+    driver_iso.rename(cached)
+    yaml_file = next(spec.glob("*.yaml"))
+    text = yaml_file.read_text(encoding="utf-8").replace(
+        "      drivers: ./virtio-win.iso\n", "      drivers: virtio-win\n").replace(
+        "isos:\n", "isos:\n  virtio-win: {url: \"https://downloads.invalid/virtio-win.iso\", "
+                   f"bootable: false, checksum: \"{{SHA-256}}{sha}\"}}\n", 1)
+    yaml_file.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.iso"
+    built = ok(mwin("media", "build", str(spec), "iso.win11-auto", "--out", str(out)))
+    assert "drivers for w11" in built.out
+    assert "$WinPEDriver$/viostor/w11/amd64/viostor.inf" in ok(mwin("media", "show", str(out))).out
+
+    yaml_file.write_text(text.replace(f", checksum: \"{{SHA-256}}{sha}\"", ""), encoding="utf-8")
+    unchecked = mwin("validate", str(spec))
+    assert unchecked.code == 1
+    assert ("`build.drivers` names iso.virtio-win, whose bytes mwin downloads from its `url:`: "
+            "declare `build.drivers_sha256`") in unchecked.err

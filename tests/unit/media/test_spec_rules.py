@@ -74,9 +74,9 @@ def test_every_problem_at_its_line(kit: Kit, tmp_path: Path) -> None:
         "download is checked against it)",
         "spec.yaml:9:16: error: iso.auto: `build.drivers`: missing-virtio.iso does not exist "
         "(declare `build.drivers_sha256` beside it to plan without the file)",
-        "spec.yaml:17:16: error: iso.other: `build.drivers` names iso.drv, which has no "
-        "`file:`: mwin needs the driver ISO's bytes (name a path or an https URL with "
-        "`drivers_sha256`)",
+        "spec.yaml:17:16: error: iso.other: `build.drivers` names iso.drv, whose bytes mwin "
+        "downloads from its `url:`: declare `build.drivers_sha256`, or a sha256 `checksum` "
+        "({SHA-256}<hex>) on iso.drv",
         "spec.yaml:20:3: error: vm.w11: the drive must be emptied after the install: iso.auto "
         "is deleted once its template is made (its answer file holds the Administrator "
         "password)",
