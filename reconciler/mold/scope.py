@@ -1,6 +1,7 @@
 """Projects: which account's or project's objects a call sees and makes.
 
-Mold skips project resources in every list without ``projectid`` (unless it names an ``id``),
+Mold skips project resources in every list without ``projectid`` (for a user's keys even one
+that names an ``id``: buildACLSearchParameters then permits only the caller's own account),
 lists only project resources with ``projectid=-1`` (every project the caller belongs to), and
 makes an object the project's when a create carries ``projectid``
 (AccountManagerImpl.buildACLSearchParameters / finalizeOwner). ``Scoped`` wraps the client so
@@ -35,8 +36,15 @@ class Scoped:
     def list_all(self, command: str, item_key: str, params: Mapping[str, Any] | None = None,
                  **kwargs: Any) -> list[dict[str, Any]]:
         params = dict(params or {})
-        if "id" in params or "projectid" in params or self._scopes == [None]:
+        if "projectid" in params or self._scopes == [None]:
             return list(self._client.list_all(command, item_key, params, **kwargs))
+        if "id" in params:  # one object: in the first scope that shows it (the account's too)
+            for scope in [*self._scopes, *([None] if None not in self._scopes else [])]:
+                scoped = params if scope is None else {**params, "projectid": scope}
+                found = list(self._client.list_all(command, item_key, scoped, **kwargs))
+                if found:
+                    return found
+            return []
         seen: set[tuple[str, Any]] = set()
         rows: list[dict[str, Any]] = []
         for scope in self._scopes:

@@ -240,6 +240,7 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
                 if (e := ctx.catalog.resolve("project", p, decl.at("share.projects"), diags,
                                              address))}
     _check_share_accounts(decl, ctx, diags)
+    _check_featured(decl, ctx, diags)
     if os_type is None or zones is None or len(projects) != len(wanted):
         return None
     name = spec.name or decl.address.key
@@ -384,15 +385,37 @@ def release_steps(desired: Desired | None, live: LiveObject, held: str, freed: s
 
 
 def tables(spec: Spec) -> list[str]:
-    """The projects it is shared with, by name; the accounts, to check their names."""
-    if spec.share is None:
-        return []
-    return ["project", *(["account", "caller"] if spec.share.accounts else [])]
+    """The projects it is shared with, by name; the accounts, to check their names; the
+    caller's own account, to check who may make it featured."""
+    tables = ["caller"] if spec.featured else []
+    if spec.share is not None:
+        tables += ["project", *(["account", "caller"] if spec.share.accounts else [])]
+    return sorted(set(tables))
+
+
+def _check_featured(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> None:
+    """Mold makes a new template featured only for a root admin owner and ignores the flag
+    otherwise (TemplateAdapterBase.prepare), so mwin sets it afterwards with
+    updateTemplatePermissions, which only an admin or the owner may call
+    (TemplateManagerImpl.updateTemplateOrIsoPermissions). A project's template is the
+    project's: a user's keys cannot make it featured."""
+    spec: Spec = decl.spec
+    callers = ctx.catalog.entries("caller")
+    project = spec.project or ctx.defaults.project
+    if spec.featured and project and len(callers) == 1 and \
+            callers[0].raw.get("accounttype") == _USER_TYPE:
+        diags.error(f"a template of project {project!r} cannot be made featured with a user's "
+                    f"keys ({callers[0].name!r}): Mold lets only an admin or the template's "
+                    "owner (the project) change its permissions", decl.at("featured"),
+                    address=str(decl.address),
+                    detail="declare `featured: false`, or apply with an admin's keys")
 
 
 # AccountResponse.accounttype of the admins whose listAccounts listall=true shows every account
-# of their domain (Account.Type ADMIN, DOMAIN_ADMIN)
+# of their domain (Account.Type ADMIN, DOMAIN_ADMIN); NORMAL, the only type not isAdmin
+# (AccountManagerImpl.isAdmin) but for project accounts
 _ADMIN_TYPES = (1, 2)
+_USER_TYPE = 0
 
 
 def _check_share_accounts(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> None:

@@ -151,3 +151,39 @@ def test_a_spec_in_a_project(sim: MoldSim, mold: MoldApi, tmp_path: Path,
     unknown.write_text(SMALL.replace("defaults: {zone: Zone1}", "defaults: {zone: Zone1, project: nope}"))
     refused = mwin("plan", str(unknown))
     assert refused.code == 1 and "project 'nope' does not exist in Mold" in refused.err
+
+
+def test_the_windows_11_flow_in_a_project_with_a_users_keys(
+        sim: MoldSim, mold: MoldApi, tmp_path: Path, clients: list[MoldApi]) -> None:
+    """Every step reads its VM back inside the project: a user's keys see a project's
+    objects only with its projectid, even by id (AccountManagerImpl.buildACLSearchParameters)."""
+    mwin, mine, _account = as_account(sim, mold, tmp_path / "op", "op", clients)
+    project = mine.call("createProject", name="images", displaytext="Image builds")
+    if project.get("jobid"):
+        wait_job(mine, project["jobid"])
+    [pid] = [p["id"] for p in mine.items("listProjects", "project")]
+    staged = tmp_path / "op" / "windows-11"
+    staged.mkdir()
+    for stage in sorted((ROOT / "specs" / "windows-11").glob("*.yaml")):
+        text = stage.read_text(encoding="utf-8")
+        assert "defaults:\n  zone: Zone1\n" in text
+        (staged / stage.name).write_text(text.replace(
+            "defaults:\n  zone: Zone1\n", "defaults:\n  zone: Zone1\n  project: images\n"),
+            encoding="utf-8")
+    for stage in sorted(staged.glob("*.yaml")):
+        if stage.stem == "06-template":
+            vm = mine.items("listVirtualMachines", "virtualmachine", projectid=pid)[0]
+            sim.guest_poweroff(vm["id"])
+            # a user's keys cannot make a project's template featured: said at plan time
+            refused = mwin("plan", str(stage))
+            assert refused.code == 1 and ("a template of project 'images' cannot be made "
+                                          "featured with a user's keys ('op')") in refused.err
+            stage.write_text(stage.read_text(encoding="utf-8").replace(
+                "featured: true", "featured: false"), encoding="utf-8")
+        ok(mwin("apply", str(stage), "--auto-approve", "--wait-for-guest-shutdown", "5s"))
+        assert "No changes." in ok(mwin("plan", str(stage))).out, stage.name
+    [template] = mine.items("listTemplates", "template", templatefilter="self", projectid=pid)
+    assert template["project"] == "images"
+    [snapshot] = mine.items("listVMSnapshot", "vmSnapshot", projectid=pid)
+    assert snapshot["displayname"] == "after-sysprep"
+    assert mine.items("listVirtualMachines", "virtualmachine") == []  # none of the account's
