@@ -65,10 +65,12 @@ def plan(spec_path: str | Path, backend: StateBackend, client: Any,
     placement = sorted({t for d in doc.resources.values()
                         for t in KINDS[d.address.kind].tables(d.spec)})
     projects = _projects_in_play(doc, state)
-    declared = {a.kind for a in doc.resources}
+    focus = plan_focus(doc.resources, state, KINDS)
+    # declared, recorded, or named by a reference ({name: …}/{id: …} of an image made by hand)
+    declared = {a.kind for a in doc.resources} | set(focus)
     live = refresh(client, KINDS, wanted=_kinds_in_play(state, declared),
                    extra_tables=sorted({*placement, *(["project"] if projects else [])}),
-                   projects=projects, focus=plan_focus(doc.resources, state, KINDS))
+                   projects=projects, focus=focus)
     commit = git_commit(Path(spec_path))
     if commit:
         options = replace(options, provenance=(*options.provenance, ("mwin:git-commit", commit)))
