@@ -46,7 +46,7 @@ from reconciler.model import (
 from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KIND_ORDER, KINDS
 from reconciler.resources.base import diff_attrs
-from reconciler.resources.common import split_changes
+from reconciler.resources.common import FORCED_REASON, split_changes
 from reconciler.spec import SpecDoc
 from reconciler.state import State
 
@@ -249,10 +249,10 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     adopts = [d for d in bookkeeping if d.operation is Operation.ADOPT]
     leftovers = [d for d in bookkeeping if d.operation is not Operation.ADOPT]
     if address in options.force_replace and live is not None:
-        # a kind whose replacement leaves the old object to a step of its own (an ISO: VMs
-        # eject it first) says which (``forced_replace_steps``)
-        follow = getattr(kind, "forced_replace_steps", None)
-        changes = [_forced_replace(desired, live), *(follow(live) if follow else [])]
+        # a kind whose replacement is more than one REPLACE (an ISO: the old one deleted
+        # after VMs eject it; a VM: deployed as declared, then its steps) plans it itself
+        forced = getattr(kind, "forced_replace", None)
+        changes = forced(desired, live, ctx) if forced else [_forced_replace(desired, live)]
     elif live is None and ctx.state.id_of(address):
         changes = _plan_gone(kind, desired, ctx)
     else:
@@ -325,7 +325,7 @@ def _with(draft: Draft, **changes: Any) -> Draft:
 
 def _forced_replace(desired: Desired, live: LiveObject) -> Draft:
     holds = getattr(KINDS[live.kind], "holds", None)
-    return Draft(Operation.REPLACE, "replacement requested with --replace", before=dict(live.attrs),
+    return Draft(Operation.REPLACE, FORCED_REASON, before=dict(live.attrs),
                  after=desired.attrs, inputs=dict(desired.inputs), needs=list(desired.needs),
                  releases=holds(live) if holds else [], frees=live.id)
 

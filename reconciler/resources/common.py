@@ -19,8 +19,10 @@ T = TypeVar("T")
 
 __all__ = ["retag", "wait_image_ready", "plan_generic", "describe_changes", "tag_resource", "wait_until", "delete_job",
            "is_gone", "split_changes", "Held", "Check", "send", "send_job", "named", "row_state",
-           "RESEND", "is_image_progress", "delete_image", "leftover_delete"]
+           "RESEND", "is_image_progress", "delete_image", "leftover_delete", "FORCED_REASON"]
 
+
+FORCED_REASON = "replacement requested with --replace"  # the reason of every --replace
 
 def describe_changes(changes: list[AttrChange]) -> str:
     return ", ".join(c.attr.name for c in changes)

@@ -62,6 +62,7 @@ from reconciler.resources.base import (
     read_attrs,
 )
 from reconciler.resources.common import (
+    FORCED_REASON,
     RESEND,
     Check,
     delete_image,
@@ -437,10 +438,10 @@ def _retire(live: LiveObject, why: str | None = None) -> Draft:
                            f"delete the replaced ISO {live.id} (once no VM holds it in a drive)")
 
 
-def forced_replace_steps(live: LiveObject) -> list[Draft]:
-    """``--replace``: the replaced ISO is deleted after the new one is registered, as in any
-    replacement (the planner's forced REPLACE registers only)."""
-    return [_retire(live)]
+def forced_replace(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Draft]:
+    """``--replace``: registered anew, then the replaced ISO deleted, as in any replacement."""
+    return [Draft(Operation.REPLACE, FORCED_REASON, before=dict(live.attrs), after=desired.attrs,
+                  inputs=dict(desired.inputs), needs=list(desired.needs)), _retire(live)]
 
 
 def _size(size: int | None) -> str:

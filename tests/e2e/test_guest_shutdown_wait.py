@@ -64,3 +64,22 @@ def test_a_guest_that_stays_on_is_an_error_and_nothing_is_stopped(europa: MoldSi
         [vm] = mold.items("listVirtualMachines", "virtualmachine", name="win11-master")
         assert vm["state"] == "Running"
         assert mold.items("listTemplates", "template", templatefilter="self") == []
+
+
+def test_a_vm_deployed_by_this_apply_is_stopped_without_waiting(europa: MoldSim,
+                                                                tmp_path: Path) -> None:
+    """A VM declared stopped that this apply deploys (or redeploys with --replace) has no
+    guest to shut down yet: its stop waits for nothing, whatever --wait-for-guest-shutdown."""
+    mwin = Mwin(europa.url, tmp_path)
+    spec = tmp_path / "stopped.yaml"
+    spec.write_text((TWO / "01-deploy.yaml").read_text(encoding="utf-8").replace(
+        "state: running", "state: stopped").replace("    lifecycle: {protect: true}", ""),
+        encoding="utf-8")
+    for extra in ((), ("--replace", "vm.win11-master")):
+        done = ok(mwin("apply", str(spec), "--auto-approve", "--wait-for-guest-shutdown",
+                       "30s", *extra))
+        assert "waiting up to 30s" not in done.err
+        assert "declared stopped (just deployed: no guest to shut down first)" in done.out
+    with MoldApi(europa.url) as mold:
+        [vm] = mold.items("listVirtualMachines", "virtualmachine", name="win11-master")
+    assert vm["state"] == "Stopped"

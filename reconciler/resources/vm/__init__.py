@@ -27,13 +27,14 @@ from __future__ import annotations
 
 from reconciler.resources.vm.execution import execute
 from reconciler.resources.vm.observe import REF_KINDS, holds, observe, refresh
-from reconciler.resources.vm.plan import plan_changes, plan_recover, release_steps
+from reconciler.resources.vm.plan import forced_replace, plan_changes, plan_recover, release_steps
 from reconciler.resources.vm.rules import desired, validate
 from reconciler.resources.vm.spec import ATTRS, UNSET, Spec, references, tables
 
 __all__ = ["KIND", "SECTION", "RESOURCE_TYPE", "LIST_COMMAND", "Spec", "ATTRS", "UNSET",
            "references", "validate", "desired", "observe", "refresh", "holds", "plan_changes",
-           "plan_recover", "execute", "release_steps", "tables", "REF_KINDS", "CATALOG"]
+           "plan_recover", "forced_replace", "execute", "release_steps", "tables", "REF_KINDS",
+           "CATALOG"]
 
 KIND = "vm"
 SECTION = "vms"

@@ -68,6 +68,7 @@ class Inputs(ActionInputs):
     networkid: str | None = None  # NIC steps
     snapshot_id: str | None = None  # delete_snapshot
     for_template: bool = False  # stop: a template is made from the disk next
+    fresh: bool = False  # stop: of a VM this plan deploys (nothing in it to shut down first)
     boot_keypress: bool = False  # deploy: press a key at the UEFI installer's prompt
 
 
@@ -219,11 +220,11 @@ def _change_offering(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
 
 
 def _stop(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
-    wait = ctx.waits.guest_shutdown
+    wait = 0.0 if inputs.fresh else ctx.waits.guest_shutdown
     force = ctx.force_stop
     if wait > 0 and _wait_guest_poweroff(action, ctx, wait):
         return
-    if inputs.for_template and not force:
+    if inputs.for_template and not force and not inputs.fresh:
         raise MwinError(
             f"{action.address} did not power off by itself within {wait:g}s, so its disk may "
             "not be generalized. Run `sysprep /generalize /oobe /shutdown` in the guest and "

@@ -9,7 +9,7 @@ from typing import Any
 from reconciler.model import Desired, Draft, LiveObject
 from reconciler.plan import Operation
 from reconciler.resources.base import OnChange, deploy_only_changes, diff_attrs
-from reconciler.resources.common import replace_reason, split_changes
+from reconciler.resources.common import FORCED_REASON, replace_reason, split_changes
 from reconciler.resources.contract import PlanningContext
 from reconciler.resources.vm.observe import holds
 from reconciler.resources.vm.rules import tpm_input
@@ -47,6 +47,11 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
     drafts = _in_place(desired, live, current, in_place)
     state_now = drafts[-1].after if drafts else current
     return drafts + _steps(desired, live, dict(state_now or current), ctx)
+
+
+def forced_replace(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[Draft]:
+    """``--replace``: deployed again as declared (power state, drives), then its steps."""
+    return _deploy(desired, live, ctx, FORCED_REASON)
 
 
 def plan_recover(desired: Desired, gone: LiveObject, ctx: PlanningContext) -> list[Draft]:
@@ -343,6 +348,9 @@ def _power_steps(desired: Desired, live: LiveObject | None, state: dict[str, Any
     if want == settled(state.get("state")):
         return []
     op = Operation.START if want == "running" else Operation.STOP
+    if live is None and op is Operation.STOP:  # right after this plan's deploy
+        return [_state_draft(op, state, f"declared {want} (just deployed: no guest to shut "
+                                        "down first)", fresh=True)]
     return [_state_draft(op, state, f"declared {want}")]
 
 
