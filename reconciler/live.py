@@ -193,6 +193,12 @@ def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None 
         futures = {k: pool.submit(_refresh_kind, kinds[k], scoped, catalog,
                                   (focus or {}).get(k)) for k in kind_names}
         found = {k: f.result() for k, f in futures.items()}
+    owner = next((f.owner for f in (focus or {}).values()), None)
+    if "caller" not in catalog.tables and any(o.owner_tag is None or o.owner_tag != owner
+                                              for objs in found.values() for o in objs):
+        # objects not this state's by their tag: whose are they? (the planner takes none held
+        # by another account or project than the declaration's; one call, only then)
+        catalog.tables["caller"] = _load_table(client, "caller")
     objects = {k: {o.id: o for o in found[k] if o.state != GONE} for k in found}
     gone = {k: {o.id: o for o in found[k] if o.state == GONE} for k in found}
     return LiveSnapshot(catalog, objects, {k: v for k, v in gone.items() if v})

@@ -27,7 +27,7 @@ from reconciler.plan import Operation
 __all__ = ["ADDRESS_TAG", "OWNER_TAG", "Address", "SpecModel", "Lifecycle", "ResourceSpec",
            "Ref", "Defaults", "Declared", "CatalogEntry", "Catalog", "TABLE_LABELS",
            "did_you_mean",
-           "LiveObject", "LiveSnapshot", "Desired", "Draft", "Outcome", "tags_of"]
+           "LiveObject", "LiveSnapshot", "Desired", "Draft", "Outcome", "tags_of", "holder_of"]
 
 # Every managed object carries these tags (a contract, docs/state.md): the resource's address
 # and the owner of the state that manages it. A state adopts, changes and deletes only objects
@@ -209,6 +209,8 @@ class LiveObject:
     tags: dict[str, str] = field(default_factory=dict)
     state: str | None = None  # Mold's state / readiness text, for humans
     private: dict[str, Any] = field(default_factory=dict)  # ids the kind needs, never shown
+    holder: str | None = None  # who has it in Mold (``holder_of``); None: not told
+
 
     @property
     def address_tag(self) -> str | None:
@@ -217,6 +219,16 @@ class LiveObject:
     @property
     def owner_tag(self) -> str | None:
         return self.tags.get(OWNER_TAG)
+
+
+def holder_of(raw: Mapping[str, Any]) -> str | None:
+    """Who has an object in Mold: ``project:<id>``, or ``account:<domain id>/<account>``
+    (names are unique per domain, compared ignoring case as Mold does)."""
+    if raw.get("projectid"):
+        return f"project:{raw['projectid']}"
+    if raw.get("account") and raw.get("domainid"):
+        return f"account:{raw['domainid']}/{str(raw['account']).casefold()}"
+    return None
 
 
 def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:

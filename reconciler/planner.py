@@ -100,6 +100,20 @@ class PlanContext:
     def owner(self) -> str | None:
         return self.state.owner
 
+    def held_here(self, obj: LiveObject, desired: Desired) -> bool:
+        """Whether ``obj`` is held where the declaration's objects are: its project, else the
+        account of these keys. An admin's lists show other accounts' objects too (listall),
+        and those are never adopted nor in the way. Not known (no holder, no caller): yes."""
+        project = desired.inputs.get("projectid")
+        if project:
+            expected: str | None = f"project:{project}"
+        else:
+            callers = self.catalog.entries("caller")
+            raw = callers[0].raw if len(callers) == 1 else {}
+            expected = (f"account:{raw['domainid']}/{str(raw['name']).casefold()}"
+                        if raw.get("domainid") and raw.get("name") else None)
+        return expected is None or obj.holder is None or obj.holder == expected
+
     @property
     def provenance(self) -> dict[str, str]:
         return {"mwin:spec-digest": self.spec_digest, **dict(self.options.provenance)}
@@ -345,6 +359,8 @@ def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveOb
     replacement. Objects of other owners are never matched: they are errors."""
     known = ctx.state.id_of(str(address))
     mine, unowned, foreign = _owners(ctx.tagged(address.kind, str(address)), ctx.owner)
+    unowned = [o for o in unowned if ctx.held_here(o, desired)]
+    foreign = [o for o in foreign if ctx.held_here(o, desired)]
     if known is not None:
         return _match_known(address, desired, ctx, known, mine)
     if len(mine) == 1:
@@ -359,7 +375,7 @@ def _match(address: Address, desired: Desired, ctx: PlanContext) -> tuple[LiveOb
         _foreign(address, foreign[0], ctx)
         return None, []
     named = [o for o in ctx.named(address.kind, str(desired.attrs.get("name")))
-             if o.address_tag is None]
+             if o.address_tag is None and ctx.held_here(o, desired)]
     if len(named) == 1:
         return named[0], [_adopt(named[0], "an untagged object with this exact name exists: adopt "
                                            "it instead of creating a duplicate", ctx)]

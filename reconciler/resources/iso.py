@@ -46,6 +46,7 @@ from reconciler.model import (
     LiveObject,
     Outcome,
     ResourceSpec,
+    holder_of,
     tags_of,
 )
 from reconciler.mold.api import MoldApi
@@ -334,7 +335,8 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
              "sha256": tags.get(SHA256_TAG), "build": tags.get(MEDIA_TAG)}
     ready = all(r.get("isready") for r in rows)
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
-                      "ready" if ready else str(raw.get("status") or "not ready"))
+                      "ready" if ready else str(raw.get("status") or "not ready"),
+                      holder=holder_of(raw))
 
 
 def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:

@@ -34,6 +34,7 @@ from reconciler.model import (
     LiveObject,
     Outcome,
     ResourceSpec,
+    holder_of,
     tags_of,
 )
 from reconciler.mold.api import MoldApi
@@ -191,7 +192,7 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         or catalog.name_of("network_offering", raw.get("networkofferingid")),
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
-                      raw.get("state"))
+                      raw.get("state"), holder=holder_of(raw))
 
 
 def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:

@@ -19,6 +19,7 @@ the draft (``clean_stop``), that the VM's stop in the same plan be the guest's o
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -41,6 +42,7 @@ from reconciler.model import (
     ResourceSpec,
     SpecModel,
     did_you_mean,
+    holder_of,
     tags_of,
 )
 from reconciler.mold.api import MoldApi
@@ -335,7 +337,8 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
                "project_ids": {catalog.name_of("project", p) or p: p
                                for p in permissions.get("projectids") or []}}
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags,
-                      "ready" if ready else str(raw.get("status") or "not ready"), private)
+                      "ready" if ready else str(raw.get("status") or "not ready"), private,
+                      holder=holder_of(raw))
 
 
 def refresh(client: MoldApi, catalog: Catalog, focus: Focus | None = None) -> list[LiveObject]:
@@ -507,8 +510,7 @@ def _planned(desired: Desired, live: LiveObject, ctx: PlanningContext) -> list[D
         # tag it, or one made by hand and imported) is taken to be the declared revision.
         attrs = {**live.attrs, "from_vm": recorded.get("from_vm") or vm,
                  "revision": recorded.get("revision") or desired.attrs["revision"]}
-        live = LiveObject(live.kind, live.id, live.name, attrs, live.tags, live.state,
-                          live.private)
+        live = dataclasses.replace(live, attrs=attrs)
     fixed = tuple(a for a in ATTRS if a.name not in _STEPS)
     drafts = plan_generic(desired, live, fixed, needs=[vm])
     for draft in drafts:

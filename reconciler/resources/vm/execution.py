@@ -224,7 +224,7 @@ def _stop(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     force = ctx.force_stop
     if wait > 0 and _wait_guest_poweroff(action, ctx, wait):
         return
-    if inputs.for_template and not force and not inputs.fresh:
+    if inputs.for_template and not force:  # a fresh VM too: its disk is not generalized
         raise MwinError(
             f"{action.address} did not power off by itself within {wait:g}s, so its disk may "
             "not be generalized. Run `sysprep /generalize /oobe /shutdown` in the guest and "

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.model import Catalog, LiveObject, tags_of
+from reconciler.model import Catalog, LiveObject, holder_of, tags_of
 from reconciler.mold.api import MoldApi
 from reconciler.resources.focus import TARGETED_MAX, Focus, focused_rows
 from reconciler.resources.vm.spec import one_or_list
@@ -68,7 +68,7 @@ def observe(raw: Mapping[str, Any], catalog: Catalog) -> LiveObject:
         "nic_network_ids": [str(n.get("networkid")) for n in nics if n.get("networkid")],
     }
     return LiveObject(KIND, str(raw["id"]), str(raw.get("name", "")), attrs, tags_of(raw),
-                      raw.get("state"), private)
+                      raw.get("state"), private, holder=holder_of(raw))
 
 
 def _drives(raw: Mapping[str, Any]) -> list[Mapping[str, Any]]:
