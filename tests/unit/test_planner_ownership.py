@@ -241,3 +241,12 @@ def test_private_values_never_reach_a_plan(tmp_path: Path) -> None:
             assert not [k for k in attrs if k.startswith("_")], action
     vm_delete = next(a for a in plan.actions if a.address == "vm.m1")
     assert (vm_delete.before or {})["snapshots"] == ["after-sysprep"]
+
+
+def test_a_vm_whose_install_source_nobody_knows_gets_no_warning(tmp_path: Path) -> None:
+    """Adopted (state rm, or a lost state) after its ISO was replaced: Mold shows no source
+    any more and state records none, which is no evidence of a change."""
+    mold = live(*held(vm("v1", "m1", "vm.m1", source="")))
+    records = recorded(**{"vm.m1": ("v1", {"install_iso": None, "template": None})})
+    plan, diags = make_plan(spec_from(tmp_path, BASE + VM_M1), state(records), mold)
+    assert [w.summary for w in diags.warnings if "deployed from" in w.summary] == []

@@ -94,9 +94,12 @@ def _warn_deploy_only(desired: Desired, current: dict[str, Any], ctx: PlanningCo
     way_out = (f"nothing to do (`--replace {address}` redeploys it and destroys its disk; "
                "`lifecycle.ignore_changes` silences this)")
     changes = deploy_only_changes(ATTRS, desired.attrs, current)
-    source = [c for c in changes if c.attr.name in SOURCE_KEYS]
+    # a source Mold no longer shows (the ISO it was installed from is gone) and state does
+    # not know (adopted) is no evidence of a change: nothing to say
+    source = [c for c in changes if c.attr.name in SOURCE_KEYS] \
+        if any(current.get(k) for k in SOURCE_KEYS) else []
     if source:
-        was = next((f"{k} {current[k]!r}" for k in SOURCE_KEYS if current.get(k)), "unknown")
+        was = next(f"{k} {current[k]!r}" for k in SOURCE_KEYS if current.get(k))
         now = next((f"{k} {desired.attrs[k]!r}" for k in SOURCE_KEYS if desired.attrs.get(k)),
                    "nothing")
         key = next(k for k in SOURCE_KEYS if desired.attrs.get(k))
