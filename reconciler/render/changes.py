@@ -12,14 +12,28 @@ __all__ = ["element_changes", "is_nested"]
 
 
 def is_nested(before: Any, after: Any) -> bool:
-    """Both sides are lists, or both mappings: shown element by element."""
-    return (isinstance(before, list) and isinstance(after, list)) or (
-        isinstance(before, dict) and isinstance(after, dict))
+    """Both sides are lists, or both mappings, or a list against one value or none (the CD
+    drives: one ISO, a list of them, or empty): shown element by element."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        return True
+    return (isinstance(before, list) or isinstance(after, list)) and all(
+        isinstance(v, (list, str)) or v is None for v in (before, after))
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, (list, dict)):
+        return value
+    return [] if value is None else [value]
 
 
 def element_changes(before: Any, after: Any) -> list[tuple[str, str]]:
     """(sign, text) per changed element: ``+``/``-`` for an added/removed list item or
-    mapping key, ``~`` for a mapping value that changed. Order of list items is ignored."""
+    mapping key, ``~`` for a mapping value that changed. The same items in another order (a
+    VM's default network moved first) are one ``~`` line of the order."""
+    before, after = _as_list(before), _as_list(after)
+    if isinstance(before, list) and isinstance(after, list) and before != after and \
+            sorted(map(_text, before)) == sorted(map(_text, after)):
+        return [("~", f"order {_text(before)} → {_text(after)}")]
     diff = DeepDiff(before, after, ignore_order=True, verbose_level=2).to_dict()
     lines: list[tuple[str, str]] = []
     for value in (diff.get("iterable_item_removed") or {}).values():

@@ -201,3 +201,18 @@ def test_nested_values_are_shown_element_by_element() -> None:
         render_markdown(plan)
     assert plan_dict(plan)["actions"][0]["element_changes"] == {"networks": [
         {"change": "-", "element": '"old"'}, {"change": "+", "element": '"lab"'}]}
+
+
+def test_the_cd_drives_and_a_moved_default_network_are_shown_element_by_element() -> None:
+    from reconciler.render.changes import element_changes, is_nested
+
+    assert is_nested("a1", ["a1", "a3"]) and is_nested(["a1", "a2"], "a1")
+    assert is_nested(None, ["a1"]) and not is_nested("a1", "a2") and not is_nested(None, "a1")
+    assert element_changes("a1", ["a1", "a3"]) == [("+", '"a3"')]
+    assert element_changes(["a1", "a2"], "a1") == [("-", '"a2"')]
+    assert element_changes(["n", "n2"], ["n2", "n"]) == [("~", 'order ["n", "n2"] → ["n2", "n"]')]
+    plan = Plan(actions=[Action(address="vm.m1", kind="vm", operation=Operation.ATTACH_ISO,
+                                reason="insert", before={"cdrom": "a1"},
+                                after={"cdrom": ["a1", "a3"]}, changed=["cdrom"])])
+    text = render_plan(plan, Style(False))
+    assert '+ "a3"' in text and '["a1", "a3"]' not in text
