@@ -19,6 +19,7 @@ from reconciler import failpoints
 from reconciler.errors import MoldError, PlanStale, answer_problem
 from reconciler.hooks import Hook, NullHook
 from reconciler.model import Outcome
+from reconciler.mold.api import MoldApi
 from reconciler.mold.scope import Scoped
 from reconciler.plan import Action, Operation, Plan
 from reconciler.resources import KINDS
@@ -129,7 +130,7 @@ def check_fresh(plan: Plan, state: State) -> None:
                         f"{plan.state_serial} → {state.serial}). Run `mwin plan` again.")
 
 
-def apply_plan(plan: Plan, backend: StateBackend, state: State, client: Any,
+def apply_plan(plan: Plan, backend: StateBackend, state: State, client: MoldApi,
                hook: Hook | None = None, options: ApplyOptions = ApplyOptions()) -> ApplyResult:
     check_fresh(plan, state)
     recorder = StateRecorder(backend, state)
@@ -138,7 +139,7 @@ def apply_plan(plan: Plan, backend: StateBackend, state: State, client: Any,
 
 
 class _Walker:
-    def __init__(self, plan: Plan, recorder: StateRecorder, client: Any, hook: Hook,
+    def __init__(self, plan: Plan, recorder: StateRecorder, client: MoldApi, hook: Hook,
                  options: ApplyOptions) -> None:
         self.plan = plan
         self.recorder = recorder

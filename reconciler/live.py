@@ -37,7 +37,9 @@ from reconciler.model import (
     LiveSnapshot,
     Ref,
 )
+from reconciler.mold.api import MoldApi
 from reconciler.mold.scope import ALL_PROJECTS, Scoped
+from reconciler.resources.contract import KindModule
 from reconciler.resources.focus import Focus
 from reconciler.state import State
 
@@ -70,7 +72,7 @@ _BEST_EFFORT = {"account", "caller"}
 _ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}  # labels: model.TABLE_LABELS
 
 
-def load_apis(client: Any, catalog: Catalog, commands: set[str]) -> None:
+def load_apis(client: MoldApi, catalog: Catalog, commands: set[str]) -> None:
     """``listApis name=…`` for each command, once. Mold answers 530 for a name it does not
     know or does not let this account call (ListApisCmd): recorded as not offered."""
     from reconciler.errors import ApiError
@@ -88,7 +90,7 @@ def load_apis(client: Any, catalog: Catalog, commands: set[str]) -> None:
             if rows else None
 
 
-def _load_table(client: Any, table: str) -> list[CatalogEntry]:
+def _load_table(client: MoldApi, table: str) -> list[CatalogEntry]:
     from reconciler.errors import ApiError
 
     command, item_key, params, _label = _ALL_TABLES[table]
@@ -162,7 +164,7 @@ def _may_hold_ref(annotation: Any) -> bool:
     return any(_may_hold_ref(arg) for arg in typing.get_args(annotation))
 
 
-def _refresh_kind(kind: Any, client: Any, catalog: Catalog, focus: Focus | None
+def _refresh_kind(kind: KindModule, client: MoldApi, catalog: Catalog, focus: Focus | None
                   ) -> list[LiveObject]:
     """One kind's objects; an answer without the fields every Mold object has is an error
     naming the command, not a crash."""
@@ -175,7 +177,7 @@ def _refresh_kind(kind: Any, client: Any, catalog: Catalog, focus: Focus | None
                              "answers, or is this Mold version unsupported?") from None
 
 
-def refresh(client: Any, kinds: Mapping[str, Any], wanted: Sequence[str] | None = None,
+def refresh(client: MoldApi, kinds: Mapping[str, KindModule], wanted: Sequence[str] | None = None,
             extra_tables: Sequence[str] = (), workers: int = 8,
             projects: bool = False, focus: Mapping[str, Focus] | None = None) -> LiveSnapshot:
     """Read the catalog tables the kinds in ``wanted`` (default: all) resolve names in (a

@@ -47,6 +47,7 @@ from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KIND_ORDER, KINDS
 from reconciler.resources.base import diff_attrs
 from reconciler.resources.common import FORCED_REASON, split_changes
+from reconciler.resources.contract import KindModule
 from reconciler.spec import SpecDoc
 from reconciler.state import State
 
@@ -297,7 +298,7 @@ def _plan_declared(decl: Declared, ctx: PlanContext, options: PlanOptions
     return [(address, d) for d in drafts]
 
 
-def _plan_gone(kind: Any, desired: Desired, ctx: PlanContext) -> list[Draft]:
+def _plan_gone(kind: KindModule, desired: Desired, ctx: PlanContext) -> list[Draft]:
     """A recorded object Mold no longer holds: recovered where Mold keeps it recoverable and
     the kind can (``plan_recover``: a VM destroyed, not yet expunged), else made again."""
     gone = ctx.live.gone.get(desired.address.kind, {}).get(str(ctx.state.id_of(

@@ -20,6 +20,7 @@ from reconciler.errors import MwinError, PlanError, PlanStale, SpecInvalid, Stat
 from reconciler.executor import check_fresh
 from reconciler.live import load_apis, plan_focus, refresh
 from reconciler.model import OWNER_TAG, LiveSnapshot
+from reconciler.mold.api import MoldApi
 from reconciler.mold.scope import ALL_PROJECTS, Scoped
 from reconciler.plan import Plan
 from reconciler.planner import (
@@ -55,7 +56,7 @@ def validate(spec_path: str | Path) -> tuple[SpecDoc, Diagnostics]:
     return doc, diags
 
 
-def plan(spec_path: str | Path, backend: StateBackend, client: Any,
+def plan(spec_path: str | Path, backend: StateBackend, client: MoldApi,
          options: PlanOptions = PlanOptions(),
          loaded: tuple[SpecDoc, Diagnostics] | None = None) -> Planned:
     """``loaded``: the spec at ``spec_path`` as ``validate`` returned it, when the caller has
@@ -97,7 +98,7 @@ def git_commit(path: Path) -> str | None:
 
 
 def _plan_with_apis(doc: SpecDoc, state: State, live: LiveSnapshot, options: PlanOptions,
-                    client: Any) -> tuple[Plan, Diagnostics]:
+                    client: MoldApi) -> tuple[Plan, Diagnostics]:
     """Plan; if the planner asked what a command accepts (a deploy it is about to plan),
     read just that with ``listApis name=…`` and plan again with the answer."""
     try:
@@ -127,14 +128,14 @@ def _kinds_in_play(state: State, declared: set[str] | None = None) -> list[str]:
     return [k for k in KINDS if k in wanted]
 
 
-def refresh_plan(backend: StateBackend, client: Any) -> Planned:
+def refresh_plan(backend: StateBackend, client: MoldApi) -> Planned:
     state = backend.read()
     live = refresh(client, KINDS, wanted=_kinds_in_play(state),
                    projects=_projects_in_play(None, state))
     return Planned(make_refresh_plan(state, live), Diagnostics(), live, state)
 
 
-def destroy_plan(backend: StateBackend, client: Any, spec_path: str | Path | None = None,
+def destroy_plan(backend: StateBackend, client: MoldApi, spec_path: str | Path | None = None,
                  targets: tuple[str, ...] = ()) -> Planned:
     """Everything in state, dependants first. With a spec, resources it declares with
     ``lifecycle.protect`` make it an error (each named at its protect key), as in a plan.
@@ -230,7 +231,7 @@ def _plan_problem(exc: pydantic.ValidationError) -> str:
     return f"{where + ': ' if where else ''}{first['msg'].lower()}{more}"
 
 
-def verify_saved_plan(the_plan: Plan, state: State, client: Any) -> None:
+def verify_saved_plan(the_plan: Plan, state: State, client: MoldApi) -> None:
     """Refuse a saved plan once the world moved: state, or a live object it acts on."""
     check_fresh(the_plan, state)
     if the_plan.spec_path and Path(the_plan.spec_path).exists():
@@ -253,7 +254,7 @@ def adoptions_only(the_plan: Plan) -> Plan:
                                                    for a in kept]})
 
 
-def import_one(spec_path: str | Path, backend: StateBackend, client: Any, address: str,
+def import_one(spec_path: str | Path, backend: StateBackend, client: MoldApi, address: str,
                mold_id: str, take_over: bool = False) -> ImportResult:
     """Record an existing Mold object as ADDRESS (declared in the spec) and give it this
     state's tags. Tags that are right stay; an object another state owns needs ``take_over``
@@ -295,7 +296,7 @@ class ImportResult:
     old_address: str | None  # the address tag it had, when another one
 
 
-def _not_importable(client: Any, kind: str, mold_id: str) -> str:
+def _not_importable(client: MoldApi, kind: str, mold_id: str) -> str:
     """Why MOLD_ID is no KIND: it is another kind's object, or not visible at all."""
     others = [k for k in KINDS if k != kind]
     live = refresh(client, KINDS, wanted=others, projects=True)
@@ -331,7 +332,7 @@ def state_mv(backend: StateBackend, old: str, new: str) -> State:
     return backend.write(state.with_resource(old, None).with_resource(new, record))
 
 
-def rebuild_state(backend: StateBackend, client: Any, owner: str | None = None
+def rebuild_state(backend: StateBackend, client: MoldApi, owner: str | None = None
                   ) -> tuple[State, list[str]]:
     """State rebuilt from Mold's tags: the objects tagged with ``owner`` (default: this
     state's own), nothing else. Returns it and the problems: addresses claimed by several of
@@ -393,7 +394,7 @@ class Revision:
     provenance: dict[str, str]  # the mwin:* tags but address and owner
 
 
-def template_revisions(backend: StateBackend, client: Any, spec_path: str | Path | None = None
+def template_revisions(backend: StateBackend, client: MoldApi, spec_path: str | Path | None = None
                        ) -> list[Revision]:
     """Every revision of this state's templates (those the spec declares, when given), per
     zone, with its provenance and channel; newest first within an address."""

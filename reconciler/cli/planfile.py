@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from reconciler import workflow
 from reconciler.errors import MwinError
+from reconciler.mold.api import MoldApi
 from reconciler.plan import Plan
 from reconciler.state import State, StateBackend
 
@@ -31,7 +31,7 @@ def read(path: Path) -> Plan:
     return workflow.read_plan_file(path)
 
 
-def read_verified(path: Path, backend: StateBackend, client: Any, *, reshaped: bool = False
+def read_verified(path: Path, backend: StateBackend, client: MoldApi, *, reshaped: bool = False
                   ) -> tuple[Plan, State]:
     """The saved plan and the state it applies to, once it is sure nothing moved since it was
     made (refused with ``PlanStale`` otherwise). ``reshaped``: --target or --replace were

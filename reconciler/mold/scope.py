@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from reconciler.mold.api import MoldApi
+
 __all__ = ["Scoped", "ALL_PROJECTS", "CREATES_IN_PROJECT"]
 
 ALL_PROJECTS = "-1"
@@ -26,7 +28,7 @@ class Scoped:
     """``client`` seen through ``scopes``: each a project id, ``-1`` (all the caller's
     projects) or None (the account itself). Everything else is passed through."""
 
-    def __init__(self, client: Any, scopes: Sequence[str | None]) -> None:
+    def __init__(self, client: MoldApi, scopes: Sequence[str | None]) -> None:
         self._client = client
         self._scopes = list(dict.fromkeys(scopes)) or [None]
 
