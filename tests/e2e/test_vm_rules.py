@@ -112,3 +112,32 @@ templates:
     assert run.code == 1 and "Traceback" not in run.err
     assert lines_of(run.err) == [
         f"{f}:12:20: error: vm.small-win11: Windows 11 needs a root disk of at least 100 GB; disk offering '50GB' gives 50 GB"]
+
+
+def test_a_windows_11_vm_from_a_template_of_the_spec_takes_its_sources_boot(
+        mwin: Mwin, tmp_path: Path) -> None:
+    """Without `boot:`, a VM deployed from a template gets the template's details, which
+    createTemplate copied from the source VM: the Windows 11 rule judges those."""
+    spec = tmp_path / "spec.yaml"
+    source = """\
+vms:
+  master:
+    install_iso: win11
+    compute_offering: 4vCore-8GB
+    disk_offering: 100GB
+    networks: [prep-net]
+    state: stopped
+    cdrom: null
+    boot: {BOOT}
+  clone:
+    template: base
+    compute_offering: 4vCore-8GB
+    networks: [prep-net]
+templates:
+  base: {from_vm: master, os_type: Windows 11 (64-bit)}
+"""
+    spec.write_text(HEAD + source.replace("{BOOT}", '{type: UEFI, mode: SECURE, tpm: "2.0"}'))
+    assert mwin("validate", str(spec)).code == 0
+    spec.write_text(HEAD + source.replace("{BOOT}", "{type: UEFI, mode: SECURE}"))
+    errors = lines_of(mwin("validate", str(spec)).err)
+    assert [e.split(": error: ")[1].split(":")[0] for e in errors] == ["vm.master", "vm.clone"]

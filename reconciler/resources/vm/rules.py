@@ -52,7 +52,7 @@ def validate(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
     _check_template_zone(decl, doc, diags)
     os_type = _spec_os_type(decl, doc)
     if os_type is not None:
-        check_windows_rules(decl, os_type, diags)
+        check_windows_rules(decl, os_type, diags, _inherited_boot(decl, doc))
 
 
 def _check_template_zone(decl: Declared, doc: SpecView, diags: Diagnostics) -> None:
@@ -101,10 +101,23 @@ def _spec_os_type(decl: Declared, doc: SpecView) -> str | None:
     return None
 
 
-def check_windows_rules(decl: Declared, os_type: str, diags: Diagnostics) -> None:
+def _inherited_boot(decl: Declared, doc: SpecView) -> Any:
+    """The boot settings a VM without `boot:` gets from a template of this spec: those of
+    the template's source VM, whose details createTemplate copies into the template
+    (TemplateManagerImpl.createPrivateTemplateRecord) and the deploy into the VM
+    (UserVmManagerImpl.commitUserVm). None: the VM declares its own, or cannot tell."""
+    if "boot" in decl.spec.model_fields_set or not isinstance(decl.spec.template, str):
+        return None
+    template = doc.resources.get(Address("template", decl.spec.template))
+    source = doc.resources.get(Address("vm", template.spec.from_vm)) if template else None
+    return source.spec.boot if source and "boot" in source.spec.model_fields_set else None
+
+
+def check_windows_rules(decl: Declared, os_type: str, diags: Diagnostics,
+                        inherited: Any = None) -> None:
     spec, address = decl.spec, str(decl.address)
     if _is_windows_11(os_type):
-        boot = spec.boot
+        boot = inherited or spec.boot
         if boot.type != "UEFI" or boot.mode != "SECURE" or boot.tpm != "2.0":
             diags.error(f"Windows 11 (OS type {os_type!r}) needs boot {{type: UEFI, mode: SECURE, "
                         f"tpm: \"2.0\"}}; this VM has type {boot.type}, mode {boot.mode or 'LEGACY'},"
@@ -141,8 +154,11 @@ def desired(decl: Declared, ctx: PlanningContext, diags: Diagnostics) -> Desired
     if spec.root_disk_controller:
         inputs["details"] = [{"rootDiskController": spec.root_disk_controller}]
     if os_type is not None and not isinstance(getattr(spec, "install_iso", None), str) \
-            and not isinstance(spec.template, str):
-        check_windows_rules(decl, os_type, diags)  # sources outside the spec: now known
+            and not isinstance(spec.template, str) \
+            and not (spec.template is not None and "boot" not in spec.model_fields_set):
+        # sources outside the spec: now known; a template's boot settings, which a VM
+        # without `boot:` takes (its details), are the template's business
+        check_windows_rules(decl, os_type, diags)
     if len(diags.errors) > errors_before:
         return None
     return found
