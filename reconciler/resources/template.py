@@ -741,13 +741,13 @@ def _copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
     every zone's copy is ready. A copy on its way is given ``--ready-timeout`` counted from
     the first apply that waited for it (state's ``copy_waits``), so that a copy stuck in
     Mold fails each later apply at once instead of after another full wait."""
-    timeout = _copy_deadline(action, inputs, ctx)
     zones = [inputs.zoneids[z] for z in inputs.add]
-    if zones:
+    if zones:  # first: a copy stuck elsewhere keeps no zone from its own (Mold's job ends
+        # when its copies are done: TemplateManagerImpl.copy waits on each)
         send_job(ctx, "copyTemplate", {"id": action.mold_id, "destzoneids": zones},
                  _in_zones(action, ctx, set(zones)))
         ctx.progress(f"copying to {', '.join(inputs.add)}")
-    _wait_ready(str(action.mold_id), ctx, timeout)
+    _wait_ready(str(action.mold_id), ctx, _copy_deadline(action, inputs, ctx))
     return Outcome(action.mold_id, action.after, kept=HISTORY)  # copy_waits done with
 
 

@@ -240,3 +240,26 @@ def test_a_zone_copy_stuck_in_mold_fails_later_applies_at_once(tmp_path: Path) -
         assert "the copy looks stuck in Mold" in stuck.err and "Traceback" not in stuck.err
         calls = sim.control("GET", "/moldsim/stats")["by_command"]
         assert "copyTemplate" not in calls and calls.get("listTemplates", 0) <= 2, calls
+
+
+def test_a_stuck_copy_keeps_no_other_zone_from_its_copy(tmp_path: Path) -> None:
+    """Zone2's copy is stuck in Mold; Zone3, declared later, is still copied to (first), and
+    the apply then fails naming Zone2's copy alone."""
+    with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=3) as sim, \
+            MoldApi(sim.url) as mold:
+        mwin = Mwin(sim.url, tmp_path)
+        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+        ok(mwin("apply", str(spec), *FAST))
+        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: [Zone1, Zone2]}"))
+        sim.set_faults(hang_jobs=[{"command": "copyTemplate"}])
+        assert mwin("apply", str(spec), *FAST, "--job-timeout", "200ms").code == 1
+        assert mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms").code == 1
+        sim.set_faults(clear=True)  # new jobs end again; Zone2's copy stays stuck
+        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        [reason] = [a["reason"] for a in mwin.plan_json(spec)["actions"]]
+        assert reason.startswith("copy it to Zone3; wait for its copy to Zone2 (Active, waited")
+        stuck = mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms")
+        assert stuck.code == 1 and "its copy to Zone2 has been on its way since" in stuck.err
+        rows = mold.items("listTemplates", "template", templatefilter="self")
+        assert sorted((r["zonename"], r["isready"]) for r in rows) == [
+            ("Zone1", True), ("Zone2", False), ("Zone3", True)]

@@ -63,7 +63,8 @@ def test_final_stage_on_empty_mold_plans_the_whole_flow_in_order(mwin: Mwin, mol
 
     refused = mwin("apply", str(spec), "--auto-approve", "--wait-for-guest-shutdown", "0")
     assert refused.code == 1
-    assert "did not power off by itself" in refused.err and "--force-stop" in refused.err
+    assert "was deployed by this apply, so nothing is installed or generalized" in refused.err
+    assert "--force-stop" in refused.err and "--wait-for-guest-shutdown" not in refused.err
     done = mwin("apply", str(spec), "--auto-approve", "--wait-for-guest-shutdown", "0",
                 "--force-stop")
     assert done.code == 0, done.err

@@ -224,7 +224,13 @@ def _stop(action: Action, inputs: Inputs, ctx: ExecContext) -> None:
     force = ctx.force_stop
     if wait > 0 and _wait_guest_poweroff(action, ctx, wait):
         return
-    if inputs.for_template and not force:  # a fresh VM too: its disk is not generalized
+    if inputs.for_template and not force and inputs.fresh:
+        raise MwinError(
+            f"{action.address} was deployed by this apply, so nothing is installed or "
+            "generalized on its disk yet. Install Windows and run `sysprep /generalize /oobe "
+            "/shutdown` in the guest, then apply again; or pass --force-stop to stop it and "
+            "make the template anyway.")
+    if inputs.for_template and not force:
         raise MwinError(
             f"{action.address} did not power off by itself within {wait:g}s, so its disk may "
             "not be generalized. Run `sysprep /generalize /oobe /shutdown` in the guest and "
