@@ -788,8 +788,12 @@ def _delete_copy(action: Action, inputs: Inputs, ctx: ExecContext) -> Outcome:
         zone_id = inputs.zoneids.get(zone) or zone
         for old in inputs.previous_ids:
             rows = ctx.client.list_all("listTemplates", "template",
-                                       {"templatefilter": "self", "id": old, "zoneid": zone_id})
-            if not rows:
+                                       {"templatefilter": "self", "id": old})
+            if zone_id not in {str(r.get("zoneid")) for r in rows}:
+                continue
+            if len(rows) == 1:  # its last copy: deleting it would delete the revision
+                ctx.progress(f"kept revision {old}'s copy in {zone}: it is its only one "
+                             "(`keep` retires the revision)")
                 continue
             try:
                 delete_job(ctx, "deleteTemplate", {"id": old, "zoneid": zone_id}, RESEND)
