@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from reconciler.errors import TransportError, answer_problem
+from reconciler.errors import ApiError, TransportError, answer_problem
 from reconciler.model import (
     GONE,
     Address,
@@ -75,8 +75,6 @@ _ALL_TABLES = {**CATALOG_TABLES, **OPTIONAL_TABLES}  # labels: model.TABLE_LABEL
 def load_apis(client: MoldApi, catalog: Catalog, commands: set[str]) -> None:
     """``listApis name=…`` for each command, once. Mold answers 530 for a name it does not
     know or does not let this account call (ListApisCmd): recorded as not offered."""
-    from reconciler.errors import ApiError
-
     for command in sorted(commands - set(catalog.apis)):
         try:
             body = client.call("listApis", {"name": command})
@@ -91,8 +89,6 @@ def load_apis(client: MoldApi, catalog: Catalog, commands: set[str]) -> None:
 
 
 def _load_table(client: MoldApi, table: str) -> list[CatalogEntry]:
-    from reconciler.errors import ApiError
-
     command, item_key, params, _label = _ALL_TABLES[table]
     try:
         rows = client.list_all(command, item_key, params)

@@ -27,7 +27,8 @@ from reconciler.plan import Operation
 __all__ = ["ADDRESS_TAG", "OWNER_TAG", "Address", "SpecModel", "Lifecycle", "ResourceSpec",
            "Ref", "Defaults", "Declared", "CatalogEntry", "Catalog", "TABLE_LABELS",
            "did_you_mean",
-           "LiveObject", "LiveSnapshot", "Desired", "Draft", "Outcome", "tags_of", "holder_of"]
+           "LiveObject", "LiveSnapshot", "Desired", "Draft", "Outcome", "tags_of", "holder_of",
+           "account_holder"]
 
 # Every managed object carries these tags (a contract, docs/state.md): the resource's address
 # and the owner of the state that manages it. A state adopts, changes and deletes only objects
@@ -211,7 +212,6 @@ class LiveObject:
     private: dict[str, Any] = field(default_factory=dict)  # ids the kind needs, never shown
     holder: str | None = None  # who has it in Mold (``holder_of``); None: not told
 
-
     @property
     def address_tag(self) -> str | None:
         return self.tags.get(ADDRESS_TAG)
@@ -227,8 +227,13 @@ def holder_of(raw: Mapping[str, Any]) -> str | None:
     if raw.get("projectid"):
         return f"project:{raw['projectid']}"
     if raw.get("account") and raw.get("domainid"):
-        return f"account:{raw['domainid']}/{str(raw['account']).casefold()}"
+        return account_holder(str(raw["domainid"]), str(raw["account"]))
     return None
+
+
+def account_holder(domain_id: str, account: str) -> str:
+    """``holder_of`` an account's own objects (the name of an account: listAccounts' `name`)."""
+    return f"account:{domain_id}/{account.casefold()}"
 
 
 def tags_of(raw: Mapping[str, Any]) -> dict[str, str]:

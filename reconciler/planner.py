@@ -42,6 +42,7 @@ from reconciler.model import (
     Draft,
     LiveObject,
     LiveSnapshot,
+    account_holder,
 )
 from reconciler.plan import DESTRUCTIVE_OPERATIONS, Action, Operation, Plan
 from reconciler.resources import KIND_ORDER, KINDS
@@ -111,7 +112,7 @@ class PlanContext:
         else:
             callers = self.catalog.entries("caller")
             raw = callers[0].raw if len(callers) == 1 else {}
-            expected = (f"account:{raw['domainid']}/{str(raw['name']).casefold()}"
+            expected = (account_holder(str(raw["domainid"]), str(raw["name"]))
                         if raw.get("domainid") and raw.get("name") else None)
         return expected is None or obj.holder is None or obj.holder == expected
 

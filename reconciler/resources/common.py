@@ -24,6 +24,7 @@ __all__ = ["retag", "wait_image_ready", "plan_generic", "describe_changes", "tag
 
 FORCED_REASON = "replacement requested with --replace"  # the reason of every --replace
 
+
 def describe_changes(changes: list[AttrChange]) -> str:
     return ", ".join(c.attr.name for c in changes)
 

@@ -375,9 +375,9 @@ def plan_changes(desired: Desired, live: LiveObject | None, ctx: PlanningContext
                       inputs=dict(desired.inputs)),
                 _retire(live)]
     if live is not None and live.state != "ready" and not is_image_progress(live.state or ""):
-        # Mold keeps an ISO whose download failed, never ready: nothing will make it usable
-        # no VM can hold it (an ISO is attached once ready): deleted first, so that a
-        # download that fails again leaves one broken ISO, not one more each apply
+        # Mold keeps an ISO whose download failed, never ready, and no VM can hold it (an ISO
+        # is attached once ready): deleted first, so that a download that fails again leaves
+        # one broken ISO, not one more each apply
         return [_retire(live, "its download failed in Mold"),
                 Draft(Operation.REPLACE, f"its download failed in Mold ({live.state}): "
                       "register it again", before=dict(live.attrs), after=desired.attrs,
@@ -630,9 +630,6 @@ def _delete_abandoned(action: Action, ctx: ExecContext) -> None:
 def _gone(iso_id: str | None, ctx: ExecContext) -> Check:
     return row_state(ctx, "listIsos", "iso", {"isofilter": "self", "id": iso_id},
                      lambda row: row is None)
-
-
-
 
 
 def _update(action: Action, inputs: Inputs, ctx: ExecContext) -> None:

@@ -2,8 +2,8 @@
 and uploaded like a ``file:``.
 
 - validate: the inputs exist (or their sha256 is declared, so a plan needs no file); a URL
-  declares its sha256; ``drivers`` names a path, a URL or an ISO of this spec with ``file:`` or ``url:`` (downloaded,
-checked against ``drivers_sha256`` or that ISO's sha256 ``checksum``);
+  declares its sha256; ``drivers`` names a path, a URL or an ISO of this spec with ``file:``
+  or ``url:`` (downloaded, checked against ``drivers_sha256`` or that ISO's sha256 checksum);
   the media is private and not extractable; the firmware agrees with the VMs installed from it.
 - plan: the media is known by its identity (``Recipe.identity``: tag ``mwin:media``), computed
   without building or downloading anything; other inputs are a replacement. Once every

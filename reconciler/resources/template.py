@@ -697,7 +697,6 @@ def _iso_sums(ctx: ExecContext, provenance: Mapping[str, str]) -> dict[str, str]
     return out
 
 
-
 def _wait_ready(template_id: str, ctx: ExecContext, timeout: float | None = None
                 ) -> dict[str, Any]:
     return wait_image_ready(ctx, "listTemplates", "template",

@@ -62,18 +62,22 @@ def test_a_domain_admin_is_not_blocked_by_a_users_objects_elsewhere(
 
 def test_a_root_admin_never_adopts_another_accounts_untagged_object(
         cloud: tuple[MoldSim, MoldApi], tmp_path: Path) -> None:
+    """A root admin's listNetworks listall=true shows every account's networks: a tenant's
+    untagged network of the declared name is not this state's to adopt."""
     sim, admin = cloud
     key, secret, _ = new_account(admin, "tenant")
     with MoldApi(sim.url, key, secret) as tenant:
         zone = tenant.items("listZones", "zone")[0]["id"]
-        winpv = tenant.items("listOsTypes", "ostype", description="Windows PV")[0]["id"]
-        theirs = tenant.call("registerIso", name="win2022", url="https://example.com/t.iso",
-                             zoneid=zone, ostypeid=winpv)["iso"][0]["id"]
+        offering = next(o["id"] for o in tenant.items("listNetworkOfferings", "networkoffering")
+                        if o["name"] == "DefaultIsolatedNetworkOfferingWithSourceNatService")
+        theirs = tenant.call("createNetwork", name="prep-net", displaytext="theirs",
+                             networkofferingid=offering, zoneid=zone)["network"]["id"]
     root = keyed(sim, tmp_path / "root")
     spec = write(tmp_path / "spec.yaml", SPEC)
     plan = root.plan_json(spec)
-    assert [(a["address"], a["operation"]) for a in plan["actions"]][0] == ("iso.win2022",
-                                                                            "create")
+    assert ("network.prep-net", "create") in [(a["address"], a["operation"])
+                                              for a in plan["actions"]]
     ok(root("apply", str(spec), "--auto-approve"))
-    [row] = admin.items("listIsos", "iso", isofilter="all", listall=True, id=theirs)
+    [row] = admin.items("listNetworks", "network", listall=True, id=theirs)
     assert not [t for t in row.get("tags") or [] if t["key"].startswith("mwin:")]
+    assert row["displaytext"] == "theirs"

@@ -51,6 +51,20 @@ def recorded(mwin: Mwin) -> dict[str, Any]:
     return dict(json.loads(mwin.state.read_text(encoding="utf-8"))["resources"]["template.base"])
 
 
+def zoned(zones: str) -> str:
+    """Revision 1 declared in ``zones`` besides the VM's."""
+    return SPEC.format(revision=1).replace("keep: 2}", f"keep: 2, zones: {zones}}}")
+
+
+def made_then_copied(sim: MoldSim, tmp_path: Path, zones: str) -> tuple[Mwin, Path]:
+    """Revision 1 made in Zone1, then the spec declaring it in ``zones`` as well."""
+    mwin = Mwin(sim.url, tmp_path)
+    spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
+    ok(mwin("apply", str(spec), *FAST))
+    write(spec, zoned(zones))
+    return mwin, spec
+
+
 def test_a_revision_the_apply_stopped_waiting_for_is_recorded_and_published_later(
         sim: MoldSim, tmp_path: Path) -> None:
     with MoldApi(sim.url) as mold:
@@ -137,10 +151,7 @@ def test_a_revision_whose_tagging_failed_is_tagged_by_the_next_plan(sim: MoldSim
 def test_a_zone_copy_still_downloading_is_not_counted_as_there(tmp_path: Path) -> None:
     with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=2) as sim, \
             MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        mwin, spec = made_then_copied(sim, tmp_path, "all")
         sim.config.download_seconds = 1.5
         late = mwin("apply", str(spec), *FAST, "--job-timeout", "200ms")
         assert late.code == 1
@@ -218,10 +229,7 @@ def test_a_zone_copy_stuck_in_mold_fails_later_applies_at_once(tmp_path: Path) -
     that waited for it (recorded in state), so each later apply says at once that it looks
     stuck instead of waiting the whole timeout again; nothing is copied twice."""
     with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=2) as sim:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        mwin, spec = made_then_copied(sim, tmp_path, "all")
         sim.set_faults(hang_jobs=[{"command": "copyTemplate"}])
         assert mwin("apply", str(spec), *FAST, "--job-timeout", "200ms").code == 1
         [reason] = [a["reason"] for a in mwin.plan_json(spec)["actions"]]
@@ -247,15 +255,12 @@ def test_a_stuck_copy_keeps_no_other_zone_from_its_copy(tmp_path: Path) -> None:
     the apply then fails naming Zone2's copy alone."""
     with MoldSim(job_seconds=0.05, download_seconds=0.05, zones=3) as sim, \
             MoldApi(sim.url) as mold:
-        mwin = Mwin(sim.url, tmp_path)
-        spec = write(tmp_path / "spec.yaml", SPEC.format(revision=1))
-        ok(mwin("apply", str(spec), *FAST))
-        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: [Zone1, Zone2]}"))
+        mwin, spec = made_then_copied(sim, tmp_path, "[Zone1, Zone2]")
         sim.set_faults(hang_jobs=[{"command": "copyTemplate"}])
         assert mwin("apply", str(spec), *FAST, "--job-timeout", "200ms").code == 1
         assert mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms").code == 1
         sim.set_faults(clear=True)  # new jobs end again; Zone2's copy stays stuck
-        write(spec, SPEC.format(revision=1).replace("keep: 2}", "keep: 2, zones: all}"))
+        write(spec, zoned("all"))
         [reason] = [a["reason"] for a in mwin.plan_json(spec)["actions"]]
         assert reason.startswith("copy it to Zone3; wait for its copy to Zone2 (Active, waited")
         stuck = mwin("apply", str(spec), *FAST, "--ready-timeout", "300ms")
